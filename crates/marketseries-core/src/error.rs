@@ -1,0 +1,215 @@
+//! The one error type every store returns.
+
+use std::fmt;
+
+use crate::interval::Interval;
+use crate::validate::ValidationError;
+
+/// Result alias used throughout marketseries.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Broad class of an [`Error`], stable across versions; tests and callers match on this
+/// rather than on message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller passed something malformed (bad interval text, bad record, bad range).
+    InvalidInput,
+    /// A batch exceeded the configured maximum size.
+    BatchTooLarge,
+    /// No stored native interval can serve the requested interval.
+    UnsupportedInterval,
+    /// The backend does not offer this operation (e.g. compression on plain PostgreSQL).
+    Unsupported,
+    /// Invalid configuration (pool, policies, URLs).
+    Config,
+    /// Could not reach the database or the connection broke.
+    Connection,
+    /// The operation exceeded a timeout (pool checkout or statement timeout).
+    Timeout,
+    /// The database reported an error.
+    Database,
+    /// Anything else; see the message.
+    Other,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Self::InvalidInput => "invalid input",
+            Self::BatchTooLarge => "batch too large",
+            Self::UnsupportedInterval => "unsupported interval",
+            Self::Unsupported => "unsupported",
+            Self::Config => "configuration",
+            Self::Connection => "connection",
+            Self::Timeout => "timeout",
+            Self::Database => "database",
+            Self::Other => "other",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Everything that can go wrong in marketseries.
+///
+/// Match on [`Error::kind`] for control flow; the variants carry the details a human needs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Interval text that is not a positive multiple of s/m/h/d/w in canonical form.
+    #[error("invalid interval {input:?}: {reason}")]
+    InvalidInterval {
+        /// The text that was given.
+        input: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A record failed validation; nothing of its batch was stored.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// A batch was larger than the store's configured maximum; nothing was stored.
+    #[error("batch of {len} records exceeds the configured maximum of {max}")]
+    BatchTooLarge {
+        /// Records in the batch.
+        len: usize,
+        /// Configured maximum.
+        max: usize,
+    },
+    /// A query argument was malformed (empty range, non-positive window, zero price step...).
+    #[error("invalid argument `{argument}`: {reason}")]
+    InvalidArgument {
+        /// Name of the argument.
+        argument: &'static str,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The symbol has candles, but none of its native intervals divides the request.
+    #[error("cannot serve {requested} candles for {symbol:?}: no stored native interval divides it (stored: {})", display_intervals(.available))]
+    UnsupportedInterval {
+        /// Symbol asked for.
+        symbol: String,
+        /// Interval asked for.
+        requested: Interval,
+        /// Native intervals the symbol has.
+        available: Vec<Interval>,
+    },
+    /// The backend does not offer this operation.
+    #[error("{operation} is not supported by the {backend} backend: {reason}")]
+    Unsupported {
+        /// What was asked for.
+        operation: &'static str,
+        /// Backend name.
+        backend: &'static str,
+        /// Why not.
+        reason: String,
+    },
+    /// Invalid configuration.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The database could not be reached or the connection broke.
+    #[error("connection error: {0}")]
+    Connection(String),
+    /// A pool checkout or statement exceeded its timeout.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The database reported an error.
+    #[error("database error{}: {message}", .code.as_deref().map(|c| format!(" [SQLSTATE {c}]")).unwrap_or_default())]
+    Database {
+        /// SQLSTATE code when the server sent one.
+        code: Option<String>,
+        /// Server message.
+        message: String,
+    },
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn display_intervals(intervals: &[Interval]) -> String {
+    if intervals.is_empty() {
+        return "none".to_owned();
+    }
+    intervals
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// SQLSTATE codes after which repeating the same transaction can succeed.
+const RETRYABLE_SQLSTATES: &[&str] = &[
+    "40001", // serialization_failure
+    "40P01", // deadlock_detected
+    "55P03", // lock_not_available
+    "57P01", // admin_shutdown
+    "53300", // too_many_connections
+];
+
+impl Error {
+    /// The broad class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidInterval { .. } | Self::Validation(_) | Self::InvalidArgument { .. } => {
+                ErrorKind::InvalidInput
+            }
+            Self::BatchTooLarge { .. } => ErrorKind::BatchTooLarge,
+            Self::UnsupportedInterval { .. } => ErrorKind::UnsupportedInterval,
+            Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::Config(_) => ErrorKind::Config,
+            Self::Connection(_) => ErrorKind::Connection,
+            Self::Timeout(_) => ErrorKind::Timeout,
+            Self::Database { .. } => ErrorKind::Database,
+            Self::Other(_) => ErrorKind::Other,
+        }
+    }
+
+    /// Whether repeating the same call unchanged may succeed (lost connection, timeout,
+    /// serialization failure, deadlock). Bad input is never retryable.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Connection(_) | Self::Timeout(_) => true,
+            Self::Database {
+                code: Some(code), ..
+            } => RETRYABLE_SQLSTATES.contains(&code.as_str()),
+            _ => false,
+        }
+    }
+
+    /// The validation details when this is a validation error.
+    pub fn as_validation(&self) -> Option<&ValidationError> {
+        match self {
+            Self::Validation(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidArgument`].
+    pub fn invalid_argument(argument: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            argument,
+            reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_follows_sqlstate() {
+        let e = Error::Database {
+            code: Some("40001".into()),
+            message: "could not serialize".into(),
+        };
+        assert!(e.is_retryable());
+        assert_eq!(e.kind(), ErrorKind::Database);
+        let e = Error::Database {
+            code: Some("23514".into()),
+            message: "check violation".into(),
+        };
+        assert!(!e.is_retryable());
+        assert!(Error::Timeout("pool".into()).is_retryable());
+        assert!(!Error::invalid_argument("range", "empty").is_retryable());
+    }
+}

@@ -1,0 +1,287 @@
+//! Policies, retention reports and storage statistics shared by every backend.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The three kinds of data a store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dataset {
+    /// OHLCV candles.
+    Price,
+    /// Sentiment readings.
+    Sentiment,
+    /// Flows.
+    Flow,
+}
+
+impl Dataset {
+    /// All datasets.
+    pub const ALL: [Dataset; 3] = [Self::Price, Self::Sentiment, Self::Flow];
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Price => "price",
+            Self::Sentiment => "sentiment",
+            Self::Flow => "flow",
+        }
+    }
+}
+
+impl fmt::Display for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How long each dataset is kept. `None` keeps it forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetentionPolicy {
+    /// Candles (default 365 days).
+    pub price: Option<TimeDelta>,
+    /// Sentiment readings (default 180 days).
+    pub sentiment: Option<TimeDelta>,
+    /// Flows (default 180 days).
+    pub flow: Option<TimeDelta>,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            price: Some(TimeDelta::days(365)),
+            sentiment: Some(TimeDelta::days(180)),
+            flow: Some(TimeDelta::days(180)),
+        }
+    }
+}
+
+impl RetentionPolicy {
+    /// The horizon for `dataset`.
+    pub fn horizon(&self, dataset: Dataset) -> Option<TimeDelta> {
+        match dataset {
+            Dataset::Price => self.price,
+            Dataset::Sentiment => self.sentiment,
+            Dataset::Flow => self.flow,
+        }
+    }
+}
+
+/// After how long data is compressed (backends that compress). `None` disables it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CompressionPolicy {
+    /// Candles (default 7 days).
+    pub price_after: Option<TimeDelta>,
+    /// Sentiment (default 14 days).
+    pub sentiment_after: Option<TimeDelta>,
+    /// Flows (default 7 days).
+    pub flow_after: Option<TimeDelta>,
+}
+
+impl Default for CompressionPolicy {
+    fn default() -> Self {
+        Self {
+            price_after: Some(TimeDelta::days(7)),
+            sentiment_after: Some(TimeDelta::days(14)),
+            flow_after: Some(TimeDelta::days(7)),
+        }
+    }
+}
+
+/// How aggregates are kept up to date: each refresh covers `[now - start_offset,
+/// now - end_offset)`, every `schedule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RefreshPolicy {
+    /// How far back a scheduled refresh reaches (default 3 days).
+    pub start_offset: TimeDelta,
+    /// How close to "now" it stops (default 1 minute).
+    pub end_offset: TimeDelta,
+    /// How often it runs (default 5 minutes).
+    pub schedule: TimeDelta,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            start_offset: TimeDelta::days(3),
+            end_offset: TimeDelta::minutes(1),
+            schedule: TimeDelta::minutes(5),
+        }
+    }
+}
+
+/// Every policy a backend applies with [`TimeSeriesStore::apply_policies`](crate::TimeSeriesStore::apply_policies).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Policies {
+    /// Retention horizons.
+    pub retention: RetentionPolicy,
+    /// Compression delays.
+    pub compression: CompressionPolicy,
+    /// Aggregate refresh.
+    pub refresh: RefreshPolicy,
+}
+
+impl Policies {
+    /// Checks that the policies are coherent.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a duration is not positive, the refresh window is empty, or a
+    /// retention horizon would cut into the aggregates' refresh window (the refresh would
+    /// then re-materialize buckets from data retention already dropped).
+    pub fn validate(&self) -> Result<()> {
+        let r = &self.refresh;
+        if r.schedule <= TimeDelta::zero() || r.end_offset < TimeDelta::zero() {
+            return Err(Error::Config(
+                "refresh schedule must be positive and end_offset not negative".into(),
+            ));
+        }
+        if r.start_offset <= r.end_offset {
+            return Err(Error::Config(format!(
+                "refresh start_offset ({}) must be larger than end_offset ({})",
+                r.start_offset, r.end_offset
+            )));
+        }
+        for d in Dataset::ALL {
+            if let Some(h) = self.retention.horizon(d) {
+                if h <= r.start_offset {
+                    return Err(Error::Config(format!(
+                        "{d} retention ({h}) must be longer than the refresh start_offset ({}): \
+                         retention would cut into the aggregates' refresh window",
+                        r.start_offset
+                    )));
+                }
+            }
+        }
+        for (name, after) in [
+            ("price", self.compression.price_after),
+            ("sentiment", self.compression.sentiment_after),
+            ("flow", self.compression.flow_after),
+        ] {
+            if after.is_some_and(|a| a <= TimeDelta::zero()) {
+                return Err(Error::Config(format!(
+                    "{name} compression delay must be positive"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one retention run removed from one dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetentionAction {
+    /// Dataset.
+    pub dataset: Dataset,
+    /// Rows older than this were eligible; no row at or after it was removed.
+    pub cutoff: DateTime<Utc>,
+    /// How many units were removed.
+    pub removed: u64,
+    /// What `removed` counts: `rows`, `partitions` or `chunks`.
+    pub unit: &'static str,
+}
+
+/// What a retention run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    /// One entry per dataset with a horizon.
+    pub actions: Vec<RetentionAction>,
+}
+
+/// Size and layout of one table (or hypertable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableStats {
+    /// Table name.
+    pub name: String,
+    /// Rows (exact for the reference store; backends say how they count).
+    pub rows: u64,
+    /// Partitions or chunks.
+    pub partitions: u64,
+    /// Bytes on disk including indexes, when known.
+    pub total_bytes: Option<u64>,
+    /// Bytes before compression, for compressed tables.
+    pub uncompressed_bytes: Option<u64>,
+    /// Bytes after compression, for compressed tables.
+    pub compressed_bytes: Option<u64>,
+}
+
+impl TableStats {
+    /// Fraction of space saved by compression, `1 - after / before`, in percent.
+    pub fn compression_saving_percent(&self) -> Option<f64> {
+        let before = self.uncompressed_bytes?;
+        let after = self.compressed_bytes?;
+        if before == 0 {
+            return None;
+        }
+        Some(100.0 * (1.0 - ratio(after, before)))
+    }
+}
+
+/// `a / b` for byte counts; precision loss beyond 2^53 bytes does not matter for a ratio.
+fn ratio(a: u64, b: u64) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let r = a as f64 / b as f64;
+    r
+}
+
+/// Freshness of one aggregate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AggregateStats {
+    /// Aggregate (view or rollup table) name.
+    pub name: String,
+    /// Everything before this instant is materialized.
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+/// One background job (policy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobStats {
+    /// Job id.
+    pub id: i64,
+    /// What it does.
+    pub name: String,
+    /// When it last ran.
+    pub last_run: Option<DateTime<Utc>>,
+    /// Whether the last run succeeded.
+    pub last_succeeded: Option<bool>,
+    /// Failures since creation.
+    pub failures: u64,
+}
+
+/// What a store reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Backend name.
+    pub backend: &'static str,
+    /// Per table.
+    pub tables: Vec<TableStats>,
+    /// Per aggregate.
+    pub aggregates: Vec<AggregateStats>,
+    /// Per job.
+    pub jobs: Vec<JobStats>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WriteSummary {
+    /// Records received.
+    pub received: usize,
+    /// Distinct natural keys among them (duplicates inside a batch: the last one wins).
+    pub distinct: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_inside_refresh_window_is_a_config_error() {
+        let mut p = Policies::default();
+        assert!(p.validate().is_ok());
+        p.retention.sentiment = Some(TimeDelta::days(2));
+        assert_eq!(p.validate().unwrap_err().kind(), crate::ErrorKind::Config);
+    }
+}

@@ -1,0 +1,188 @@
+//! The object-safe store traits every backend implements.
+
+use async_trait::async_trait;
+use chrono::TimeDelta;
+
+use crate::candle::{
+    Candle, MarketOverview, OhlcvQuery, OhlcvSeries, PriceChange, PricePoint, PriceRange,
+    VolumeLevel, VolumeProfileQuery,
+};
+use crate::capabilities::Capabilities;
+use crate::error::Result;
+use crate::flow::{ExchangeFlow, Flow, FlowAggregate, FlowType, FlowVelocity, NetFlow, WhaleQuery};
+use crate::interval::Interval;
+use crate::maintenance::{Policies, RetentionReport, StoreStats, WriteSummary};
+use crate::sentiment::{
+    AggregateBucket, SentimentAggregate, SentimentDistribution, SentimentReading, SentimentSummary,
+    SentimentTrend, SourceSentiment,
+};
+use crate::time::TimeRange;
+
+/// Candles and the price questions asked of them.
+///
+/// Apart from [`PriceStore::ohlcv`], price methods read candles of the symbol's **base
+/// interval**: the finest native interval stored for it, so that candles of different
+/// native intervals never mix. Text results are ordered by byte value (`COLLATE "C"`).
+#[async_trait]
+pub trait PriceStore: Send + Sync {
+    /// Upserts a batch atomically: every candle is validated first (the error names the
+    /// index and field of the first bad one, and nothing is written); an existing key is
+    /// replaced; duplicates inside the batch resolve to the last one.
+    async fn store_candles(&self, candles: &[Candle]) -> Result<WriteSummary>;
+
+    /// Upserts one candle.
+    async fn store_candle(&self, candle: &Candle) -> Result<WriteSummary> {
+        self.store_candles(std::slice::from_ref(candle)).await
+    }
+
+    /// Native intervals stored for `symbol`, finest first.
+    async fn native_intervals(&self, symbol: &str) -> Result<Vec<Interval>>;
+
+    /// One bar per bucket of `query.interval` whose start lies in
+    /// `[floor(range.from), range.to)` and that holds data, routed by
+    /// [`QueryRouter`](crate::QueryRouter). Results never depend on the route.
+    async fn ohlcv(&self, query: &OhlcvQuery) -> Result<OhlcvSeries>;
+
+    /// Close of the latest base-interval candle (greatest `time`).
+    async fn latest_price(&self, symbol: &str) -> Result<Option<PricePoint>>;
+
+    /// First open to last close of base-interval candles in `[now - window, now)`.
+    async fn price_change(&self, symbol: &str, window: TimeDelta) -> Result<Option<PriceChange>>;
+
+    /// Base-interval volume by closing price level over the range, lowest level first.
+    async fn volume_profile(&self, query: &VolumeProfileQuery) -> Result<Vec<VolumeLevel>>;
+
+    /// Highest high and lowest low of base-interval candles with `time` in the range.
+    async fn price_range(&self, symbol: &str, range: TimeRange) -> Result<Option<PriceRange>>;
+
+    /// Every symbol with candles, sorted.
+    async fn symbols(&self) -> Result<Vec<String>>;
+
+    /// Latest price and 24-hour change of every symbol, sorted by symbol.
+    async fn market_overview(&self) -> Result<Vec<MarketOverview>>;
+}
+
+/// Sentiment readings and their aggregates. Aggregates cover all sources of an asset.
+#[async_trait]
+pub trait SentimentStore: Send + Sync {
+    /// Upserts a batch atomically (see [`PriceStore::store_candles`]).
+    async fn store_sentiments(&self, readings: &[SentimentReading]) -> Result<WriteSummary>;
+
+    /// Upserts one reading.
+    async fn store_sentiment(&self, reading: &SentimentReading) -> Result<WriteSummary> {
+        self.store_sentiments(std::slice::from_ref(reading)).await
+    }
+
+    /// Raw readings with `time` in the range, optionally of one source, ordered by
+    /// `(time, source)`.
+    async fn sentiment_readings(
+        &self,
+        asset: &str,
+        range: TimeRange,
+        source: Option<&str>,
+    ) -> Result<Vec<SentimentReading>>;
+
+    /// One aggregate per bucket whose start lies in `[floor(range.from), range.to)` and
+    /// that holds readings, in time order.
+    async fn sentiment_aggregates(
+        &self,
+        asset: &str,
+        bucket: AggregateBucket,
+        range: TimeRange,
+    ) -> Result<Vec<SentimentAggregate>>;
+
+    /// Mean score in `[now - window, now)` against the window before.
+    async fn sentiment_trend(&self, asset: &str, window: TimeDelta) -> Result<SentimentTrend>;
+
+    /// Per-source mean score over the range, ordered by source.
+    async fn sentiment_by_source(
+        &self,
+        asset: &str,
+        range: TimeRange,
+    ) -> Result<Vec<SourceSentiment>>;
+
+    /// Counts of readings by label over the range.
+    async fn sentiment_distribution(
+        &self,
+        asset: &str,
+        range: TimeRange,
+    ) -> Result<SentimentDistribution>;
+
+    /// The newest reading (optionally of one source); ties on time go to the first source
+    /// in sort order.
+    async fn latest_sentiment(
+        &self,
+        asset: &str,
+        source: Option<&str>,
+    ) -> Result<Option<SentimentReading>>;
+
+    /// Every asset with readings in `[now - window, now)`, ordered by asset.
+    async fn sentiment_summary(&self, window: TimeDelta) -> Result<Vec<SentimentSummary>>;
+}
+
+/// Flows and their aggregates.
+#[async_trait]
+pub trait FlowStore: Send + Sync {
+    /// Upserts a batch atomically (see [`PriceStore::store_candles`]).
+    async fn store_flows(&self, flows: &[Flow]) -> Result<WriteSummary>;
+
+    /// Upserts one flow.
+    async fn store_flow(&self, flow: &Flow) -> Result<WriteSummary> {
+        self.store_flows(std::slice::from_ref(flow)).await
+    }
+
+    /// Flows with `time` in the range, optionally of one type, ordered by
+    /// `(time, source, flow_type, reference)`.
+    async fn flow_history(
+        &self,
+        asset: &str,
+        range: TimeRange,
+        flow_type: Option<FlowType>,
+    ) -> Result<Vec<Flow>>;
+
+    /// Per bucket and flow type, for buckets whose start lies in
+    /// `[floor(range.from), range.to)`, ordered by `(time, flow_type)`.
+    async fn flow_aggregates(
+        &self,
+        asset: &str,
+        bucket: AggregateBucket,
+        range: TimeRange,
+    ) -> Result<Vec<FlowAggregate>>;
+
+    /// Exchange inflow against outflow over the range.
+    async fn net_flow(&self, asset: &str, range: TimeRange) -> Result<NetFlow>;
+
+    /// Flows of any type with `amount >= min_amount`, newest first (ties ordered by
+    /// `(asset, source, flow_type, reference)`).
+    async fn whale_activity(&self, query: &WhaleQuery) -> Result<Vec<Flow>>;
+
+    /// Exchange inflow and outflow per source over the range, ordered by source.
+    async fn exchange_breakdown(&self, asset: &str, range: TimeRange) -> Result<Vec<ExchangeFlow>>;
+
+    /// Total flow in `[now - window, now)` against the window before.
+    async fn flow_velocity(&self, asset: &str, window: TimeDelta) -> Result<FlowVelocity>;
+}
+
+/// A complete store: every dataset plus the maintenance entry points.
+#[async_trait]
+pub trait TimeSeriesStore: PriceStore + SentimentStore + FlowStore {
+    /// What this backend offers.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Creates or upgrades the schema. Idempotent.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Applies policies (refresh, compression, retention schedules). Idempotent; applying
+    /// other values alters the existing policies.
+    async fn apply_policies(&self, policies: &Policies) -> Result<()>;
+
+    /// Brings aggregates up to date over `range` (everything when `None`).
+    async fn refresh(&self, range: Option<TimeRange>) -> Result<()>;
+
+    /// Removes data older than the retention horizons, measured from the store's clock.
+    /// Never removes a row inside its horizon.
+    async fn apply_retention(&self) -> Result<RetentionReport>;
+
+    /// Sizes, aggregate watermarks and jobs.
+    async fn stats(&self) -> Result<StoreStats>;
+}

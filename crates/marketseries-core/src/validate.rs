@@ -1,0 +1,419 @@
+//! Record validation: everything a database would reject (and more) is caught here, before
+//! any SQL runs, with the record's index in its batch and the offending field.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::candle::Candle;
+use crate::error::Error;
+use crate::flow::Flow;
+use crate::sentiment::SentimentReading;
+use crate::time::{max_time, MIN_TIME};
+
+/// Longest accepted symbol or asset name, in bytes.
+pub const MAX_SYMBOL_LEN: usize = 32;
+/// Longest accepted source name or flow reference, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+/// Default maximum records per batch.
+pub const DEFAULT_MAX_BATCH: usize = 100_000;
+
+/// Which kind of record failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A [`Candle`].
+    Candle,
+    /// A [`SentimentReading`].
+    Sentiment,
+    /// A [`Flow`].
+    Flow,
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Candle => "candle",
+            Self::Sentiment => "sentiment reading",
+            Self::Flow => "flow",
+        })
+    }
+}
+
+/// What was wrong with the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// Empty text.
+    Empty,
+    /// Text longer than allowed.
+    TooLong {
+        /// Maximum length in bytes.
+        max: usize,
+    },
+    /// A character outside the allowed set.
+    InvalidCharacter(char),
+    /// NaN or infinite.
+    NotFinite,
+    /// Negative where only zero or more is allowed.
+    Negative,
+    /// Zero or negative where only more than zero is allowed.
+    NotPositive,
+    /// Outside an allowed range, described in words.
+    OutOfRange(String),
+    /// Sub-microsecond precision, which PostgreSQL would silently round.
+    SubMicrosecond,
+    /// `high` below `low`, `open` or `close`, or `low` above `open` or `close`.
+    Inconsistent(String),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("must not be empty"),
+            Self::TooLong { max } => write!(f, "longer than {max} bytes"),
+            Self::InvalidCharacter(c) => write!(f, "contains the character {c:?}"),
+            Self::NotFinite => f.write_str("must be a finite number (got NaN or infinity)"),
+            Self::Negative => f.write_str("must not be negative"),
+            Self::NotPositive => f.write_str("must be greater than zero"),
+            Self::OutOfRange(s) | Self::Inconsistent(s) => f.write_str(s),
+            Self::SubMicrosecond => {
+                f.write_str("has sub-microsecond precision, which PostgreSQL cannot store")
+            }
+        }
+    }
+}
+
+/// A record that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ValidationError {
+    /// Kind of record.
+    pub record: RecordKind,
+    /// Position in its batch (0-based), when it came in a batch.
+    pub index: Option<usize>,
+    /// Name of the offending field, as in the Rust struct.
+    pub field: &'static str,
+    /// What was wrong.
+    pub problem: Problem,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}", self.record)?;
+        if let Some(i) = self.index {
+            write!(f, " at batch index {i}")?;
+        }
+        write!(f, ": field `{}` {}", self.field, self.problem)
+    }
+}
+
+type FieldResult = Result<(), (&'static str, Problem)>;
+
+fn check_name(field: &'static str, value: &str, max: usize, symbol_like: bool) -> FieldResult {
+    if value.is_empty() {
+        return Err((field, Problem::Empty));
+    }
+    if value.len() > max {
+        return Err((field, Problem::TooLong { max }));
+    }
+    let allowed = |c: char| {
+        if symbol_like {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':')
+        } else {
+            !c.is_control()
+        }
+    };
+    match value.chars().find(|&c| !allowed(c)) {
+        Some(c) => Err((field, Problem::InvalidCharacter(c))),
+        None => Ok(()),
+    }
+}
+
+fn check_time(field: &'static str, t: DateTime<Utc>) -> FieldResult {
+    if t < MIN_TIME || t >= max_time() {
+        return Err((
+            field,
+            Problem::OutOfRange(format!(
+                "{} is outside the supported span [{}, {})",
+                t.to_rfc3339(),
+                MIN_TIME.to_rfc3339(),
+                max_time().to_rfc3339()
+            )),
+        ));
+    }
+    if !t.timestamp_subsec_nanos().is_multiple_of(1_000) {
+        return Err((field, Problem::SubMicrosecond));
+    }
+    Ok(())
+}
+
+fn check_positive(field: &'static str, d: Decimal) -> FieldResult {
+    if d <= Decimal::ZERO {
+        return Err((field, Problem::NotPositive));
+    }
+    Ok(())
+}
+
+fn check_non_negative(field: &'static str, d: Decimal) -> FieldResult {
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err((field, Problem::Negative));
+    }
+    Ok(())
+}
+
+fn check_finite(field: &'static str, x: f64) -> FieldResult {
+    if !x.is_finite() {
+        return Err((field, Problem::NotFinite));
+    }
+    Ok(())
+}
+
+fn candle_fields(c: &Candle) -> FieldResult {
+    check_name("symbol", &c.symbol, MAX_SYMBOL_LEN, true)?;
+    check_time("time", c.time)?;
+    check_positive("open", c.open)?;
+    check_positive("high", c.high)?;
+    check_positive("low", c.low)?;
+    check_positive("close", c.close)?;
+    check_non_negative("volume", c.volume)?;
+    if c.high < c.low {
+        return Err((
+            "high",
+            Problem::Inconsistent(format!("({}) is below low ({})", c.high, c.low)),
+        ));
+    }
+    if c.high < c.open.max(c.close) {
+        return Err((
+            "high",
+            Problem::Inconsistent(format!(
+                "({}) is below max(open, close) ({})",
+                c.high,
+                c.open.max(c.close)
+            )),
+        ));
+    }
+    if c.low > c.open.min(c.close) {
+        return Err((
+            "low",
+            Problem::Inconsistent(format!(
+                "({}) is above min(open, close) ({})",
+                c.low,
+                c.open.min(c.close)
+            )),
+        ));
+    }
+    Ok(())
+}
+
+fn sentiment_fields(s: &SentimentReading) -> FieldResult {
+    check_name("asset", &s.asset, MAX_SYMBOL_LEN, true)?;
+    check_name("source", &s.source, MAX_NAME_LEN, false)?;
+    check_time("time", s.time)?;
+    check_finite("score", s.score)?;
+    if !(-1.0..=1.0).contains(&s.score) {
+        return Err((
+            "score",
+            Problem::OutOfRange(format!("{} is outside [-1, 1]", s.score)),
+        ));
+    }
+    if i64::try_from(s.mention_volume).is_err() {
+        return Err((
+            "mention_volume",
+            Problem::OutOfRange(format!("{} exceeds {}", s.mention_volume, i64::MAX)),
+        ));
+    }
+    check_finite("engagement", s.engagement)?;
+    if s.engagement < 0.0 {
+        return Err(("engagement", Problem::Negative));
+    }
+    Ok(())
+}
+
+fn flow_fields(f: &Flow) -> FieldResult {
+    check_name("asset", &f.asset, MAX_SYMBOL_LEN, true)?;
+    check_name("source", &f.source, MAX_NAME_LEN, false)?;
+    if f.reference.len() > MAX_NAME_LEN {
+        return Err(("reference", Problem::TooLong { max: MAX_NAME_LEN }));
+    }
+    if let Some(c) = f.reference.chars().find(|c| c.is_control()) {
+        return Err(("reference", Problem::InvalidCharacter(c)));
+    }
+    check_time("time", f.time)?;
+    check_non_negative("amount", f.amount)?;
+    check_non_negative("usd_value", f.usd_value)?;
+    Ok(())
+}
+
+fn wrap(record: RecordKind, index: Option<usize>, r: FieldResult) -> Result<(), ValidationError> {
+    r.map_err(|(field, problem)| ValidationError {
+        record,
+        index,
+        field,
+        problem,
+    })
+}
+
+/// Validates one candle.
+///
+/// # Errors
+/// The first problem found, naming the field.
+pub fn validate_candle(c: &Candle) -> Result<(), ValidationError> {
+    wrap(RecordKind::Candle, None, candle_fields(c))
+}
+
+/// Validates one sentiment reading.
+///
+/// # Errors
+/// The first problem found, naming the field.
+pub fn validate_sentiment(s: &SentimentReading) -> Result<(), ValidationError> {
+    wrap(RecordKind::Sentiment, None, sentiment_fields(s))
+}
+
+/// Validates one flow.
+///
+/// # Errors
+/// The first problem found, naming the field.
+pub fn validate_flow(f: &Flow) -> Result<(), ValidationError> {
+    wrap(RecordKind::Flow, None, flow_fields(f))
+}
+
+fn validate_batch<T>(
+    records: &[T],
+    max_batch: usize,
+    kind: RecordKind,
+    check: fn(&T) -> FieldResult,
+) -> Result<(), Error> {
+    if records.len() > max_batch {
+        return Err(Error::BatchTooLarge {
+            len: records.len(),
+            max: max_batch,
+        });
+    }
+    for (i, r) in records.iter().enumerate() {
+        wrap(kind, Some(i), check(r))?;
+    }
+    Ok(())
+}
+
+/// Validates a batch of candles: size limit first, then every record.
+///
+/// # Errors
+/// [`Error::BatchTooLarge`], or [`Error::Validation`] for the first bad record with its index.
+pub fn validate_candles(records: &[Candle], max_batch: usize) -> Result<(), Error> {
+    validate_batch(records, max_batch, RecordKind::Candle, candle_fields)
+}
+
+/// Validates a batch of sentiment readings.
+///
+/// # Errors
+/// [`Error::BatchTooLarge`], or [`Error::Validation`] for the first bad record with its index.
+pub fn validate_sentiments(records: &[SentimentReading], max_batch: usize) -> Result<(), Error> {
+    validate_batch(records, max_batch, RecordKind::Sentiment, sentiment_fields)
+}
+
+/// Validates a batch of flows.
+///
+/// # Errors
+/// [`Error::BatchTooLarge`], or [`Error::Validation`] for the first bad record with its index.
+pub fn validate_flows(records: &[Flow], max_batch: usize) -> Result<(), Error> {
+    validate_batch(records, max_batch, RecordKind::Flow, flow_fields)
+}
+
+/// Converts an `f64` read from a file or feed to an exact decimal, rejecting NaN and
+/// infinities (which `Decimal` cannot hold) with a validation error naming `field`.
+///
+/// # Errors
+/// [`Problem::NotFinite`] or [`Problem::OutOfRange`] for values `Decimal` cannot represent.
+pub fn decimal_from_f64(
+    record: RecordKind,
+    field: &'static str,
+    x: f64,
+) -> Result<Decimal, ValidationError> {
+    use rust_decimal::prelude::FromPrimitive;
+    let err = |problem| ValidationError {
+        record,
+        index: None,
+        field,
+        problem,
+    };
+    if !x.is_finite() {
+        return Err(err(Problem::NotFinite));
+    }
+    Decimal::from_f64(x)
+        .ok_or_else(|| err(Problem::OutOfRange(format!("{x} does not fit a decimal"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interval::Interval;
+    use crate::sentiment::SentimentLabel;
+    use rust_decimal::Decimal;
+
+    fn candle() -> Candle {
+        Candle {
+            symbol: "BTCUSDT".into(),
+            interval: Interval::M1,
+            time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            open: Decimal::from(100),
+            high: Decimal::from(110),
+            low: Decimal::from(90),
+            close: Decimal::from(105),
+            volume: Decimal::from(7),
+        }
+    }
+
+    #[test]
+    fn high_below_low_names_high() {
+        let mut c = candle();
+        c.high = Decimal::from(80);
+        let err = validate_candle(&c).unwrap_err();
+        assert_eq!(err.field, "high");
+        assert!(matches!(err.problem, Problem::Inconsistent(_)));
+    }
+
+    #[test]
+    fn batch_error_names_index() {
+        let mut bad = candle();
+        bad.volume = Decimal::from(-1);
+        let batch = vec![candle(), candle(), bad];
+        let err = validate_candles(&batch, 10).unwrap_err();
+        let v = err.as_validation().unwrap();
+        assert_eq!((v.index, v.field), (Some(2), "volume"));
+        assert_eq!(
+            validate_candles(&batch, 2).unwrap_err().kind(),
+            crate::ErrorKind::BatchTooLarge
+        );
+    }
+
+    #[test]
+    fn sentiment_score_bounds() {
+        let mut s = SentimentReading {
+            asset: "BTC".into(),
+            source: "news".into(),
+            time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            score: 1.0,
+            label: SentimentLabel::Bullish,
+            mention_volume: 3,
+            engagement: 1.5,
+        };
+        assert!(validate_sentiment(&s).is_ok());
+        s.score = 1.0001;
+        assert_eq!(validate_sentiment(&s).unwrap_err().field, "score");
+        s.score = f64::NAN;
+        assert_eq!(
+            validate_sentiment(&s).unwrap_err().problem,
+            Problem::NotFinite
+        );
+    }
+
+    #[test]
+    fn nan_is_rejected_on_conversion() {
+        let e = decimal_from_f64(RecordKind::Candle, "open", f64::NAN).unwrap_err();
+        assert_eq!((e.field, e.problem), ("open", Problem::NotFinite));
+        assert_eq!(
+            decimal_from_f64(RecordKind::Candle, "open", 1.25).unwrap(),
+            Decimal::new(125, 2)
+        );
+    }
+}
