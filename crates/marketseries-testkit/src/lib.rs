@@ -1,0 +1,10 @@
+//! Test support for marketseries: the conformance suite every backend runs, deterministic
+//! data generators, a naive OHLCV oracle, and the launcher that starts throwaway PostgreSQL
+//! and TimescaleDB servers for tests, benches and `cargo xtask`.
+
+pub mod conformance;
+pub mod generate;
+pub mod launcher;
+pub mod naive;
+
+pub use conformance::{MemoryFactory, StoreFactory};
