@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use marketseries_core::{
-    Candle, ErrorKind, Flow, FlowStore, FlowType, Interval, OhlcvQuery, PriceStore, SentimentLabel,
-    SentimentReading, SentimentStore, TimeRange, TimeSeriesStore, VolumeProfileQuery, WhaleQuery,
+    Candle, ErrorKind, Flow, FlowType, Interval, OhlcvQuery, SentimentLabel, SentimentReading,
+    TimeRange, VolumeProfileQuery, WhaleQuery,
 };
 use rust_decimal::Decimal;
 

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use marketseries_core::{
-    Candle, ErrorKind, Flow, FlowStore, FlowType, Interval, OhlcvQuery, Policies, PriceStore,
-    SentimentLabel, SentimentReading, SentimentStore, TimeRange, TimeSeriesStore,
+    Candle, ErrorKind, Flow, FlowType, Interval, OhlcvQuery, Policies, PriceStore, SentimentLabel,
+    SentimentReading, TimeRange, TimeSeriesStore,
 };
 use rust_decimal::Decimal;
 

@@ -9,7 +9,7 @@
 //!
 //! A backend's test file runs the whole suite with one macro call:
 //!
-//! ```ignore
+//! ```text
 //! marketseries_testkit::conformance_tests!(MyFactory::new());
 //! ```
 

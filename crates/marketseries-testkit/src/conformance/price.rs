@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use marketseries_core::{
     Candle, ErrorKind, Freshness, Interval, OhlcvQuery, PriceStore, Route, TimeRange,
-    TimeSeriesStore, VolumeProfileQuery,
+    VolumeProfileQuery,
 };
 use rust_decimal::Decimal;
 
@@ -331,7 +331,7 @@ pub async fn late_correction_is_reflected(factory: &dyn StoreFactory) {
         .position(|c| c.symbol == "BTCUSDT" && c.time == before[5].time + TimeDelta::minutes(17))
         .expect("candle exists");
     let mut fixed = all[idx].clone();
-    fixed.high = fixed.high * Decimal::TWO;
+    fixed.high *= Decimal::TWO;
     fixed.volume += Decimal::from(1_000_000);
     fx.candles(std::slice::from_ref(&fixed)).await;
     all.push(fixed.clone());

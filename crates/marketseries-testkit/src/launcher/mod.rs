@@ -1,0 +1,714 @@
+//! Throwaway database servers for tests, benches and `cargo xtask db`.
+//!
+//! Two kinds of server are provided, each in one of three [`Flavor`]s:
+//!
+//! | kind | how it is provided |
+//! | --- | --- |
+//! | [`ServerKind::Postgres`] | `DATABASE_URL` if set ([`Flavor::External`]), else a private native cluster ([`Flavor::Native`]) |
+//! | [`ServerKind::Timescale`] | `TIMESCALEDB_URL` if set, else a native cluster with `shared_preload_libraries=timescaledb` when `timescaledb.so` is installed, else the embedded PGlite + TimescaleDB server under Node.js ([`Flavor::Embedded`]) |
+//!
+//! Servers are started on first use, on a private port bound to 127.0.0.1, and keep
+//! running after the test process exits so that every test binary (and every nextest
+//! process) reuses them. Start-up is serialised by an exclusive file lock; what was
+//! started is recorded in state files under `<workspace>/target/marketseries-db/`
+//! (override with `MARKETSERIES_DB_DIR`). [`stop_all`] (or `cargo xtask db stop`) stops
+//! them again. Clusters not started by this launcher are never touched.
+//!
+//! Tests normally only call [`fresh_database`]:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), marketseries_testkit::launcher::LaunchError> {
+//! use marketseries_testkit::launcher::{fresh_database, ServerKind};
+//! let db = fresh_database(ServerKind::Timescale).await?;
+//! let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+//!     .await
+//!     .expect("connect");
+//! tokio::spawn(connection);
+//! client.batch_execute("CREATE TABLE t (x int)").await.expect("create");
+//! # Ok(()) }
+//! ```
+//!
+//! The embedded server serves one client at a time per database: use a pool of size 1.
+
+mod embedded;
+mod error;
+mod native;
+mod state;
+mod sys;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::NoTls;
+
+pub use error::LaunchError;
+use state::{Layout, ServerState};
+
+/// Environment variable naming an existing PostgreSQL server to use instead of starting one.
+pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
+/// Environment variable naming an existing TimescaleDB server to use instead of starting one.
+pub const TIMESCALEDB_URL_VAR: &str = "TIMESCALEDB_URL";
+/// Environment variable overriding the launcher's state directory.
+pub const STATE_DIR_VAR: &str = state::DIR_VAR;
+
+/// Longest wait for a single connection attempt while probing a server.
+const PROBE_ATTEMPT: Duration = Duration::from_secs(10);
+/// How long a freshly started server may take to answer `SELECT 1`.
+const STARTUP_PROBE: Duration = Duration::from_secs(60);
+/// How long a recorded, running server may take to answer before it counts as hung.
+const REUSE_PROBE: Duration = Duration::from_secs(30);
+
+/// Which database server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ServerKind {
+    /// Plain PostgreSQL.
+    #[serde(rename = "postgres")]
+    Postgres,
+    /// PostgreSQL with the TimescaleDB extension (Timescale License features).
+    #[serde(rename = "timescaledb")]
+    Timescale,
+}
+
+impl ServerKind {
+    /// Both kinds, in the order `cargo xtask db` reports them.
+    pub const ALL: [ServerKind; 2] = [ServerKind::Postgres, ServerKind::Timescale];
+
+    /// Short name: `"postgres"` or `"timescaledb"` (same as `Display`).
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerKind::Postgres => "postgres",
+            ServerKind::Timescale => "timescaledb",
+        }
+    }
+
+    /// The environment variable whose URL overrides this kind of server.
+    pub fn override_var(self) -> &'static str {
+        match self {
+            ServerKind::Postgres => DATABASE_URL_VAR,
+            ServerKind::Timescale => TIMESCALEDB_URL_VAR,
+        }
+    }
+}
+
+impl fmt::Display for ServerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// How a server is provided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// A PostgreSQL cluster this launcher started from the local server binaries.
+    Native,
+    /// The embedded PGlite + TimescaleDB server under Node.js this launcher started.
+    /// One client at a time per database; no TLS.
+    Embedded,
+    /// A server named by `DATABASE_URL` / `TIMESCALEDB_URL`; never started or stopped here.
+    External,
+}
+
+impl fmt::Display for Flavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Flavor::Native => "native",
+            Flavor::Embedded => "embedded",
+            Flavor::External => "external",
+        })
+    }
+}
+
+/// A running server, ready to accept connections.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Which server.
+    pub kind: ServerKind,
+    /// How it is provided.
+    pub flavor: Flavor,
+    url: String,
+    log: Option<PathBuf>,
+}
+
+impl Server {
+    /// Admin connection URL, e.g.
+    /// `postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server's log file, for servers this launcher started.
+    pub fn log_path(&self) -> Option<&Path> {
+        self.log.as_deref()
+    }
+
+    /// The URL of database `name` on this server.
+    pub fn database_url(&self, name: &str) -> String {
+        with_database(&self.url, name)
+    }
+
+    fn log_tail(&self) -> String {
+        self.log.as_deref().map(sys::log_tail).unwrap_or_default()
+    }
+
+    fn from_state(state: &ServerState) -> Self {
+        Self {
+            kind: state.kind,
+            flavor: state.flavor,
+            url: state.url.clone(),
+            log: Some(state.log.clone()),
+        }
+    }
+}
+
+/// A freshly created, empty database (with the `timescaledb` extension for
+/// [`ServerKind::Timescale`]), used by one test. It is not dropped automatically; it
+/// disappears when the server is stopped.
+#[derive(Debug, Clone)]
+pub struct TestDatabase {
+    url: String,
+    name: String,
+    kind: ServerKind,
+    flavor: Flavor,
+}
+
+impl TestDatabase {
+    /// Connection URL of this database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Database name (unique per call of [`fresh_database`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Which kind of server it lives on.
+    pub fn kind(&self) -> ServerKind {
+        self.kind
+    }
+
+    /// How that server is provided.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+}
+
+/// What [`status`] reports about one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerStatus {
+    /// Which server.
+    pub kind: ServerKind,
+    /// How it is provided, if known (`None`: nothing recorded and no override).
+    pub flavor: Option<Flavor>,
+    /// Its admin URL, if one is configured or recorded.
+    pub url: Option<String>,
+    /// Process id, for servers this launcher started.
+    pub pid: Option<u32>,
+    /// Whether it is running and accepts TCP connections.
+    pub alive: bool,
+}
+
+/// The override URL for `kind`, if its environment variable is set and non-empty.
+fn override_url(kind: ServerKind) -> Option<String> {
+    std::env::var(kind.override_var())
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Runs a blocking launcher step on tokio's blocking pool.
+async fn blocking<T, F>(f: F) -> Result<T, LaunchError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, LaunchError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        LaunchError::io(
+            "a launcher worker thread failed",
+            std::io::Error::other(e.to_string()),
+        )
+    })?
+}
+
+/// Why a probe failed.
+enum ProbeFailure {
+    /// The server answered with an error or refused the connection.
+    Error(tokio_postgres::Error),
+    /// No answer in time.
+    Timeout,
+}
+
+/// Connects to `url` and runs `SELECT 1` (simple protocol: no prepared statements left
+/// behind in the embedded server's single session).
+async fn probe_once(url: &str, timeout: Duration) -> Result<(), ProbeFailure> {
+    let attempt = async {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+        let conn = tokio::spawn(connection);
+        let result = client.simple_query("SELECT 1").await.map(|_| ());
+        drop(client);
+        let _ = conn.await;
+        result
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ProbeFailure::Error(e)),
+        Err(_) => Err(ProbeFailure::Timeout),
+    }
+}
+
+/// Probes until success or `total` has passed; returns the last failure.
+async fn probe(url: &str, total: Duration) -> Result<(), ProbeFailure> {
+    let deadline = Instant::now() + total;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = probe_once(url, left.min(PROBE_ATTEMPT)).await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(failure) if Instant::now() >= deadline => return Err(failure),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+fn probe_error(
+    context: String,
+    failure: ProbeFailure,
+    waited: Duration,
+    log_tail: String,
+) -> LaunchError {
+    match failure {
+        ProbeFailure::Error(e) => LaunchError::sql(context, e, log_tail),
+        ProbeFailure::Timeout => LaunchError::Timeout {
+            context,
+            seconds: waited.as_secs(),
+            log_tail,
+        },
+    }
+}
+
+/// Returns the recorded server of `kind` if it runs and answers, without locking.
+async fn reuse_quick(layout: &Layout, kind: ServerKind) -> Option<Server> {
+    let state = layout.read_state(kind).ok().flatten()?;
+    if !state.process_alive() {
+        return None;
+    }
+    probe_once(&state.url, PROBE_ATTEMPT).await.ok()?;
+    Some(Server::from_state(&state))
+}
+
+/// Stops a recorded server (native or embedded) and deletes its directories.
+fn stop_recorded(layout: &Layout, state: &ServerState) -> Result<bool, LaunchError> {
+    match state.flavor {
+        Flavor::Native => native::stop(state, &layout.previous_log(state.kind)),
+        Flavor::Embedded => embedded::stop(state),
+        Flavor::External => Ok(false),
+    }
+}
+
+/// Starts a new server of `kind` (blocking): a native cluster if possible, else (for
+/// TimescaleDB) the embedded server.
+fn start_new(layout: &Layout, kind: ServerKind) -> Result<ServerState, LaunchError> {
+    match kind {
+        ServerKind::Postgres => native::start(layout, kind, &native::find_install()?),
+        ServerKind::Timescale => match native::find_install() {
+            Ok(install) if install.has_timescaledb() => native::start(layout, kind, &install),
+            _ => embedded::start(layout),
+        },
+    }
+}
+
+/// Makes sure a server of `kind` is running and answering, and returns it.
+///
+/// * With `DATABASE_URL` (postgres) / `TIMESCALEDB_URL` (timescaledb) set, that server
+///   is used ([`Flavor::External`]) after checking that it answers `SELECT 1`.
+/// * Else a server recorded in the state directory is reused if its process is alive
+///   and it answers `SELECT 1`.
+/// * Else one is started (under an exclusive file lock, so that concurrent test
+///   processes start only one) and recorded. It keeps running after this process exits.
+///
+/// # Errors
+///
+/// [`LaunchError::MissingPrerequisite`] when PostgreSQL (or, for the embedded
+/// TimescaleDB, Node.js / npm) is not installed; other variants when starting or
+/// connecting fails, with the tail of the server log.
+pub async fn ensure_server(kind: ServerKind) -> Result<Server, LaunchError> {
+    if let Some(url) = override_url(kind) {
+        url.parse::<tokio_postgres::Config>()
+            .map_err(|e| LaunchError::InvalidUrl {
+                var: kind.override_var().to_owned(),
+                reason: error::pg_error_text(&e),
+            })?;
+        probe(&url, Duration::from_secs(15)).await.map_err(|f| {
+            probe_error(
+                format!(
+                    "cannot use the {kind} server at {}={url}",
+                    kind.override_var()
+                ),
+                f,
+                Duration::from_secs(15),
+                String::new(),
+            )
+        })?;
+        return Ok(Server {
+            kind,
+            flavor: Flavor::External,
+            url,
+            log: None,
+        });
+    }
+
+    let layout = blocking(Layout::resolve).await?;
+    if let Some(server) = reuse_quick(&layout, kind).await {
+        return Ok(server);
+    }
+
+    let lock_layout = layout.clone();
+    let _lock = blocking(move || lock_layout.lock()).await?;
+
+    // Someone else may have started it while we waited for the lock.
+    match layout.read_state(kind) {
+        Ok(Some(state)) => {
+            let alive = state.process_alive();
+            let mut why = format!("recorded pid {} is gone", state.pid);
+            if alive {
+                match probe(&state.url, REUSE_PROBE).await {
+                    Ok(()) => return Ok(Server::from_state(&state)),
+                    Err(ProbeFailure::Timeout) => {
+                        // Running and accepting connections but not answering: perhaps busy.
+                        // Killing it could break other test processes, so report instead.
+                        return Err(LaunchError::Timeout {
+                            context: format!(
+                                "the {kind} server recorded in {} (pid {}, {}) is running but does not \
+                                 answer SELECT 1; stop it with `cargo xtask db stop`",
+                                layout.state_path(kind).display(),
+                                state.pid,
+                                state.url
+                            ),
+                            seconds: REUSE_PROBE.as_secs(),
+                            log_tail: sys::log_tail(&state.log),
+                        });
+                    }
+                    Err(ProbeFailure::Error(e)) => {
+                        why = format!(
+                            "pid {} is running but refuses SELECT 1: {}",
+                            state.pid,
+                            error::pg_error_text(&e)
+                        );
+                    }
+                }
+            }
+            // Stale: the process died (or refuses connections). Clean up what we made.
+            layout.note(&format!(
+                "{kind}: replacing stale server at {}: {why}",
+                state.url
+            ));
+            let (stale, stop_layout) = (state.clone(), layout.clone());
+            blocking(move || stop_recorded(&stop_layout, &stale)).await?;
+            layout.remove_state(kind)?;
+        }
+        Ok(None) => {}
+        Err(_) => {
+            // Unreadable state file: nothing we can stop; start afresh.
+            layout.remove_state(kind)?;
+        }
+    }
+
+    let start_layout = layout.clone();
+    let state = blocking(move || start_new(&start_layout, kind)).await?;
+    // Record at once, so that the server can be stopped even if the check below fails.
+    layout.write_state(&state)?;
+    layout.note(&format!(
+        "{kind}: started {} server pid {} at {}",
+        state.flavor, state.pid, state.url
+    ));
+    match probe(&state.url, STARTUP_PROBE).await {
+        Ok(()) => Ok(Server::from_state(&state)),
+        Err(failure) => {
+            let err = probe_error(
+                format!(
+                    "the {kind} server started at {} (pid {}) does not answer SELECT 1",
+                    state.url, state.pid
+                ),
+                failure,
+                STARTUP_PROBE,
+                sys::log_tail(&state.log),
+            );
+            layout.note(&format!(
+                "{kind}: new server pid {} failed its check: {err}",
+                state.pid
+            ));
+            let (failed, stop_layout) = (state.clone(), layout.clone());
+            let _ = blocking(move || stop_recorded(&stop_layout, &failed)).await;
+            let _ = layout.remove_state(kind);
+            Err(err)
+        }
+    }
+}
+
+/// A database name no other call (in any process) returns: `t_<pid>_<counter>_<nanos>`.
+fn unique_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000_000_000)
+        .unwrap_or(0);
+    format!("t_{}_{n}_{nanos}", std::process::id())
+}
+
+/// Replaces the database of a connection string: URL form (`postgres://.../db?...`) or
+/// key/value form (`host=... dbname=...`). `name` must not need quoting or encoding.
+fn with_database(url: &str, name: &str) -> String {
+    for scheme in ["postgres://", "postgresql://"] {
+        if let Some(rest) = url.strip_prefix(scheme) {
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(authority_end);
+            let suffix = tail.find(['?', '#']).map_or("", |i| &tail[i..]);
+            return format!("{scheme}{authority}/{name}{suffix}");
+        }
+    }
+    let mut parts: Vec<&str> = url
+        .split_whitespace()
+        .filter(|part| !part.starts_with("dbname="))
+        .collect();
+    let db = format!("dbname={name}");
+    parts.push(&db);
+    parts.join(" ")
+}
+
+/// Runs `sql` (simple protocol) on `url`, closing the connection afterwards.
+async fn execute(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    let conn = tokio::spawn(connection);
+    let result = client.batch_execute(sql).await;
+    drop(client);
+    // Wait for the socket to close: the embedded server serves one client at a time.
+    let _ = conn.await;
+    result
+}
+
+/// Creates a new, empty database on the server of `kind` (starting the server if
+/// needed) and returns it, ready to use.
+///
+/// Native and external servers: `CREATE DATABASE t_<pid>_<counter>_<nanos>`, then for
+/// TimescaleDB `CREATE EXTENSION IF NOT EXISTS timescaledb` in it. Embedded server:
+/// every new database name gets its own fresh instance; the extension is created in it.
+///
+/// # Errors
+///
+/// As [`ensure_server`], plus [`LaunchError::Sql`] when a statement fails.
+pub async fn fresh_database(kind: ServerKind) -> Result<TestDatabase, LaunchError> {
+    let server = ensure_server(kind).await?;
+    let name = unique_name();
+    let url = server.database_url(&name);
+    let timescale = kind == ServerKind::Timescale;
+    match server.flavor {
+        Flavor::Embedded => {
+            let sql = if timescale {
+                "CREATE EXTENSION IF NOT EXISTS timescaledb; SELECT 1"
+            } else {
+                "SELECT 1"
+            };
+            execute(&url, sql).await.map_err(|e| {
+                LaunchError::sql(
+                    format!("preparing database {name} at {url}"),
+                    e,
+                    server.log_tail(),
+                )
+            })?;
+        }
+        Flavor::Native | Flavor::External => {
+            execute(server.url(), &format!("CREATE DATABASE \"{name}\""))
+                .await
+                .map_err(|e| {
+                    LaunchError::sql(
+                        format!(
+                            "CREATE DATABASE {name} on the {kind} server at {}",
+                            server.url()
+                        ),
+                        e,
+                        server.log_tail(),
+                    )
+                })?;
+            if timescale {
+                execute(&url, "CREATE EXTENSION IF NOT EXISTS timescaledb")
+                    .await
+                    .map_err(|e| {
+                        LaunchError::sql(
+                            format!("CREATE EXTENSION timescaledb in {url}"),
+                            e,
+                            server.log_tail(),
+                        )
+                    })?;
+            }
+        }
+    }
+    Ok(TestDatabase {
+        url,
+        name,
+        kind,
+        flavor: server.flavor,
+    })
+}
+
+/// Stops every server this launcher started (according to its state files), removes
+/// their state files and data, and returns the kinds that were running. Servers named
+/// by `DATABASE_URL` / `TIMESCALEDB_URL` are never touched.
+///
+/// Blocking; waits for a concurrent start-up to finish first.
+///
+/// # Errors
+///
+/// [`LaunchError::Stop`] if a server survives SIGKILL, [`LaunchError::Io`] on
+/// file-system failures. Both servers are attempted; the first error is returned.
+pub fn stop_all() -> Result<Vec<ServerKind>, LaunchError> {
+    let layout = Layout::resolve()?;
+    let _lock = layout.lock()?;
+    let mut stopped = Vec::new();
+    let mut first_error = None;
+    for kind in ServerKind::ALL {
+        let state = match layout.read_state(kind) {
+            Ok(Some(state)) => state,
+            Ok(None) => continue,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                continue;
+            }
+        };
+        layout.note(&format!(
+            "{kind}: stopping pid {} at {}",
+            state.pid, state.url
+        ));
+        match stop_recorded(&layout, &state).and_then(|was_running| {
+            layout.remove_state(kind)?;
+            Ok(was_running)
+        }) {
+            Ok(true) => stopped.push(kind),
+            Ok(false) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    layout.remove_tmp_base_if_unused();
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(stopped),
+    }
+}
+
+/// Whether the server at `url` accepts TCP (or Unix socket) connections.
+fn reachable(url: &str) -> bool {
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return false;
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    config.get_hosts().iter().any(|host| match host {
+        tokio_postgres::config::Host::Tcp(name) => {
+            use std::net::ToSocketAddrs;
+            (name.as_str(), port)
+                .to_socket_addrs()
+                .is_ok_and(|mut addrs| {
+                    addrs.any(|a| {
+                        std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok()
+                    })
+                })
+        }
+        tokio_postgres::config::Host::Unix(dir) => {
+            std::os::unix::net::UnixStream::connect(dir.join(format!(".s.PGSQL.{port}"))).is_ok()
+        }
+    })
+}
+
+/// Reports each server: overridden by an environment variable, recorded in the state
+/// directory, or not running. Never starts or stops anything.
+pub fn status() -> Vec<ServerStatus> {
+    let layout = Layout::resolve().ok();
+    ServerKind::ALL
+        .into_iter()
+        .map(|kind| {
+            if let Some(url) = override_url(kind) {
+                let alive = reachable(&url);
+                return ServerStatus {
+                    kind,
+                    flavor: Some(Flavor::External),
+                    url: Some(url),
+                    pid: None,
+                    alive,
+                };
+            }
+            match layout
+                .as_ref()
+                .and_then(|l| l.read_state(kind).ok().flatten())
+            {
+                Some(state) => ServerStatus {
+                    kind,
+                    flavor: Some(state.flavor),
+                    alive: state.process_alive() && sys::port_open(state.port),
+                    url: Some(state.url),
+                    pid: Some(state.pid),
+                },
+                None => ServerStatus {
+                    kind,
+                    flavor: None,
+                    url: None,
+                    pid: None,
+                    alive: false,
+                },
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_is_replaced_in_urls() {
+        assert_eq!(
+            with_database(
+                "postgres://postgres@127.0.0.1:5/postgres?sslmode=disable",
+                "t_1"
+            ),
+            "postgres://postgres@127.0.0.1:5/t_1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgresql://u:p@h", "x"),
+            "postgresql://u:p@h/x"
+        );
+        assert_eq!(
+            with_database("postgres://h:1?sslmode=disable", "x"),
+            "postgres://h:1/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h/db#frag", "x"),
+            "postgres://h/x#frag"
+        );
+        assert_eq!(
+            with_database("host=localhost dbname=postgres user=me", "x"),
+            "host=localhost user=me dbname=x"
+        );
+    }
+
+    #[test]
+    fn names_are_unique_lowercase_identifiers() {
+        let a = unique_name();
+        let b = unique_name();
+        assert_ne!(a, b);
+        assert!(a.len() < 63);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(ServerKind::Postgres.to_string(), "postgres");
+        assert_eq!(ServerKind::Timescale.to_string(), "timescaledb");
+        assert_eq!(Flavor::Embedded.to_string(), "embedded");
+    }
+}

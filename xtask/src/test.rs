@@ -1,0 +1,74 @@
+//! `cargo xtask test` and `cargo xtask ci`.
+
+use std::error::Error;
+
+use marketseries_testkit::launcher::{self, ServerKind};
+
+use crate::cmd;
+
+/// Starts the servers, runs doctests and then every test of the workspace (with
+/// cargo-nextest when installed, so its summary closes the output), and stops the servers
+/// this command started. `args` go to the test runner.
+pub fn run(args: &[String]) -> Result<(), Box<dyn Error>> {
+    let already_running: Vec<ServerKind> = launcher::status()
+        .into_iter()
+        .filter(|s| s.alive)
+        .map(|s| s.kind)
+        .collect();
+    crate::db::run(&["start".to_owned()])?;
+    let result = run_tests(args);
+    if already_running.is_empty() {
+        match launcher::stop_all() {
+            Ok(stopped) => println!(
+                "stopped the servers this run started: {}",
+                stopped
+                    .iter()
+                    .map(|k| k.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Err(e) => eprintln!("warning: could not stop the test servers: {e}"),
+        }
+    } else {
+        println!("leaving the database servers running (they were running before `xtask test`)");
+    }
+    result
+}
+
+fn run_tests(args: &[String]) -> Result<(), Box<dyn Error>> {
+    let mut doc = cmd::cargo();
+    doc.args(["test", "--workspace", "--doc"]);
+    cmd::run(doc)?;
+    let mut tests = cmd::cargo();
+    if cmd::available("cargo", &["nextest"]) {
+        tests.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    } else {
+        println!("cargo-nextest is not installed; using cargo test (install it with `cargo install cargo-nextest`)");
+        tests.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
+    }
+    tests.args(args);
+    cmd::run(tests)
+}
+
+/// Format check, clippy with warnings denied on every target, docs with warnings denied,
+/// then [`run`].
+pub fn ci() -> Result<(), Box<dyn Error>> {
+    let mut fmt = cmd::cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    cmd::run(fmt)?;
+    let mut clippy = cmd::cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    cmd::run(clippy)?;
+    let mut doc = cmd::cargo();
+    doc.args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    cmd::run(doc)?;
+    run(&[])
+}
