@@ -196,9 +196,17 @@ impl Interval {
 
     /// The span of raw timestamps that belong to buckets whose start lies in
     /// `[floor(range.from), range.to)`: `[floor(from), floor(to - 1µs) + self)`.
+    /// The end saturates at the latest representable instant.
     pub fn covering(self, range: &TimeRange) -> (DateTime<Utc>, DateTime<Utc>) {
-        let last = self.floor(range.to() - TimeDelta::microseconds(1));
-        (self.floor(range.from()), last + self.duration())
+        let before_end = range
+            .to()
+            .checked_sub_signed(TimeDelta::microseconds(1))
+            .unwrap_or(range.from());
+        let end = self
+            .floor(before_end)
+            .checked_add_signed(self.duration())
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        (self.floor(range.from()), end)
     }
 
     /// A fragment safe to embed in SQL identifiers (`[0-9a-z]+`), e.g. `ohlcv_15m`.
@@ -350,6 +358,14 @@ mod tests {
         assert!(!iv("3d").divides(iv("3w")));
         assert!(!iv("7d").divides(iv("1w")));
         assert!(!iv("1w").divides(iv("7d")));
+    }
+
+    #[test]
+    fn covering_saturates_at_the_end_of_time() {
+        let r = TimeRange::new(DateTime::<Utc>::UNIX_EPOCH, DateTime::<Utc>::MAX_UTC).unwrap();
+        let (start, end) = iv("1w").covering(&r);
+        assert!(start <= r.from());
+        assert_eq!(end, DateTime::<Utc>::MAX_UTC);
     }
 
     #[test]

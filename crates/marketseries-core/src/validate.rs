@@ -16,6 +16,12 @@ use crate::time::{max_time, MIN_TIME};
 pub const MAX_SYMBOL_LEN: usize = 32;
 /// Longest accepted source name or flow reference, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
+/// Largest accepted magnitude of a price, volume, amount or USD value: 10^20. Far above any
+/// real market figure (meme-coin daily volumes are around 10^12), and low enough that sums
+/// of millions of values cannot overflow `Decimal` (about 7.9 x 10^28).
+pub const MAX_MAGNITUDE: Decimal = Decimal::from_parts(1_661_992_960, 1_808_227_885, 5, false, 0);
+/// Largest accepted mention volume of a sentiment reading: 10^12.
+pub const MAX_MENTIONS: u64 = 1_000_000_000_000;
 /// Default maximum records per batch.
 pub const DEFAULT_MAX_BATCH: usize = 100_000;
 
@@ -147,18 +153,28 @@ fn check_time(field: &'static str, t: DateTime<Utc>) -> FieldResult {
     Ok(())
 }
 
+fn check_magnitude(field: &'static str, d: Decimal) -> FieldResult {
+    if d.abs() > MAX_MAGNITUDE {
+        return Err((
+            field,
+            Problem::OutOfRange(format!("{d} exceeds the maximum magnitude {MAX_MAGNITUDE}")),
+        ));
+    }
+    Ok(())
+}
+
 fn check_positive(field: &'static str, d: Decimal) -> FieldResult {
     if d <= Decimal::ZERO {
         return Err((field, Problem::NotPositive));
     }
-    Ok(())
+    check_magnitude(field, d)
 }
 
 fn check_non_negative(field: &'static str, d: Decimal) -> FieldResult {
     if d.is_sign_negative() && !d.is_zero() {
         return Err((field, Problem::Negative));
     }
-    Ok(())
+    check_magnitude(field, d)
 }
 
 fn check_finite(field: &'static str, x: f64) -> FieldResult {
@@ -216,10 +232,10 @@ fn sentiment_fields(s: &SentimentReading) -> FieldResult {
             Problem::OutOfRange(format!("{} is outside [-1, 1]", s.score)),
         ));
     }
-    if i64::try_from(s.mention_volume).is_err() {
+    if s.mention_volume > MAX_MENTIONS {
         return Err((
             "mention_volume",
-            Problem::OutOfRange(format!("{} exceeds {}", s.mention_volume, i64::MAX)),
+            Problem::OutOfRange(format!("{} exceeds {MAX_MENTIONS}", s.mention_volume)),
         ));
     }
     check_finite("engagement", s.engagement)?;
@@ -361,6 +377,16 @@ mod tests {
             close: Decimal::from(105),
             volume: Decimal::from(7),
         }
+    }
+
+    #[test]
+    fn magnitudes_are_capped() {
+        assert_eq!(MAX_MAGNITUDE, Decimal::from(10u128.pow(20)));
+        let mut c = candle();
+        c.volume = MAX_MAGNITUDE;
+        assert!(validate_candle(&c).is_ok());
+        c.volume = MAX_MAGNITUDE + Decimal::ONE;
+        assert_eq!(validate_candle(&c).unwrap_err().field, "volume");
     }
 
     #[test]

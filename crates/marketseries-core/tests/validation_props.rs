@@ -35,7 +35,7 @@ fn candle() -> impl Strategy<Value = Candle> {
                 high,
                 low: low.min(open.min(close)),
                 close,
-                volume: volume * Decimal::from(1_000_000_000_000i64),
+                volume: volume * Decimal::from(1_000_000_000i64),
             }
         },
     )
@@ -99,6 +99,7 @@ enum CandleCorruption {
     TimeTooEarly,
     TimeTooLate,
     SubMicrosecond,
+    HugeVolume,
 }
 
 fn candle_corruption() -> impl Strategy<Value = CandleCorruption> {
@@ -115,6 +116,7 @@ fn candle_corruption() -> impl Strategy<Value = CandleCorruption> {
         TimeTooEarly,
         TimeTooLate,
         SubMicrosecond,
+        HugeVolume,
     ])
 }
 
@@ -165,6 +167,10 @@ fn corrupt(c: &mut Candle, how: CandleCorruption) -> &'static str {
         SubMicrosecond => {
             c.time += TimeDelta::nanoseconds(1);
             "time"
+        }
+        HugeVolume => {
+            c.volume = marketseries_core::validate::MAX_MAGNITUDE * Decimal::TWO;
+            "volume"
         }
     }
 }
