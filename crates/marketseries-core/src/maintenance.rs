@@ -194,7 +194,9 @@ pub struct RetentionReport {
 /// Size and layout of one table (or hypertable).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableStats {
-    /// Table name.
+    /// Table name. The three datasets are always reported as `candles`, `sentiment` and
+    /// `flows` (the conformance suite looks them up by these names), whatever the backend
+    /// calls its tables.
     pub name: String,
     /// Rows (exact for the reference store; backends say how they count).
     pub rows: u64,
