@@ -129,7 +129,8 @@ impl Policies {
     /// Checks that the policies are coherent.
     ///
     /// # Errors
-    /// [`Error::Config`] when a duration is not positive, the refresh window is empty, or a
+    /// [`Error::Config`] when a duration is not positive, a retention exceeds 100 years, the
+    /// refresh window is empty, or a
     /// retention horizon would cut into the aggregates' refresh window (the refresh would
     /// then re-materialize buckets from data retention already dropped).
     pub fn validate(&self) -> Result<()> {
@@ -145,8 +146,14 @@ impl Policies {
                 r.start_offset, r.end_offset
             )));
         }
+        let longest = TimeDelta::days(365 * 100);
         for d in Dataset::ALL {
             if let Some(h) = self.retention.horizon(d) {
+                if h > longest {
+                    return Err(Error::Config(format!(
+                        "{d} retention ({h}) is longer than 100 years; use `None` to keep data forever"
+                    )));
+                }
                 if h <= r.start_offset {
                     return Err(Error::Config(format!(
                         "{d} retention ({h}) must be longer than the refresh start_offset ({}): \
@@ -198,7 +205,7 @@ pub struct TableStats {
     /// `flows` (the conformance suite looks them up by these names), whatever the backend
     /// calls its tables.
     pub name: String,
-    /// Rows (exact for the reference store; backends say how they count).
+    /// Exact number of rows (not a planner estimate).
     pub rows: u64,
     /// Partitions or chunks.
     pub partitions: u64,

@@ -28,8 +28,17 @@ impl TimeRange {
     /// Builds `[from, to)`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming `range` when `from >= to`.
+    /// [`Error::InvalidArgument`] naming `range` when `from >= to` or a bound has
+    /// sub-microsecond precision.
     pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Self> {
+        for (name, t) in [("from", from), ("to", to)] {
+            if !t.timestamp_subsec_nanos().is_multiple_of(1_000) {
+                return Err(Error::invalid_argument(
+                    "range",
+                    format!("`{name}` ({t:?}) has sub-microsecond precision; PostgreSQL stores microseconds"),
+                ));
+            }
+        }
         if from >= to {
             return Err(Error::invalid_argument(
                 "range",
@@ -130,13 +139,18 @@ impl FixedClock {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = now;
     }
 
-    /// Moves the clock forward by `by`.
+    /// Moves the clock forward by `by` (saturating at the ends of time).
     pub fn advance(&self, by: TimeDelta) {
         let mut guard = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard += by;
+        let saturated = if by < TimeDelta::zero() {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        };
+        *guard = guard.checked_add_signed(by).unwrap_or(saturated);
     }
 }
 
@@ -169,6 +183,13 @@ mod tests {
             r#"{"from":"2024-01-02T00:00:00Z","to":"2024-01-01T00:00:00Z"}"#
         )
         .is_err());
+    }
+
+    #[test]
+    fn sub_microsecond_bounds_are_rejected() {
+        let t = DateTime::from_timestamp(0, 500).unwrap();
+        let err = TimeRange::new(t, t + TimeDelta::hours(1)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 
     #[test]

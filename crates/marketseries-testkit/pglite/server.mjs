@@ -489,6 +489,8 @@ function evictIfNeeded() {
     }
     log(`evicting idle ${victim.label()} (least recently used)`);
     instances.delete(victim.name);
+    // A later connection to this name must fail loudly, not get a fresh empty database.
+    crashed.set(victim.name, `evicted as least recently used to stay under --max-instances ${opts.maxInstances}`);
     victim.run(() => victim.close());
     live--;
   }
@@ -651,7 +653,7 @@ class Client {
       const dbname = params.database || params.user || 'postgres';
       this.dbname = dbname;
       if (crashed.has(dbname)) {
-        this.fatal('58000', `PGlite instance for database "${dbname}" crashed earlier (${crashed.get(dbname)}); its data is gone, use another database name`);
+        this.fatal('58000', `PGlite instance for database "${dbname}" is gone (${crashed.get(dbname)}); its data is lost, use another database name`);
         return;
       }
       this.phase = 'queued';

@@ -200,7 +200,9 @@ impl TimeSeriesStore for MemoryStore {
             let Some(horizon) = retention.horizon(dataset) else {
                 continue;
             };
-            let cutoff = now - horizon;
+            let cutoff = now
+                .checked_sub_signed(horizon)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
             let removed = match dataset {
                 Dataset::Price => {
                     let mut removed = Vec::new();
