@@ -44,7 +44,7 @@ fn start() -> Result<(), Box<dyn Error>> {
             Ok(server) => println!(
                 "{:<12} {} ({}, ready in {:.1} s)",
                 kind.label(),
-                server.url(),
+                launcher::redact(server.url()),
                 server.flavor,
                 started.elapsed().as_secs_f64()
             ),
@@ -75,7 +75,10 @@ fn stop() -> Result<(), Box<dyn Error>> {
 
 fn status() {
     for s in launcher::status() {
-        let url = s.url.as_deref().unwrap_or("-");
+        let url = s
+            .url
+            .as_deref()
+            .map_or_else(|| "-".to_owned(), launcher::redact);
         let state = if s.alive { "running" } else { "stopped" };
         match s.flavor {
             Some(flavor) => println!("{:<12} {url} {state} ({flavor})", s.kind.label()),

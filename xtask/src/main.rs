@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `db start|stop|status`: the throwaway PostgreSQL and TimescaleDB servers;
-//! - `test [ARGS]`: starts the servers, runs every test in the workspace, stops what it started;
+//! - `test [ARGS]`: starts the servers, runs every test in the workspace, then stops the
+//!   servers unless they were already running;
 //! - `ci`: format check, clippy (warnings denied), docs (warnings denied), then `test`;
 //! - `demo`: the main job (see `demo.rs`).
 

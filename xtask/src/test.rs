@@ -2,17 +2,19 @@
 
 use std::error::Error;
 
-use marketseries_testkit::launcher::{self, ServerKind};
+use marketseries_testkit::launcher::{self, Flavor, ServerKind};
 
 use crate::cmd;
 
 /// Starts the servers, runs doctests and then every test of the workspace (with
-/// cargo-nextest when installed, so its summary closes the output), and stops the servers
-/// this command started. `args` go to the test runner.
+/// cargo-nextest when installed, so its summary closes the output). If no launcher-managed
+/// server was running beforehand, stops them afterwards; otherwise leaves them running
+/// (servers given by `DATABASE_URL` / `TIMESCALEDB_URL` are never touched). `args` go to
+/// the test runner.
 pub fn run(args: &[String]) -> Result<(), Box<dyn Error>> {
     let already_running: Vec<ServerKind> = launcher::status()
         .into_iter()
-        .filter(|s| s.alive)
+        .filter(|s| s.alive && s.flavor != Some(Flavor::External))
         .map(|s| s.kind)
         .collect();
     crate::db::run(&["start".to_owned()])?;

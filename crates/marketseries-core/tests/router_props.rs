@@ -13,6 +13,7 @@ use marketseries_core::{
     AggregateCapability, Bar, Candle, Capabilities, ErrorKind, FixedClock, Freshness, Interval,
     MemoryStore, OhlcvQuery, PriceStore, QueryRouter, Route, TimeRange, TimeSeriesStore,
 };
+use marketseries_testkit::naive::naive_ohlcv;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -116,49 +117,13 @@ fn query() -> impl Strategy<Value = OhlcvQuery> {
         })
 }
 
-/// The answer computed the simplest way from the final set of raw candles.
+/// The answer computed the simplest way (testkit's naive oracle) from the final candles.
 fn naive(
     truth: &BTreeMap<(String, Interval, DateTime<Utc>), Candle>,
     q: &OhlcvQuery,
 ) -> Result<Vec<Bar>, ErrorKind> {
-    let natives: Vec<Interval> = truth
-        .keys()
-        .filter(|(s, _, _)| *s == q.symbol)
-        .map(|(_, n, _)| *n)
-        .collect();
-    if natives.is_empty() {
-        return Ok(Vec::new());
-    }
-    let Some(native) = natives
-        .iter()
-        .copied()
-        .filter(|n| n.divides(q.interval))
-        .min()
-    else {
-        return Err(ErrorKind::UnsupportedInterval);
-    };
-    let lo = q.interval.floor(q.range.from());
-    let mut buckets: BTreeMap<DateTime<Utc>, Vec<&Candle>> = BTreeMap::new();
-    for c in truth.values() {
-        let b = q.interval.floor(c.time);
-        if c.symbol == q.symbol && c.interval == native && lo <= b && b < q.range.to() {
-            buckets.entry(b).or_default().push(c);
-        }
-    }
-    Ok(buckets
-        .into_iter()
-        .map(|(time, mut cs)| {
-            cs.sort_by_key(|c| c.time);
-            Bar {
-                time,
-                open: cs[0].open,
-                high: cs.iter().map(|c| c.high).max().unwrap(),
-                low: cs.iter().map(|c| c.low).min().unwrap(),
-                close: cs[cs.len() - 1].close,
-                volume: cs.iter().map(|c| c.volume).sum(),
-            }
-        })
-        .collect())
+    let candles: Vec<Candle> = truth.values().cloned().collect();
+    naive_ohlcv(&candles, q).ok_or(ErrorKind::UnsupportedInterval)
 }
 
 fn check_route(

@@ -1,4 +1,6 @@
-//! Deterministic data generators: the same seed gives the same data on every machine.
+//! Deterministic data generators: the same seed gives the same data on every run (the
+//! transcendental functions come from the platform's libm, so another platform could in
+//! principle round a last digit differently).
 //!
 //! Candles are a geometric random walk with tick rounding and log-normal volumes; sentiment
 //! is a mean-reverting score per source; flows are log-normal amounts of random types.

@@ -231,7 +231,7 @@ async fn concurrent_fresh_databases_are_distinct_and_usable() {
         );
         let (client, handle) = connect(&db).await;
         if db.flavor() == Flavor::Embedded {
-            // Every embedded instance calls its single database "postgres" internally.
+            // An embedded instance reports `template1` as its database, whatever name was used.
             let one: i32 = client
                 .query_one("SELECT 1", &[])
                 .await

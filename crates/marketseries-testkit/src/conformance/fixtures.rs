@@ -44,47 +44,56 @@ impl Fixture {
 
     /// Stores candles in both; both must accept them with the same summary.
     pub async fn candles(&self, batch: &[Candle]) {
-        let a = self
-            .store
-            .store_candles(batch)
-            .await
-            .expect("store accepts candles");
-        let b = self
-            .reference
-            .store_candles(batch)
-            .await
-            .expect("reference accepts candles");
-        assert_eq!(a, b, "write summaries differ");
+        // Stay within the backend's batch limit; each chunk is atomic on its own.
+        for chunk in batch.chunks(self.store.capabilities().max_batch_size.max(1)) {
+            let a = self
+                .store
+                .store_candles(chunk)
+                .await
+                .expect("store accepts candles");
+            let b = self
+                .reference
+                .store_candles(chunk)
+                .await
+                .expect("reference accepts candles");
+            assert_eq!(a, b, "write summaries differ");
+        }
     }
 
     /// Stores sentiment readings in both.
     pub async fn sentiments(&self, batch: &[SentimentReading]) {
-        let a = self
-            .store
-            .store_sentiments(batch)
-            .await
-            .expect("store accepts sentiment");
-        let b = self
-            .reference
-            .store_sentiments(batch)
-            .await
-            .expect("reference accepts sentiment");
-        assert_eq!(a, b, "write summaries differ");
+        // Stay within the backend's batch limit; each chunk is atomic on its own.
+        for chunk in batch.chunks(self.store.capabilities().max_batch_size.max(1)) {
+            let a = self
+                .store
+                .store_sentiments(chunk)
+                .await
+                .expect("store accepts sentiments");
+            let b = self
+                .reference
+                .store_sentiments(chunk)
+                .await
+                .expect("reference accepts sentiments");
+            assert_eq!(a, b, "write summaries differ");
+        }
     }
 
     /// Stores flows in both.
     pub async fn flows(&self, batch: &[Flow]) {
-        let a = self
-            .store
-            .store_flows(batch)
-            .await
-            .expect("store accepts flows");
-        let b = self
-            .reference
-            .store_flows(batch)
-            .await
-            .expect("reference accepts flows");
-        assert_eq!(a, b, "write summaries differ");
+        // Stay within the backend's batch limit; each chunk is atomic on its own.
+        for chunk in batch.chunks(self.store.capabilities().max_batch_size.max(1)) {
+            let a = self
+                .store
+                .store_flows(chunk)
+                .await
+                .expect("store accepts flows");
+            let b = self
+                .reference
+                .store_flows(chunk)
+                .await
+                .expect("reference accepts flows");
+            assert_eq!(a, b, "write summaries differ");
+        }
     }
 
     /// Two symbols of one-minute candles over the three days before "now".

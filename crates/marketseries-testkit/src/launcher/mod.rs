@@ -212,6 +212,35 @@ pub struct ServerStatus {
     pub alive: bool,
 }
 
+/// `url` with any password hidden, for messages and logs: the userinfo password of a
+/// `postgres://user:secret@host/db` URL and every `password=...` parameter (URL query or
+/// key/value connection string) become `***`.
+pub fn redact(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let at = rest_start + at;
+            if let Some(colon) = out[rest_start..at].find(':') {
+                out.replace_range(rest_start + colon + 1..at, "***");
+            }
+        }
+    }
+    let mut from = 0;
+    while let Some(i) = out[from..].find("password=") {
+        let start = from + i + "password=".len();
+        let end = out[start..]
+            .find(['&', ' '])
+            .map_or(out.len(), |j| start + j);
+        out.replace_range(start..end, "***");
+        from = start + 3;
+    }
+    out
+}
+
 /// The override URL for `kind`, if its environment variable is set and non-empty.
 fn override_url(kind: ServerKind) -> Option<String> {
     std::env::var(kind.override_var())
@@ -344,8 +373,9 @@ pub async fn ensure_server(kind: ServerKind) -> Result<Server, LaunchError> {
         probe(&url, Duration::from_secs(15)).await.map_err(|f| {
             probe_error(
                 format!(
-                    "cannot use the {kind} server at {}={url}",
-                    kind.override_var()
+                    "cannot use the {kind} server at {}={}",
+                    kind.override_var(),
+                    redact(&url)
                 ),
                 f,
                 Duration::from_secs(15),
@@ -514,7 +544,7 @@ pub async fn fresh_database(kind: ServerKind) -> Result<TestDatabase, LaunchErro
             };
             execute(&url, sql).await.map_err(|e| {
                 LaunchError::sql(
-                    format!("preparing database {name} at {url}"),
+                    format!("preparing database {name} at {}", redact(&url)),
                     e,
                     server.log_tail(),
                 )
@@ -527,7 +557,7 @@ pub async fn fresh_database(kind: ServerKind) -> Result<TestDatabase, LaunchErro
                     LaunchError::sql(
                         format!(
                             "CREATE DATABASE {name} on the {kind} server at {}",
-                            server.url()
+                            redact(server.url())
                         ),
                         e,
                         server.log_tail(),
@@ -538,7 +568,7 @@ pub async fn fresh_database(kind: ServerKind) -> Result<TestDatabase, LaunchErro
                     .await
                     .map_err(|e| {
                         LaunchError::sql(
-                            format!("CREATE EXTENSION timescaledb in {url}"),
+                            format!("CREATE EXTENSION timescaledb in {}", redact(&url)),
                             e,
                             server.log_tail(),
                         )
@@ -665,6 +695,20 @@ pub fn status() -> Vec<ServerStatus> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:s3cret@db:5432/x?password=p2&sslmode=disable"),
+            "postgres://u:***@db:5432/x?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            super::redact("host=db user=u password=hunter2 dbname=x"),
+            "host=db user=u password=*** dbname=x"
+        );
+        let plain = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
+        assert_eq!(super::redact(plain), plain);
+    }
+
     use super::*;
 
     #[test]
