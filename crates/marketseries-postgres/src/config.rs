@@ -1,0 +1,67 @@
+//! Connection and storage settings.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use marketseries_core::validate::DEFAULT_MAX_BATCH;
+
+/// How to connect and how to lay out data. The URL never appears in `Debug` output.
+#[derive(Clone)]
+pub struct PgConfig {
+    pub(crate) url: String,
+    /// Maximum pooled connections (default 8).
+    pub pool_size: u32,
+    /// How long to wait for a pooled connection (default 10 s).
+    pub connect_timeout: Duration,
+    /// Server-side statement timeout set on every connection (default 60 s).
+    pub statement_timeout: Duration,
+    /// Largest batch accepted by the `store_*` methods (default 100,000).
+    pub max_batch_size: usize,
+    /// Width of each time partition (default 1 day). Fixed for the life of a database:
+    /// partitions of another width would overlap the existing ones.
+    pub partition_width: TimeDelta,
+}
+
+impl PgConfig {
+    /// Defaults for `url` (a `postgres://` URL; TLS is not supported yet, use
+    /// `sslmode=disable` or a local socket).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(60),
+            max_batch_size: DEFAULT_MAX_BATCH,
+            partition_width: TimeDelta::days(1),
+        }
+    }
+}
+
+impl fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("url", &"<redacted>")
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("max_batch_size", &self.max_batch_size)
+            .field("partition_width", &self.partition_width)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_url() {
+        let c = PgConfig::new("postgres://u:secret@host/db");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("host"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! Plain PostgreSQL backend for marketseries: no extensions, PostgreSQL 14 or newer
+//! (`date_bin`).
+//!
+//! Raw data lives in range-partitioned tables (`candles`, `sentiment`, `flows`) whose
+//! partitions the library creates before rows arrive and retention drops whole. Batches are
+//! one `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE` statement each, so they
+//! are atomic. This version serves every OHLCV request by raw aggregation; rollup tables
+//! come next (see `docs/architecture.md`).
+//!
+//! ```no_run
+//! # async fn demo() -> marketseries_core::Result<()> {
+//! use marketseries_core::TimeSeriesStore;
+//! use marketseries_postgres::{PgConfig, PgStore};
+//! let store = PgStore::connect(PgConfig::new("postgres://postgres@127.0.0.1/market")).await?;
+//! store.migrate().await?;
+//! # Ok(()) }
+//! ```
+
+mod batch;
+mod config;
+mod error;
+mod flow;
+mod migrate;
+mod partitions;
+mod pool;
+mod price;
+mod sentiment;
+mod store;
+
+pub use config::PgConfig;
+pub use store::PgStore;

@@ -1,0 +1,172 @@
+//! Time partitions: created before rows arrive, dropped whole by retention.
+//!
+//! A partition is named `<table>_p<start as YYYYMMDDHHMMSS>_<width in seconds>` so its bounds
+//! can be read back from the name alone. Creation takes a transaction-scoped advisory lock
+//! on the name, so concurrent writers creating the same partition both succeed.
+
+use std::collections::{BTreeSet, HashSet};
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use diesel::sql_types::Text;
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use marketseries_core::{Error, Result};
+
+use crate::error::db;
+
+/// Tables this backend partitions. Identifiers are only ever these constants.
+pub(crate) const TABLES: [&str; 3] = ["candles", "sentiment", "flows"];
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    relname: String,
+}
+
+/// A partition of `table` covering `[start, start + width)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Partition {
+    pub name: String,
+    pub start: DateTime<Utc>,
+    pub width: TimeDelta,
+}
+
+impl Partition {
+    fn new(table: &str, start: DateTime<Utc>, width: TimeDelta) -> Self {
+        Self {
+            name: format!(
+                "{table}_p{}_{}",
+                start.format("%Y%m%d%H%M%S"),
+                width.num_seconds()
+            ),
+            start,
+            width,
+        }
+    }
+
+    fn parse(table: &str, name: &str) -> Option<Self> {
+        let rest = name.strip_prefix(table)?.strip_prefix("_p")?;
+        let (start, width) = rest.split_once('_')?;
+        let start = NaiveDateTime::parse_from_str(start, "%Y%m%d%H%M%S")
+            .ok()?
+            .and_utc();
+        let width = TimeDelta::seconds(width.parse().ok()?);
+        Some(Self {
+            name: name.to_owned(),
+            start,
+            width,
+        })
+    }
+
+    pub fn end(&self) -> DateTime<Utc> {
+        self.start + self.width
+    }
+}
+
+/// Start of the partition of `width` containing `t` (epoch-aligned).
+fn floor(t: DateTime<Utc>, width: TimeDelta) -> DateTime<Utc> {
+    let w = width.num_microseconds().unwrap_or(i64::MAX).max(1);
+    let us = t.timestamp_micros().div_euclid(w) * w;
+    DateTime::from_timestamp_micros(us).unwrap_or(t)
+}
+
+/// Existing partitions of `table`, oldest first.
+pub(crate) async fn list(conn: &mut AsyncPgConnection, table: &str) -> Result<Vec<Partition>> {
+    let names: Vec<Name> = diesel::sql_query(
+        "SELECT c.relname::text AS relname FROM pg_inherits i \
+         JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass",
+    )
+    .bind::<Text, _>(table)
+    .load(conn)
+    .await
+    .map_err(db)?;
+    let mut parts: Vec<Partition> = names
+        .iter()
+        .filter_map(|n| Partition::parse(table, &n.relname))
+        .collect();
+    parts.sort_by_key(|p| p.start);
+    Ok(parts)
+}
+
+/// Makes sure a partition of `table` exists for every time in `times`.
+pub(crate) async fn ensure(
+    conn: &mut AsyncPgConnection,
+    table: &'static str,
+    width: TimeDelta,
+    times: impl Iterator<Item = DateTime<Utc>>,
+) -> Result<usize> {
+    let wanted: BTreeSet<DateTime<Utc>> = times.map(|t| floor(t, width)).collect();
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let existing: HashSet<String> = list(conn, table)
+        .await?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let mut created = 0;
+    for start in wanted {
+        let p = Partition::new(table, start, width);
+        if existing.contains(&p.name) {
+            continue;
+        }
+        let sql = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock(hashtext('{name}')); \
+             CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} \
+             FOR VALUES FROM ('{from}') TO ('{to}'); COMMIT;",
+            name = p.name,
+            from = p.start.to_rfc3339(),
+            to = p.end().to_rfc3339(),
+        );
+        if let Err(e) = conn.batch_execute(&sql).await {
+            // Leave the pooled connection usable.
+            let _ = conn.batch_execute("ROLLBACK").await;
+            return Err(match db(e) {
+                Error::Database { code, message } => Error::Database {
+                    code,
+                    message: format!("creating partition {}: {message}", p.name),
+                },
+                other => other,
+            });
+        }
+        created += 1;
+    }
+    Ok(created)
+}
+
+/// Drops every partition of `table` that ends at or before `cutoff`; returns how many.
+pub(crate) async fn drop_before(
+    conn: &mut AsyncPgConnection,
+    table: &str,
+    cutoff: DateTime<Utc>,
+) -> Result<u64> {
+    let mut dropped = 0;
+    for p in list(conn, table).await? {
+        if p.end() <= cutoff {
+            conn.batch_execute(&format!("DROP TABLE IF EXISTS {}", p.name))
+                .await
+                .map_err(db)?;
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let start: DateTime<Utc> = "2024-03-01T06:00:00Z".parse().unwrap();
+        let p = Partition::new("candles", start, TimeDelta::hours(6));
+        assert_eq!(p.name, "candles_p20240301060000_21600");
+        assert_eq!(Partition::parse("candles", &p.name), Some(p.clone()));
+        assert_eq!(p.end().to_rfc3339(), "2024-03-01T12:00:00+00:00");
+        assert_eq!(Partition::parse("flows", &p.name), None);
+        assert_eq!(
+            floor("2024-03-01T13:14:15Z".parse().unwrap(), TimeDelta::days(1)).to_rfc3339(),
+            "2024-03-01T00:00:00+00:00"
+        );
+    }
+}

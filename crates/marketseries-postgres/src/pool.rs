@@ -1,0 +1,50 @@
+//! The bb8 pool: UTC sessions with a statement timeout, fast recycling.
+
+use diesel::ConnectionError;
+use diesel_async::pooled_connection::bb8::Pool;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::FutureExt;
+use marketseries_core::{Error, Result};
+
+use crate::config::PgConfig;
+
+/// The pool type the backend uses.
+pub(crate) type PgPool = Pool<AsyncPgConnection>;
+
+/// Builds the pool; the first connection is opened eagerly so a bad URL fails here with
+/// the server's message rather than as a later checkout timeout.
+pub(crate) async fn build(config: &PgConfig) -> Result<PgPool> {
+    let timeout_ms = config.statement_timeout.as_millis();
+    let mut manager = ManagerConfig::<AsyncPgConnection>::default();
+    // `Fast` checks the connection's own state instead of a round trip per checkout.
+    manager.recycling_method = RecyclingMethod::Fast;
+    manager.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.batch_execute(&format!(
+                "SET TIME ZONE 'UTC'; SET statement_timeout = {timeout_ms}"
+            ))
+            .await
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(config.url.clone(), manager);
+    Pool::builder()
+        .max_size(config.pool_size.max(1))
+        .min_idle(Some(1))
+        .connection_timeout(config.connect_timeout)
+        .build(manager)
+        .await
+        .map_err(|e| match e {
+            diesel_async::pooled_connection::PoolError::ConnectionError(c) => {
+                Error::Connection(c.to_string())
+            }
+            diesel_async::pooled_connection::PoolError::QueryError(q) => crate::error::db(q),
+        })
+}

@@ -1,0 +1,364 @@
+//! [`SentimentStore`] on PostgreSQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use marketseries_core::validate::validate_sentiments;
+use marketseries_core::{
+    AggregateBucket, Result, SentimentAggregate, SentimentDistribution, SentimentReading,
+    SentimentStore, SentimentSummary, SentimentTrend, SentimentWindow, SourceSentiment, TimeRange,
+    WriteSummary,
+};
+
+use crate::batch::{count, last_wins};
+use crate::error::db;
+use crate::partitions;
+use crate::price::stride;
+use crate::store::PgStore;
+
+#[derive(QueryableByName)]
+struct ReadingRow {
+    #[diesel(sql_type = Text)]
+    asset: String,
+    #[diesel(sql_type = Text)]
+    source: String,
+    #[diesel(sql_type = Timestamptz)]
+    time: DateTime<Utc>,
+    #[diesel(sql_type = Double)]
+    score: f64,
+    #[diesel(sql_type = Text)]
+    label: String,
+    #[diesel(sql_type = BigInt)]
+    mention_volume: i64,
+    #[diesel(sql_type = Double)]
+    engagement: f64,
+}
+
+impl ReadingRow {
+    fn into_reading(self) -> Result<SentimentReading> {
+        Ok(SentimentReading {
+            asset: self.asset,
+            source: self.source,
+            time: self.time,
+            score: self.score,
+            label: self.label.parse()?,
+            mention_volume: count(self.mention_volume),
+            engagement: self.engagement,
+        })
+    }
+}
+
+#[derive(QueryableByName)]
+struct AggregateRow {
+    #[diesel(sql_type = Timestamptz)]
+    time: DateTime<Utc>,
+    #[diesel(sql_type = Double)]
+    avg_score: f64,
+    #[diesel(sql_type = Double)]
+    min_score: f64,
+    #[diesel(sql_type = Double)]
+    max_score: f64,
+    #[diesel(sql_type = BigInt)]
+    readings: i64,
+    #[diesel(sql_type = BigInt)]
+    mentions: i64,
+    #[diesel(sql_type = Double)]
+    engagement: f64,
+}
+
+#[derive(QueryableByName)]
+struct TrendRow {
+    #[diesel(sql_type = Nullable<Double>)]
+    cur_avg: Option<f64>,
+    #[diesel(sql_type = BigInt)]
+    cur_n: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    prev_avg: Option<f64>,
+    #[diesel(sql_type = BigInt)]
+    prev_n: i64,
+}
+
+#[derive(QueryableByName)]
+struct SourceRow {
+    #[diesel(sql_type = Text)]
+    source: String,
+    #[diesel(sql_type = Double)]
+    avg_score: f64,
+    #[diesel(sql_type = BigInt)]
+    readings: i64,
+    #[diesel(sql_type = BigInt)]
+    mentions: i64,
+}
+
+#[derive(QueryableByName)]
+struct DistributionRow {
+    #[diesel(sql_type = BigInt)]
+    bearish: i64,
+    #[diesel(sql_type = BigInt)]
+    neutral: i64,
+    #[diesel(sql_type = BigInt)]
+    bullish: i64,
+}
+
+#[derive(QueryableByName)]
+struct SummaryRow {
+    #[diesel(sql_type = Text)]
+    asset: String,
+    #[diesel(sql_type = Double)]
+    avg_score: f64,
+    #[diesel(sql_type = BigInt)]
+    readings: i64,
+    #[diesel(sql_type = BigInt)]
+    mentions: i64,
+    #[diesel(sql_type = BigInt)]
+    bearish: i64,
+    #[diesel(sql_type = BigInt)]
+    neutral: i64,
+    #[diesel(sql_type = BigInt)]
+    bullish: i64,
+    #[diesel(sql_type = Timestamptz)]
+    latest_time: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "asset, source, time, score, label, mention_volume, engagement";
+const LABEL_COUNTS: &str = "count(*) FILTER (WHERE label = 'bearish') AS bearish, \
+    count(*) FILTER (WHERE label = 'neutral') AS neutral, \
+    count(*) FILTER (WHERE label = 'bullish') AS bullish";
+
+fn window(avg: Option<f64>, n: i64) -> Option<SentimentWindow> {
+    avg.filter(|_| n > 0).map(|avg_score| SentimentWindow {
+        avg_score,
+        readings: count(n),
+    })
+}
+
+#[async_trait]
+impl SentimentStore for PgStore {
+    async fn store_sentiments(&self, readings: &[SentimentReading]) -> Result<WriteSummary> {
+        validate_sentiments(readings, self.caps.max_batch_size)?;
+        let rows = last_wins(readings, |r| (r.asset.as_str(), r.source.as_str(), r.time));
+        let summary = WriteSummary {
+            received: readings.len(),
+            distinct: rows.len(),
+        };
+        if rows.is_empty() {
+            return Ok(summary);
+        }
+        let mut conn = self.conn().await?;
+        partitions::ensure(
+            &mut conn,
+            "sentiment",
+            self.config.partition_width,
+            rows.iter().map(|r| r.time),
+        )
+        .await?;
+        diesel::sql_query(format!(
+            "INSERT INTO sentiment ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::text[], \
+             $3::timestamptz[], $4::float8[], $5::text[], $6::bigint[], $7::float8[]) \
+             ON CONFLICT (asset, source, time) DO UPDATE SET score = EXCLUDED.score, \
+             label = EXCLUDED.label, mention_volume = EXCLUDED.mention_volume, \
+             engagement = EXCLUDED.engagement"
+        ))
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.asset.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.source.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.time).collect::<Vec<_>>())
+        .bind::<Array<Double>, _>(rows.iter().map(|r| r.score).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.label.as_str()).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(
+            rows.iter()
+                .map(|r| i64::try_from(r.mention_volume).unwrap_or(i64::MAX))
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Double>, _>(rows.iter().map(|r| r.engagement).collect::<Vec<_>>())
+        .execute(&mut conn)
+        .await
+        .map_err(db)?;
+        Ok(summary)
+    }
+
+    async fn sentiment_readings(
+        &self,
+        asset: &str,
+        range: TimeRange,
+        source: Option<&str>,
+    ) -> Result<Vec<SentimentReading>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<ReadingRow> = diesel::sql_query(format!(
+            "SELECT {COLUMNS} FROM sentiment WHERE asset = $1 AND time >= $2 AND time < $3 \
+             AND ($4::text IS NULL OR source = $4) ORDER BY time, source COLLATE \"C\""
+        ))
+        .bind::<Text, _>(asset)
+        .bind::<Timestamptz, _>(range.from())
+        .bind::<Timestamptz, _>(range.to())
+        .bind::<Nullable<Text>, _>(source)
+        .load(&mut conn)
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(ReadingRow::into_reading).collect()
+    }
+
+    async fn sentiment_aggregates(
+        &self,
+        asset: &str,
+        bucket: AggregateBucket,
+        range: TimeRange,
+    ) -> Result<Vec<SentimentAggregate>> {
+        let interval = bucket.interval();
+        let (start, end) = interval.covering(&range);
+        let mut conn = self.conn().await?;
+        let rows: Vec<AggregateRow> = diesel::sql_query(
+            "SELECT date_bin($1::interval, time, $2) AS time, avg(score) AS avg_score, \
+             min(score) AS min_score, max(score) AS max_score, count(*) AS readings, \
+             sum(mention_volume)::bigint AS mentions, sum(engagement) AS engagement \
+             FROM sentiment WHERE asset = $3 AND time >= $4 AND time < $5 GROUP BY 1 ORDER BY 1",
+        )
+        .bind::<Text, _>(stride(interval))
+        .bind::<Timestamptz, _>(interval.origin())
+        .bind::<Text, _>(asset)
+        .bind::<Timestamptz, _>(start)
+        .bind::<Timestamptz, _>(end)
+        .load(&mut conn)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SentimentAggregate {
+                time: r.time,
+                avg_score: r.avg_score,
+                min_score: r.min_score,
+                max_score: r.max_score,
+                readings: count(r.readings),
+                mentions: count(r.mentions),
+                engagement: r.engagement,
+            })
+            .collect())
+    }
+
+    async fn sentiment_trend(&self, asset: &str, window_len: TimeDelta) -> Result<SentimentTrend> {
+        let current_range = TimeRange::last(self.now(), window_len)?;
+        let previous_range = TimeRange::last(current_range.from(), window_len)?;
+        let mut conn = self.conn().await?;
+        let row: TrendRow = diesel::sql_query(
+            "SELECT avg(score) FILTER (WHERE time >= $2) AS cur_avg, \
+             count(*) FILTER (WHERE time >= $2) AS cur_n, \
+             avg(score) FILTER (WHERE time < $2) AS prev_avg, \
+             count(*) FILTER (WHERE time < $2) AS prev_n \
+             FROM sentiment WHERE asset = $1 AND time >= $3 AND time < $4",
+        )
+        .bind::<Text, _>(asset)
+        .bind::<Timestamptz, _>(current_range.from())
+        .bind::<Timestamptz, _>(previous_range.from())
+        .bind::<Timestamptz, _>(current_range.to())
+        .get_result(&mut conn)
+        .await
+        .map_err(db)?;
+        Ok(SentimentTrend {
+            asset: asset.to_owned(),
+            current_range,
+            current: window(row.cur_avg, row.cur_n),
+            previous: window(row.prev_avg, row.prev_n),
+        })
+    }
+
+    async fn sentiment_by_source(
+        &self,
+        asset: &str,
+        range: TimeRange,
+    ) -> Result<Vec<SourceSentiment>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<SourceRow> = diesel::sql_query(
+            "SELECT source, avg(score) AS avg_score, count(*) AS readings, \
+             sum(mention_volume)::bigint AS mentions FROM sentiment \
+             WHERE asset = $1 AND time >= $2 AND time < $3 \
+             GROUP BY source ORDER BY source COLLATE \"C\"",
+        )
+        .bind::<Text, _>(asset)
+        .bind::<Timestamptz, _>(range.from())
+        .bind::<Timestamptz, _>(range.to())
+        .load(&mut conn)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SourceSentiment {
+                source: r.source,
+                avg_score: r.avg_score,
+                readings: count(r.readings),
+                mentions: count(r.mentions),
+            })
+            .collect())
+    }
+
+    async fn sentiment_distribution(
+        &self,
+        asset: &str,
+        range: TimeRange,
+    ) -> Result<SentimentDistribution> {
+        let mut conn = self.conn().await?;
+        let row: DistributionRow = diesel::sql_query(format!(
+            "SELECT {LABEL_COUNTS} FROM sentiment WHERE asset = $1 AND time >= $2 AND time < $3"
+        ))
+        .bind::<Text, _>(asset)
+        .bind::<Timestamptz, _>(range.from())
+        .bind::<Timestamptz, _>(range.to())
+        .get_result(&mut conn)
+        .await
+        .map_err(db)?;
+        Ok(SentimentDistribution {
+            bearish: count(row.bearish),
+            neutral: count(row.neutral),
+            bullish: count(row.bullish),
+        })
+    }
+
+    async fn latest_sentiment(
+        &self,
+        asset: &str,
+        source: Option<&str>,
+    ) -> Result<Option<SentimentReading>> {
+        let mut conn = self.conn().await?;
+        let row: Option<ReadingRow> = diesel::sql_query(format!(
+            "SELECT {COLUMNS} FROM sentiment WHERE asset = $1 AND ($2::text IS NULL OR source = $2) \
+             ORDER BY time DESC, source COLLATE \"C\" LIMIT 1"
+        ))
+        .bind::<Text, _>(asset)
+        .bind::<Nullable<Text>, _>(source)
+        .load(&mut conn)
+        .await
+        .map_err(db)?
+        .pop();
+        row.map(ReadingRow::into_reading).transpose()
+    }
+
+    async fn sentiment_summary(&self, window_len: TimeDelta) -> Result<Vec<SentimentSummary>> {
+        let range = TimeRange::last(self.now(), window_len)?;
+        let mut conn = self.conn().await?;
+        let rows: Vec<SummaryRow> = diesel::sql_query(format!(
+            "SELECT asset, avg(score) AS avg_score, count(*) AS readings, \
+             sum(mention_volume)::bigint AS mentions, {LABEL_COUNTS}, max(time) AS latest_time \
+             FROM sentiment WHERE time >= $1 AND time < $2 GROUP BY asset ORDER BY asset COLLATE \"C\""
+        ))
+        .bind::<Timestamptz, _>(range.from())
+        .bind::<Timestamptz, _>(range.to())
+        .load(&mut conn)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SentimentSummary {
+                asset: r.asset,
+                avg_score: r.avg_score,
+                readings: count(r.readings),
+                mentions: count(r.mentions),
+                distribution: SentimentDistribution {
+                    bearish: count(r.bearish),
+                    neutral: count(r.neutral),
+                    bullish: count(r.bullish),
+                },
+                latest_time: r.latest_time,
+            })
+            .collect())
+    }
+}

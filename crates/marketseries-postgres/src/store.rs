@@ -1,0 +1,174 @@
+//! [`PgStore`] and its maintenance entry points.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{BigInt, Text};
+use diesel::QueryableByName;
+use diesel_async::pooled_connection::bb8::PooledConnection;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use marketseries_core::{
+    AggregateStats, Capabilities, Clock, Dataset, Policies, Result, RetentionAction,
+    RetentionReport, StoreStats, SystemClock, TableStats, TimeRange, TimeSeriesStore,
+};
+
+use crate::batch::count;
+use crate::config::PgConfig;
+use crate::error::{db, pool};
+use crate::partitions;
+use crate::pool::PgPool;
+
+/// A store on plain PostgreSQL. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+    pub(crate) config: PgConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) caps: Capabilities,
+    policies: Arc<Mutex<Policies>>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects with the system clock. Call [`TimeSeriesStore::migrate`] before first use.
+    ///
+    /// # Errors
+    /// [`marketseries_core::Error::Connection`] when the server cannot be reached or
+    /// rejects the connection.
+    pub async fn connect(config: PgConfig) -> Result<Self> {
+        Self::connect_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Connects with an explicit clock (relative queries and retention use it).
+    ///
+    /// # Errors
+    /// As [`PgStore::connect`].
+    pub async fn connect_with_clock(config: PgConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        let pool = crate::pool::build(&config).await?;
+        let caps = Capabilities {
+            max_batch_size: config.max_batch_size,
+            ..Capabilities::raw_only("postgres")
+        };
+        Ok(Self {
+            pool,
+            config,
+            clock,
+            caps,
+            policies: Arc::new(Mutex::new(Policies::default())),
+        })
+    }
+
+    pub(crate) async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>> {
+        self.pool.get().await.map_err(pool)
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Size {
+    #[diesel(sql_type = BigInt)]
+    bytes: i64,
+}
+
+#[async_trait]
+impl TimeSeriesStore for PgStore {
+    fn capabilities(&self) -> Capabilities {
+        self.caps.clone()
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        crate::migrate::run(&self.config.url).await.map(drop)
+    }
+
+    async fn apply_policies(&self, policies: &Policies) -> Result<()> {
+        policies.validate()?;
+        *self.policies.lock().unwrap_or_else(PoisonError::into_inner) = *policies;
+        Ok(())
+    }
+
+    async fn refresh(&self, _range: Option<TimeRange>) -> Result<()> {
+        // Every read aggregates raw rows, so there is nothing to bring up to date.
+        Ok(())
+    }
+
+    async fn apply_retention(&self) -> Result<RetentionReport> {
+        let retention = self
+            .policies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retention;
+        let now = self.now();
+        let mut conn = self.conn().await?;
+        let mut report = RetentionReport::default();
+        for (dataset, table) in Dataset::ALL.into_iter().zip(partitions::TABLES) {
+            let Some(horizon) = retention.horizon(dataset) else {
+                continue;
+            };
+            let cutoff = now
+                .checked_sub_signed(horizon)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            let removed = partitions::drop_before(&mut conn, table, cutoff).await?;
+            report.actions.push(RetentionAction {
+                dataset,
+                cutoff,
+                removed,
+                unit: "partitions",
+            });
+        }
+        Ok(report)
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let mut conn = self.conn().await?;
+        let mut tables = Vec::new();
+        for table in partitions::TABLES {
+            let rows: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+                .get_result(&mut conn)
+                .await
+                .map_err(db)?;
+            let parts = partitions::list(&mut conn, table).await?;
+            let size: Size = diesel::sql_query(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS bytes \
+                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+                 WHERE i.inhparent = $1::regclass",
+            )
+            .bind::<Text, _>(table)
+            .get_result(&mut conn)
+            .await
+            .map_err(db)?;
+            tables.push(TableStats {
+                name: table.to_owned(),
+                rows: count(rows.n),
+                partitions: u64::try_from(parts.len()).unwrap_or(u64::MAX),
+                total_bytes: Some(count(size.bytes)),
+                uncompressed_bytes: None,
+                compressed_bytes: None,
+            });
+        }
+        Ok(StoreStats {
+            backend: self.caps.backend,
+            tables,
+            aggregates: Vec::<AggregateStats>::new(),
+            jobs: Vec::new(),
+        })
+    }
+}
