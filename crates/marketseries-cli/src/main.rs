@@ -1,0 +1,3 @@
+//! The `marketseries` command (being built).
+
+fn main() {}
