@@ -4,8 +4,8 @@
 //! Raw data lives in range-partitioned tables (`candles`, `sentiment`, `flows`) whose
 //! partitions the library creates before rows arrive and retention drops whole. Batches are
 //! one `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE` statement each, so they
-//! are atomic. This version serves every OHLCV request by raw aggregation; rollup tables
-//! come next (see `docs/architecture.md`).
+//! are atomic. OHLCV rollups (5m, 15m, 1h, 4h, 1d) are maintained in the same transaction as
+//! each candle batch (see the `rollup` module), so routed reads are exact and real-time.
 //!
 //! ```no_run
 //! # async fn demo() -> marketseries_core::Result<()> {
@@ -24,8 +24,9 @@ mod migrate;
 mod partitions;
 mod pool;
 mod price;
+mod rollup;
 mod sentiment;
 mod store;
 
 pub use config::PgConfig;
-pub use store::PgStore;
+pub use store::{PgStore, PARTITIONS_AHEAD};

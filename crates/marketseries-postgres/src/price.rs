@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use marketseries_core::candle::overview_window;
 use marketseries_core::validate::validate_candles;
 use marketseries_core::{
@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use crate::batch::{count, last_wins};
 use crate::error::db;
 use crate::partitions;
+use crate::rollup;
 use crate::store::PgStore;
 
 /// `date_bin` stride for an interval; the origin is bound separately.
@@ -93,11 +94,24 @@ const INSERT: &str =
     ON CONFLICT (symbol, interval, time) DO UPDATE SET open = EXCLUDED.open, \
     high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume";
 
-const RAW_OHLCV: &str = "SELECT date_bin($1::interval, time, $2) AS time, \
-    (array_agg(open ORDER BY time))[1] AS open, max(high) AS high, min(low) AS low, \
-    (array_agg(close ORDER BY time DESC))[1] AS close, sum(volume) AS volume \
-    FROM candles WHERE symbol = $3 AND interval = $4 AND time >= $5 AND time < $6 \
-    GROUP BY 1 ORDER BY 1";
+/// Aggregates rows of `table` (raw candles or a finer rollup) into buckets.
+fn aggregate_sql(table: &str) -> String {
+    format!(
+        "SELECT date_bin($1::interval, time, $2) AS time, \
+         (array_agg(open ORDER BY time))[1] AS open, max(high) AS high, min(low) AS low, \
+         (array_agg(close ORDER BY time DESC))[1] AS close, sum(volume) AS volume \
+         FROM {table} WHERE symbol = $3 AND interval = $4 AND time >= $5 AND time < $6 \
+         GROUP BY 1 ORDER BY 1"
+    )
+}
+
+/// Reads a rollup of exactly the requested width.
+fn materialized_sql(table: &str) -> String {
+    format!(
+        "SELECT time, open, high, low, close, volume FROM {table} \
+         WHERE symbol = $1 AND interval = $2 AND time >= $3 AND time < $4 ORDER BY time"
+    )
+}
 
 const CHANGE: &str = "SELECT (array_agg(time ORDER BY time))[1] AS first_time, \
     (array_agg(open ORDER BY time))[1] AS open, (array_agg(time ORDER BY time DESC))[1] AS last_time, \
@@ -190,7 +204,7 @@ impl PriceStore for PgStore {
         )
         .await?;
         let col = |f: fn(&Candle) -> Decimal| rows.iter().map(|c| f(c)).collect::<Vec<_>>();
-        diesel::sql_query(INSERT)
+        let insert = diesel::sql_query(INSERT)
             .bind::<Array<Text>, _>(rows.iter().map(|c| c.symbol.as_str()).collect::<Vec<_>>())
             .bind::<Array<Text>, _>(
                 rows.iter()
@@ -202,10 +216,15 @@ impl PriceStore for PgStore {
             .bind::<Array<Numeric>, _>(col(|c| c.high))
             .bind::<Array<Numeric>, _>(col(|c| c.low))
             .bind::<Array<Numeric>, _>(col(|c| c.close))
-            .bind::<Array<Numeric>, _>(col(|c| c.volume))
-            .execute(&mut conn)
-            .await
-            .map_err(db)?;
+            .bind::<Array<Numeric>, _>(col(|c| c.volume));
+        // One transaction: the batch and the rollup buckets it touches land together or not at all.
+        let rows = &rows;
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            insert.execute(conn).await?;
+            rollup::refresh_for(conn, rows).await
+        })
+        .await
+        .map_err(db)?;
         Ok(summary)
     }
 
@@ -228,32 +247,45 @@ impl PriceStore for PgStore {
     async fn ohlcv(&self, query: &OhlcvQuery) -> Result<OhlcvSeries> {
         let natives = self.native_intervals(&query.symbol).await?;
         let route = QueryRouter::route(query, &natives, &self.caps)?;
-        let native = match route {
+        let (start, end) = query.interval.covering(&query.range);
+        let mut conn = self.conn().await?;
+        let aggregate = |table: &str, native: Interval| {
+            diesel::sql_query(aggregate_sql(table))
+                .bind::<Text, _>(stride(query.interval))
+                .bind::<Timestamptz, _>(query.interval.origin())
+                .bind::<Text, _>(query.symbol.clone())
+                .bind::<Text, _>(native.to_string())
+                .bind::<Timestamptz, _>(start)
+                .bind::<Timestamptz, _>(end)
+        };
+        let rows: Vec<BarRow> = match route {
             Route::NoData => {
                 return Ok(OhlcvSeries {
                     route,
                     bars: Vec::new(),
                 })
             }
-            Route::Raw { native } => native,
-            other => {
-                return Err(Error::Other(format!(
-                    "the postgres backend has no aggregates but was routed to {other}"
-                )))
+            Route::Raw { native } => aggregate("candles", native).load(&mut conn).await,
+            Route::ReAggregate {
+                aggregate: m,
+                native,
+                ..
+            } => aggregate(&rollup::table(m), native).load(&mut conn).await,
+            Route::Materialized {
+                aggregate: m,
+                native,
+                ..
+            } => {
+                diesel::sql_query(materialized_sql(&rollup::table(m)))
+                    .bind::<Text, _>(&query.symbol)
+                    .bind::<Text, _>(native.to_string())
+                    .bind::<Timestamptz, _>(start)
+                    .bind::<Timestamptz, _>(query.range.to())
+                    .load(&mut conn)
+                    .await
             }
-        };
-        let (start, end) = query.interval.covering(&query.range);
-        let mut conn = self.conn().await?;
-        let rows: Vec<BarRow> = diesel::sql_query(RAW_OHLCV)
-            .bind::<Text, _>(stride(query.interval))
-            .bind::<Timestamptz, _>(query.interval.origin())
-            .bind::<Text, _>(&query.symbol)
-            .bind::<Text, _>(native.to_string())
-            .bind::<Timestamptz, _>(start)
-            .bind::<Timestamptz, _>(end)
-            .load(&mut conn)
-            .await
-            .map_err(db)?;
+        }
+        .map_err(db)?;
         let bars = rows
             .into_iter()
             .map(|r| Bar {

@@ -20,6 +20,9 @@ use crate::error::{db, pool};
 use crate::partitions;
 use crate::pool::PgPool;
 
+/// Days of partitions [`TimeSeriesStore::apply_policies`] creates ahead of "now".
+pub const PARTITIONS_AHEAD: i64 = 7;
+
 /// A store on plain PostgreSQL. Cheap to clone.
 #[derive(Clone)]
 pub struct PgStore {
@@ -54,8 +57,20 @@ impl PgStore {
     /// # Errors
     /// As [`PgStore::connect`].
     pub async fn connect_with_clock(config: PgConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        let day = chrono::TimeDelta::days(1);
+        if config.partition_width < day
+            || config.partition_width.num_seconds() % day.num_seconds() != 0
+        {
+            return Err(marketseries_core::Error::Config(format!(
+                "partition_width must be a whole number of days (got {}): rollup buckets of up \
+                 to a day must never straddle a partition that retention drops",
+                config.partition_width
+            )));
+        }
         let pool = crate::pool::build(&config).await?;
         let caps = Capabilities {
+            aggregates: crate::rollup::capabilities(),
+            real_time_aggregates: true,
             max_batch_size: config.max_batch_size,
             ..Capabilities::raw_only("postgres")
         };
@@ -99,14 +114,23 @@ impl TimeSeriesStore for PgStore {
         crate::migrate::run(&self.config.url).await.map(drop)
     }
 
+    /// Validates and keeps the policies (retention horizons are read by
+    /// [`TimeSeriesStore::apply_retention`]), and creates the partitions of the next
+    /// [`PARTITIONS_AHEAD`] days so that writes near "now" never wait on DDL.
     async fn apply_policies(&self, policies: &Policies) -> Result<()> {
         policies.validate()?;
         *self.policies.lock().unwrap_or_else(PoisonError::into_inner) = *policies;
+        let now = self.now();
+        let mut conn = self.conn().await?;
+        for table in partitions::TABLES {
+            let days = (0..=PARTITIONS_AHEAD).map(|d| now + chrono::TimeDelta::days(d));
+            partitions::ensure(&mut conn, table, self.config.partition_width, days).await?;
+        }
         Ok(())
     }
 
     async fn refresh(&self, _range: Option<TimeRange>) -> Result<()> {
-        // Every read aggregates raw rows, so there is nothing to bring up to date.
+        // Rollups are maintained synchronously with every write: nothing is ever pending.
         Ok(())
     }
 
@@ -133,6 +157,14 @@ impl TimeSeriesStore for PgStore {
                 removed,
                 unit: "partitions",
             });
+            if dataset == Dataset::Price && removed > 0 {
+                let oldest = partitions::list(&mut conn, table)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|p| p.start);
+                crate::rollup::trim(&mut conn, oldest).await.map_err(db)?;
+            }
         }
         Ok(report)
     }
@@ -167,7 +199,14 @@ impl TimeSeriesStore for PgStore {
         Ok(StoreStats {
             backend: self.caps.backend,
             tables,
-            aggregates: Vec::<AggregateStats>::new(),
+            // Rollups are refreshed with every write, so each is complete up to "now".
+            aggregates: crate::rollup::ROLLUPS
+                .into_iter()
+                .map(|m| AggregateStats {
+                    name: crate::rollup::table(m),
+                    watermark: Some(self.now()),
+                })
+                .collect(),
             jobs: Vec::new(),
         })
     }

@@ -1,0 +1,159 @@
+//! Behaviour specific to the plain PostgreSQL backend, against a real server: partition
+//! management under concurrency, partitions ahead, retention by whole partitions, rollups
+//! after retention, configuration errors.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use marketseries_core::{
+    Candle, Clock, ErrorKind, FixedClock, Freshness, Interval, OhlcvQuery, Policies, PriceStore,
+    Route, TimeRange, TimeSeriesStore,
+};
+use marketseries_postgres::{PgConfig, PgStore, PARTITIONS_AHEAD};
+use marketseries_testkit::generate::CandleSpec;
+use marketseries_testkit::launcher::{fresh_database, ServerKind};
+
+fn now() -> DateTime<Utc> {
+    "2024-06-15T12:00:00Z".parse().expect("timestamp")
+}
+
+async fn store(clock: Arc<dyn Clock>) -> PgStore {
+    let db = fresh_database(ServerKind::Postgres)
+        .await
+        .expect("test database");
+    let store = PgStore::connect_with_clock(PgConfig::new(db.url()), clock)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+fn partitions(stats: &marketseries_core::StoreStats, table: &str) -> u64 {
+    stats
+        .tables
+        .iter()
+        .find(|t| t.name == table)
+        .map(|t| t.partitions)
+        .expect("table stats")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_creating_the_same_partitions_both_succeed() {
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
+    let a = store(clock).await;
+    let b = a.clone();
+    let spec = CandleSpec::minutes(2, 3, now(), 1);
+    let (left, right): (Vec<Candle>, Vec<Candle>) = spec
+        .generate()
+        .into_iter()
+        .partition(|c| c.symbol == "BTCUSDT");
+    let (ra, rb) = tokio::join!(a.store_candles(&left), b.store_candles(&right));
+    ra.expect("first writer");
+    rb.expect("second writer");
+    let stats = a.stats().await.expect("stats");
+    // Three days from noon touch four calendar days: one partition each, created once.
+    assert_eq!(partitions(&stats, "candles"), 4);
+    assert_eq!(
+        stats.tables[0].rows,
+        u64::try_from(left.len() + right.len()).expect("count")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_create_partitions_ahead_and_retention_drops_whole_partitions() {
+    let fixed = Arc::new(FixedClock::new(now()));
+    let store = store(fixed.clone()).await;
+    store
+        .apply_policies(&Policies::default())
+        .await
+        .expect("policies");
+    let ahead = u64::try_from(PARTITIONS_AHEAD + 1).expect("count");
+    let stats = store.stats().await.expect("stats");
+    for table in ["candles", "sentiment", "flows"] {
+        assert_eq!(partitions(&stats, table), ahead, "{table} partitions ahead");
+    }
+    // Ten days of candles, then move the clock so that retention (365 days) cuts mid-way.
+    let start = now() - TimeDelta::days(10);
+    let candles = CandleSpec::minutes(1, 10, start, 3).generate();
+    store.store_candles(&candles).await.expect("store");
+    fixed.set(start + TimeDelta::days(365) + TimeDelta::days(4) + TimeDelta::hours(6));
+    let report = store.apply_retention().await.expect("retention");
+    let price = report
+        .actions
+        .iter()
+        .find(|a| a.dataset == marketseries_core::Dataset::Price)
+        .expect("price action");
+    // Days 0..=3 end before the cutoff (day 4, 06:00 after a year); day 4 still holds rows inside the window.
+    assert_eq!((price.removed, price.unit), (4, "partitions"));
+    let cutoff = price.cutoff;
+    let all =
+        TimeRange::new(start - TimeDelta::days(1), now() + TimeDelta::days(1)).expect("range");
+    let raw = store
+        .ohlcv(&OhlcvQuery::new(
+            "BTCUSDT",
+            "2d".parse::<Interval>().expect("interval"),
+            all,
+        ))
+        .await
+        .expect("2d");
+    assert!(matches!(raw.route, Route::ReAggregate { .. }));
+    let daily = store
+        .ohlcv(
+            &OhlcvQuery::new("BTCUSDT", Interval::D1, all)
+                .with_freshness(Freshness::MaterializedOnly),
+        )
+        .await
+        .expect("1d");
+    assert!(matches!(daily.route, Route::Materialized { .. }));
+    let kept = candles.iter().filter(|c| c.time >= cutoff).count();
+    assert!(kept > 0);
+    let first_kept_day = Interval::D1.floor(cutoff);
+    let mut kept_days: Vec<_> = candles
+        .iter()
+        .map(|c| Interval::D1.floor(c.time))
+        .filter(|d| *d >= first_kept_day)
+        .collect();
+    kept_days.dedup();
+    let got_days: Vec<_> = daily.bars.iter().map(|b| b.time).collect();
+    assert_eq!(
+        got_days, kept_days,
+        "the 1d rollup holds exactly the days whose partitions remain"
+    );
+    assert!(daily
+        .bars
+        .iter()
+        .all(|b| b.time >= Interval::D1.floor(cutoff)));
+    let minutes = store
+        .ohlcv(&OhlcvQuery::new("BTCUSDT", Interval::M1, all))
+        .await
+        .expect("1m")
+        .bars;
+    assert!(minutes.len() >= kept, "rows inside the window were removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_is_a_typed_error() {
+    let db = fresh_database(ServerKind::Postgres)
+        .await
+        .expect("test database");
+    let mut config = PgConfig::new(db.url());
+    config.partition_width = TimeDelta::hours(6);
+    config.connect_timeout = std::time::Duration::from_secs(2);
+    let err = PgStore::connect(config)
+        .await
+        .expect_err("6h partitions must be refused");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    let mut bad = PgConfig::new("postgres://postgres@127.0.0.1:1/nothing?sslmode=disable");
+    bad.connect_timeout = std::time::Duration::from_secs(2);
+    let err = PgStore::connect(bad)
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(
+        matches!(err.kind(), ErrorKind::Connection | ErrorKind::Timeout),
+        "{err}"
+    );
+    assert!(
+        !err.to_string().contains("postgres://"),
+        "the URL leaked into the error: {err}"
+    );
+}
