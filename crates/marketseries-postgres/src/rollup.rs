@@ -7,10 +7,10 @@
 //! measured by `cargo xtask bench`. Each rollup is built from raw candles (not from a finer
 //! rollup) and holds every native interval that divides its width.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, Text, Timestamptz};
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::sql_types::{Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{AggregateCapability, Candle, Interval};
 
@@ -33,41 +33,63 @@ pub(crate) fn table(m: Interval) -> String {
     format!("ohlcv_{}", m.identifier())
 }
 
-/// Recomputes every rollup bucket that `rows` (already upserted) fall into.
+/// Buckets further apart than this start a new run (one range scan each), so scattered late
+/// rows do not make a refresh scan everything between them.
+const RUN_GAP: TimeDelta = TimeDelta::days(1);
+
+/// Contiguous runs `[from, to)` covering the rollup-`m` buckets of `times` (sorted).
+fn runs(m: Interval, times: &BTreeSet<DateTime<Utc>>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut out: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for &bucket in times {
+        let end = bucket + m.duration();
+        match out.last_mut() {
+            Some(run) if bucket <= run.1 + RUN_GAP => run.1 = run.1.max(end),
+            _ => out.push((bucket, end)),
+        }
+    }
+    out
+}
+
+/// Recomputes every rollup bucket that `rows` (already upserted) fall into: for each series
+/// (symbol, native interval) and rollup, every bucket in each contiguous run of affected
+/// buckets is rebuilt from raw rows with one index range scan.
 pub(crate) async fn refresh_for(
     conn: &mut AsyncPgConnection,
     rows: &[&Candle],
 ) -> Result<(), diesel::result::Error> {
     for m in ROLLUPS {
-        let buckets: BTreeSet<(&str, Interval, DateTime<Utc>)> = rows
-            .iter()
-            .filter(|c| c.interval.divides(m))
-            .map(|c| (c.symbol.as_str(), c.interval, m.floor(c.time)))
-            .collect();
-        if buckets.is_empty() {
-            continue;
+        let mut series: BTreeMap<(&str, Interval), BTreeSet<DateTime<Utc>>> = BTreeMap::new();
+        for c in rows.iter().filter(|c| c.interval.divides(m)) {
+            series
+                .entry((c.symbol.as_str(), c.interval))
+                .or_default()
+                .insert(m.floor(c.time));
         }
         let sql = format!(
             "INSERT INTO {t} (symbol, interval, time, open, high, low, close, volume) \
-             SELECT b.symbol, b.interval, b.time, (array_agg(c.open ORDER BY c.time))[1], \
-                    max(c.high), min(c.low), (array_agg(c.close ORDER BY c.time DESC))[1], \
-                    sum(c.volume) \
-             FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS b(symbol, interval, time) \
-             JOIN candles c ON c.symbol = b.symbol AND c.interval = b.interval \
-                  AND c.time >= b.time AND c.time < b.time + $4::interval \
-             GROUP BY b.symbol, b.interval, b.time \
+             SELECT symbol, interval, date_bin($1::interval, time, $2), \
+                    (array_agg(open ORDER BY time))[1], max(high), min(low), \
+                    (array_agg(close ORDER BY time DESC))[1], sum(volume) \
+             FROM candles WHERE symbol = $3 AND interval = $4 AND time >= $5 AND time < $6 \
+             GROUP BY symbol, interval, 3 \
              ON CONFLICT (symbol, interval, time) DO UPDATE SET open = EXCLUDED.open, \
              high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, \
              volume = EXCLUDED.volume",
             t = table(m)
         );
-        diesel::sql_query(sql)
-            .bind::<Array<Text>, _>(buckets.iter().map(|b| b.0).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(buckets.iter().map(|b| b.1.to_string()).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(buckets.iter().map(|b| b.2).collect::<Vec<_>>())
-            .bind::<Text, _>(crate::price::stride(m))
-            .execute(conn)
-            .await?;
+        for ((symbol, native), buckets) in &series {
+            for (from, to) in runs(m, buckets) {
+                diesel::sql_query(&sql)
+                    .bind::<Text, _>(crate::price::stride(m))
+                    .bind::<Timestamptz, _>(m.origin())
+                    .bind::<Text, _>(*symbol)
+                    .bind::<Text, _>(native.to_string())
+                    .bind::<Timestamptz, _>(from)
+                    .bind::<Timestamptz, _>(to)
+                    .execute(conn)
+                    .await?;
+            }
+        }
     }
     Ok(())
 }
@@ -95,4 +117,27 @@ pub(crate) async fn trim(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_merge_close_buckets_and_split_far_ones() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let buckets: BTreeSet<_> = [
+            t("2024-01-01T00:00:00Z"),
+            t("2024-01-01T01:00:00Z"),
+            t("2024-01-05T00:00:00Z"),
+        ]
+        .into();
+        assert_eq!(
+            runs(Interval::H1, &buckets),
+            vec![
+                (t("2024-01-01T00:00:00Z"), t("2024-01-01T02:00:00Z")),
+                (t("2024-01-05T00:00:00Z"), t("2024-01-05T01:00:00Z")),
+            ]
+        );
+    }
 }
