@@ -1,3 +1,75 @@
-//! The `marketseries` command (being built).
+//! The `marketseries` command: migrate a database, import candle, sentiment and flow CSV
+//! files, and query OHLCV bars, latest prices, the market overview and storage stats.
+//!
+//! The backend is chosen by the database URL (`--url` or `MARKETSERIES_URL`); see
+//! [`connect::connect`]. Errors print as `error: <message>` on stderr with exit code 1
+//! (2 for usage errors); the URL is never printed.
+//!
+//! ```text
+//! export MARKETSERIES_URL=postgres://user@localhost:5432/market
+//! marketseries migrate
+//! marketseries import candles BTCUSDT-1m-2024-03.csv            # Binance export
+//! marketseries import candles btc.csv --symbol BTC-USD --interval 1h   # Yahoo-style
+//! marketseries import candles all.csv --skip-invalid --batch-size 20000
+//! marketseries import sentiment sentiment.csv
+//! marketseries import flows flows.csv
+//! marketseries ohlcv --symbol BTCUSDT --interval 4h --from 2024-03-01 --to 2024-04-01 --format csv
+//! marketseries latest --symbol BTCUSDT
+//! marketseries overview
+//! marketseries stats --format json
+//! marketseries maintain --retention
+//! ```
 
-fn main() {}
+mod cli;
+mod commands;
+mod connect;
+mod error;
+mod import;
+mod output;
+mod parse;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::Cli;
+use crate::commands::Target;
+use crate::connect::ConnectOptions;
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    // Exits with 2 on usage errors (0 for --help and --version).
+    let cli = Cli::parse();
+    let Some(url) = cli.url else {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "no database URL: pass --url <URL> or set MARKETSERIES_URL",
+            )
+            .exit();
+    };
+    let target = Target {
+        url,
+        options: ConnectOptions {
+            connect_timeout: Duration::from_secs(cli.connect_timeout.max(1)),
+        },
+    };
+    // One command does one thing at a time: a single-threaded runtime is enough.
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
+        .and_then(|runtime| runtime.block_on(commands::run(cli.command, &target)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(message) = &e.message {
+                // Drivers may echo the connection string; it never reaches the terminal.
+                let _ = writeln!(std::io::stderr(), "error: {}", target.url.redact(message));
+            }
+            ExitCode::from(e.code)
+        }
+    }
+}

@@ -111,13 +111,15 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The system clock.
+/// The system clock, truncated to whole microseconds: PostgreSQL keeps microseconds and
+/// [`TimeRange`] refuses finer bounds, so "now" must already be representable.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        let now = Utc::now();
+        DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
     }
 }
 
@@ -190,6 +192,13 @@ mod tests {
         let t = DateTime::from_timestamp(0, 500).unwrap();
         let err = TimeRange::new(t, t + TimeDelta::hours(1)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn system_clock_has_whole_microseconds() {
+        let now = SystemClock.now();
+        assert_eq!(now.timestamp_subsec_nanos() % 1_000, 0);
+        assert!(TimeRange::last(now, TimeDelta::hours(24)).is_ok());
     }
 
     #[test]

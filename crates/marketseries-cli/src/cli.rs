@@ -1,0 +1,199 @@
+//! Command-line syntax (clap derive types). Parsing only; the handlers live in
+//! [`crate::commands`].
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use marketseries_core::Interval;
+
+use crate::connect::DbUrl;
+
+/// Store and query crypto market time series (OHLCV candles, sentiment, flows) in
+/// PostgreSQL.
+#[derive(Parser)]
+#[command(name = "marketseries", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Database URL, e.g. postgres://user@host:5432/market (never printed).
+    // `hide_env_values`: clap would otherwise show the variable's value, password
+    // included, in `--help`.
+    #[arg(
+        long,
+        env = "MARKETSERIES_URL",
+        hide_env_values = true,
+        global = true,
+        value_name = "URL"
+    )]
+    pub url: Option<DbUrl>,
+
+    /// Seconds to wait for a database connection.
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or upgrade the database schema (idempotent).
+    Migrate,
+    /// Import a CSV file (the whole file is checked before anything is stored).
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// OHLCV bars of one symbol at any interval its candles support.
+    Ohlcv(OhlcvArgs),
+    /// The latest price of a symbol.
+    Latest(LatestArgs),
+    /// Latest price and 24-hour change of every symbol.
+    Overview(ReportArgs),
+    /// Rows, partitions and sizes per table; aggregates and jobs where the backend has them.
+    Stats(ReportArgs),
+    /// Apply the default policies, refresh aggregates and (with --retention) drop expired data.
+    Maintain(MaintainArgs),
+}
+
+/// `import` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Candles: a Binance kline export, a Yahoo-style file or a generic
+    /// `time,symbol,interval,open,high,low,close,volume` file (detected by the header).
+    Candles(CandleImportArgs),
+    /// Sentiment: `time,asset,source,score,label,mention_volume,engagement` (label,
+    /// mention_volume and engagement optional).
+    Sentiment(ImportArgs),
+    /// Flows: `time,asset,flow_type,amount,usd_value,source,reference` (reference optional).
+    Flows(ImportArgs),
+}
+
+/// Options every import takes.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// CSV file to import.
+    pub file: PathBuf,
+    /// Report bad lines and import the rest, instead of rejecting the whole file.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Records per write (default: the store's maximum batch size).
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<NonZeroUsize>,
+}
+
+/// Options of `import candles`.
+#[derive(Debug, Args)]
+pub struct CandleImportArgs {
+    /// File and batching options.
+    #[command(flatten)]
+    pub common: ImportArgs,
+    /// Symbol of every candle, for files without a `symbol` column.
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// Native interval of every candle (e.g. 1m, 1h), for files without an `interval`
+    /// column.
+    #[arg(long)]
+    pub interval: Option<Interval>,
+}
+
+/// Output formats of `ohlcv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BarFormat {
+    /// Aligned columns for people.
+    Table,
+    /// `time,open,high,low,close,volume` with RFC 3339 UTC times.
+    Csv,
+    /// A JSON array of bars (decimals as strings, exact).
+    Json,
+}
+
+/// Output formats of the reporting commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned columns for people.
+    Table,
+    /// JSON.
+    Json,
+}
+
+/// Options of `ohlcv`.
+#[derive(Debug, Args)]
+pub struct OhlcvArgs {
+    /// Symbol, e.g. BTCUSDT.
+    #[arg(long)]
+    pub symbol: String,
+    /// Bar width, e.g. 15m, 2h, 1d, 1w.
+    #[arg(long)]
+    pub interval: Interval,
+    /// Start (inclusive, floored to the interval): RFC 3339, a date, or epoch seconds/ms.
+    #[arg(long, value_parser = crate::parse::time_arg)]
+    pub from: DateTime<Utc>,
+    /// End (exclusive).
+    #[arg(long, value_parser = crate::parse::time_arg)]
+    pub to: DateTime<Utc>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = BarFormat::Table)]
+    pub format: BarFormat,
+    /// Refresh the aggregates over the range before reading (reflects late corrections).
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+/// Options of `latest`.
+#[derive(Debug, Args)]
+pub struct LatestArgs {
+    /// Symbol, e.g. BTCUSDT.
+    #[arg(long)]
+    pub symbol: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+/// Options of `overview` and `stats`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+/// Options of `maintain`.
+#[derive(Debug, Args)]
+pub struct MaintainArgs {
+    /// Also drop data older than the retention horizons (price 365 days, sentiment and
+    /// flows 180 days). Off by default because it deletes data.
+    #[arg(long)]
+    pub retention: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_interval_is_a_usage_error() {
+        let e = Cli::try_parse_from([
+            "marketseries",
+            "ohlcv",
+            "--symbol",
+            "X",
+            "--interval",
+            "90x",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-02",
+        ])
+        .err()
+        .unwrap();
+        assert_eq!(e.exit_code(), 2);
+    }
+}

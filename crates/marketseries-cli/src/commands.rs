@@ -1,0 +1,330 @@
+//! The command handlers. Results go to stdout; routes, notes and progress to stderr, so
+//! stdout stays clean for pipes (`marketseries ohlcv --format csv > bars.csv`).
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use marketseries_core::{Freshness, OhlcvQuery, Policies, TimeRange, TimeSeriesStore};
+
+use crate::cli::{
+    CandleImportArgs, Command, ImportArgs, ImportCommand, LatestArgs, MaintainArgs, OhlcvArgs,
+    ReportArgs, ReportFormat,
+};
+use crate::connect::{connect, ConnectOptions, DbUrl};
+use crate::error::{CliError, CliResult};
+use crate::import::candles::CandleFormat;
+use crate::import::flows::FlowFormat;
+use crate::import::sentiment::SentimentFormat;
+use crate::import::{self, RecordFormat};
+use crate::output::{self, plural};
+use crate::parse::format_time;
+
+/// Where to find the database.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The URL.
+    pub url: DbUrl,
+    /// Connection settings.
+    pub options: ConnectOptions,
+}
+
+impl Target {
+    async fn open(&self) -> CliResult<Arc<dyn TimeSeriesStore>> {
+        connect(&self.url, self.options).await
+    }
+}
+
+/// Runs one command.
+///
+/// # Errors
+/// Whatever the command reports; see [`CliError`].
+pub async fn run(command: Command, target: &Target) -> CliResult {
+    match command {
+        Command::Migrate => migrate(target).await,
+        Command::Import(ImportCommand::Candles(args)) => import_candles(args, target).await,
+        Command::Import(ImportCommand::Sentiment(args)) => {
+            import_file(&args, target, |first| {
+                SentimentFormat::new(first, &args.file)
+            })
+            .await
+        }
+        Command::Import(ImportCommand::Flows(args)) => {
+            import_file(&args, target, |first| FlowFormat::new(first, &args.file)).await
+        }
+        Command::Ohlcv(args) => ohlcv(args, target).await,
+        Command::Latest(args) => latest(args, target).await,
+        Command::Overview(args) => overview(args, target).await,
+        Command::Stats(args) => stats(args, target).await,
+        Command::Maintain(args) => maintain(args, target).await,
+    }
+}
+
+/// Writes `text` to stdout, mapping a closed pipe to a quiet exit.
+fn print(text: &str) -> CliResult {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::output(&e))
+}
+
+/// Writes a note to stderr (never fails the command).
+fn note(text: &str) {
+    let _ = writeln!(io::stderr(), "{text}");
+}
+
+/// Renders into a buffer, then prints it.
+fn render(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> CliResult {
+    let mut buf = Vec::new();
+    f(&mut buf).map_err(|e| CliError::output(&e))?;
+    let mut out = io::stdout().lock();
+    out.write_all(&buf)
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::output(&e))
+}
+
+async fn migrate(target: &Target) -> CliResult {
+    let store = target.open().await?;
+    store.migrate().await?;
+    print(&format!(
+        "migrated: the {} schema is up to date\n",
+        store.capabilities().backend
+    ))
+}
+
+async fn import_candles(args: CandleImportArgs, target: &Target) -> CliResult {
+    let symbol = args.symbol.as_deref();
+    let path: &Path = &args.common.file;
+    import_file(&args.common, target, |first| {
+        let (format, message) = CandleFormat::new(first, path, symbol, args.interval)?;
+        note(&message);
+        Ok(format)
+    })
+    .await
+}
+
+/// Checks the whole file first (no database needed for that, so a bad file fails fast
+/// even when the server is unreachable), then connects and stores it.
+async fn import_file<F: RecordFormat>(
+    args: &ImportArgs,
+    target: &Target,
+    make: impl FnOnce(&csv::StringRecord) -> CliResult<F>,
+) -> CliResult {
+    let checked = import::check(&args.file, args.skip_invalid, make)?;
+    let store = target.open().await?;
+    let summary = import::store(
+        checked,
+        store.as_ref(),
+        args.batch_size.map(std::num::NonZeroUsize::get),
+    )
+    .await?;
+    print(&format!("{summary}\n"))
+}
+
+async fn ohlcv(args: OhlcvArgs, target: &Target) -> CliResult {
+    let range = TimeRange::new(args.from, args.to)?;
+    let freshness = if args.fresh {
+        Freshness::Refreshed
+    } else {
+        Freshness::RealTime
+    };
+    let query = OhlcvQuery::new(args.symbol, args.interval, range).with_freshness(freshness);
+    let store = target.open().await?;
+    let series = store.ohlcv(&query).await?;
+    note(&format!("route: {}", series.route));
+    render(|out| output::bars(out, args.format, &series.bars))
+}
+
+async fn latest(args: LatestArgs, target: &Target) -> CliResult {
+    let store = target.open().await?;
+    let point = store.latest_price(&args.symbol).await?;
+    match (args.format, point) {
+        (ReportFormat::Json, point) => render(|out| {
+            serde_json::to_writer_pretty(&mut *out, &point)?;
+            writeln!(out)
+        }),
+        (ReportFormat::Table, None) => print(&format!("no candles for {}\n", args.symbol)),
+        (ReportFormat::Table, Some(p)) => render(|out| {
+            output::table(
+                out,
+                &["symbol", "time", "interval", "price"],
+                &[vec![
+                    p.symbol.clone(),
+                    format_time(p.time),
+                    p.interval.to_string(),
+                    p.price.to_string(),
+                ]],
+                &[false, false, false, true],
+            )
+        }),
+    }
+}
+
+async fn overview(args: ReportArgs, target: &Target) -> CliResult {
+    let store = target.open().await?;
+    let rows = store.market_overview().await?;
+    if args.format == ReportFormat::Json {
+        return render(|out| {
+            serde_json::to_writer_pretty(&mut *out, &rows)?;
+            writeln!(out)
+        });
+    }
+    if rows.is_empty() {
+        return print("no candles stored\n");
+    }
+    let dash = || "-".to_owned();
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let change = r.change_24h.as_ref();
+            vec![
+                r.latest.symbol.clone(),
+                format_time(r.latest.time),
+                r.latest.price.to_string(),
+                change.map_or_else(dash, |c| c.change().to_string()),
+                change
+                    .and_then(marketseries_core::PriceChange::percent)
+                    .map_or_else(dash, |p| format!("{}%", p.round_dp(2))),
+            ]
+        })
+        .collect();
+    render(|out| {
+        output::table(
+            out,
+            &["symbol", "latest", "price", "change_24h", "change_pct"],
+            &table,
+            &[false, false, true, true, true],
+        )
+    })
+}
+
+async fn stats(args: ReportArgs, target: &Target) -> CliResult {
+    let store = target.open().await?;
+    let stats = store.stats().await?;
+    if args.format == ReportFormat::Json {
+        return render(|out| {
+            serde_json::to_writer_pretty(&mut *out, &stats)?;
+            writeln!(out)
+        });
+    }
+    let tables: Vec<Vec<String>> = stats
+        .tables
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.rows.to_string(),
+                t.partitions.to_string(),
+                t.total_bytes.map_or_else(|| "-".to_owned(), output::bytes),
+                t.compression_saving_percent()
+                    .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}%")),
+            ]
+        })
+        .collect();
+    render(|out| {
+        writeln!(out, "backend: {}", stats.backend)?;
+        output::table(
+            out,
+            &["table", "rows", "partitions", "size", "compression"],
+            &tables,
+            &[false, true, true, true, true],
+        )?;
+        if !stats.aggregates.is_empty() {
+            let rows: Vec<Vec<String>> = stats
+                .aggregates
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.name.clone(),
+                        a.watermark.map_or_else(|| "never".to_owned(), format_time),
+                    ]
+                })
+                .collect();
+            writeln!(out)?;
+            output::table(
+                out,
+                &["aggregate", "materialized up to"],
+                &rows,
+                &[false, false],
+            )?;
+        }
+        if !stats.jobs.is_empty() {
+            let rows: Vec<Vec<String>> = stats
+                .jobs
+                .iter()
+                .map(|j| {
+                    vec![
+                        j.id.to_string(),
+                        j.name.clone(),
+                        j.last_run.map_or_else(|| "never".to_owned(), format_time),
+                        match j.last_succeeded {
+                            Some(true) => "ok".to_owned(),
+                            Some(false) => "failed".to_owned(),
+                            None => "-".to_owned(),
+                        },
+                        j.failures.to_string(),
+                    ]
+                })
+                .collect();
+            writeln!(out)?;
+            output::table(
+                out,
+                &["job", "name", "last run", "result", "failures"],
+                &rows,
+                &[true, false, false, false, true],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Days of a retention horizon, for messages.
+fn horizon(h: Option<chrono::TimeDelta>) -> String {
+    h.map_or_else(
+        || "forever".to_owned(),
+        |d| format!("{} days", d.num_days()),
+    )
+}
+
+/// `1 partition`, `3 partitions`, `0 rows`: retention reports name their unit in the
+/// plural.
+fn removed(n: u64, unit: &str) -> String {
+    let singular = unit.strip_suffix('s').unwrap_or(unit);
+    plural(n, singular, unit)
+}
+
+async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
+    let store = target.open().await?;
+    let policies = Policies::default();
+    store.apply_policies(&policies).await?;
+    let r = policies.retention;
+    let mut report = format!(
+        "policies: defaults applied (retention: price {}, sentiment {}, flow {})\n",
+        horizon(r.price),
+        horizon(r.sentiment),
+        horizon(r.flow)
+    );
+    if args.retention {
+        let done = store.apply_retention().await?;
+        if done.actions.is_empty() {
+            report.push_str("retention: nothing to do (no horizons set)\n");
+        }
+        for a in &done.actions {
+            report.push_str(&format!(
+                "retention: {}: removed {} (older than {})\n",
+                a.dataset,
+                removed(a.removed, a.unit),
+                format_time(a.cutoff)
+            ));
+        }
+    } else {
+        report.push_str("retention: skipped (pass --retention to drop expired data)\n");
+    }
+    store.refresh(None).await?;
+    let aggregates = store.capabilities().aggregates.len();
+    report.push_str(&format!(
+        "refresh: {} brought up to date\n",
+        plural(aggregates, "aggregate", "aggregates")
+    ));
+    print(&report)
+}
