@@ -16,6 +16,10 @@ pub struct PgConfig {
     pub connect_timeout: Duration,
     /// Server-side statement timeout set on every connection (default 60 s).
     pub statement_timeout: Duration,
+    /// Check each pooled connection with a round trip before handing it out (default
+    /// `true`). `false` only checks the connection's local state: about 0.25 ms less per
+    /// checkout, but a connection the server dropped surfaces as a failed query.
+    pub verify_on_checkout: bool,
     /// Largest batch accepted by the `store_*` methods (default 100,000).
     pub max_batch_size: usize,
     /// Width of each time partition (default 1 day). Fixed for the life of a database:
@@ -32,6 +36,7 @@ impl PgConfig {
             pool_size: 8,
             connect_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(60),
+            verify_on_checkout: true,
             max_batch_size: DEFAULT_MAX_BATCH,
             partition_width: TimeDelta::days(1),
         }
@@ -45,6 +50,7 @@ impl fmt::Debug for PgConfig {
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("verify_on_checkout", &self.verify_on_checkout)
             .field("max_batch_size", &self.max_batch_size)
             .field("partition_width", &self.partition_width)
             .finish()

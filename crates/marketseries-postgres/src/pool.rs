@@ -1,4 +1,4 @@
-//! The bb8 pool: UTC sessions with a statement timeout, fast recycling.
+//! The bb8 pool: UTC sessions with a statement timeout, verified recycling by default.
 
 use diesel::ConnectionError;
 use diesel_async::pooled_connection::bb8::Pool;
@@ -19,8 +19,11 @@ pub(crate) type PgPool = Pool<AsyncPgConnection>;
 pub(crate) async fn build(config: &PgConfig) -> Result<PgPool> {
     let timeout_ms = config.statement_timeout.as_millis();
     let mut manager = ManagerConfig::<AsyncPgConnection>::default();
-    // `Fast` checks the connection's own state instead of a round trip per checkout.
-    manager.recycling_method = RecyclingMethod::Fast;
+    manager.recycling_method = if config.verify_on_checkout {
+        RecyclingMethod::Verified
+    } else {
+        RecyclingMethod::Fast
+    };
     manager.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         async move {
@@ -39,6 +42,7 @@ pub(crate) async fn build(config: &PgConfig) -> Result<PgPool> {
         .max_size(config.pool_size.max(1))
         .min_idle(Some(1))
         .connection_timeout(config.connect_timeout)
+        .test_on_check_out(config.verify_on_checkout)
         .build(manager)
         .await
         .map_err(|e| match e {
