@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use marketseries_core::validate::validate_flows;
 use marketseries_core::{
     AggregateBucket, Error, ExchangeFlow, Flow, FlowAggregate, FlowStore, FlowType, FlowVelocity,
@@ -13,9 +13,9 @@ use marketseries_core::{
 use rust_decimal::Decimal;
 
 use crate::batch::{count, last_wins};
+use crate::bucket_rollup::{self, Kind};
 use crate::error::db;
 use crate::partitions;
-use crate::price::stride;
 use crate::store::PgStore;
 
 #[derive(QueryableByName)]
@@ -159,7 +159,7 @@ impl FlowStore for PgStore {
             rows.iter().map(|f| f.time),
         )
         .await?;
-        diesel::sql_query(format!(
+        let insert = diesel::sql_query(format!(
             "INSERT INTO flows ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::timestamptz[], \
              $3::text[], $4::numeric[], $5::numeric[], $6::text[], $7::text[]) \
              ON CONFLICT (asset, source, flow_type, time, reference) DO UPDATE SET \
@@ -179,8 +179,18 @@ impl FlowStore for PgStore {
             rows.iter()
                 .map(|f| f.reference.as_str())
                 .collect::<Vec<_>>(),
-        )
-        .execute(&mut conn)
+        );
+        let rows = &rows;
+        // The batch and the rollup buckets it touches land together or not at all.
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            insert.execute(conn).await?;
+            bucket_rollup::refresh_for(
+                conn,
+                Kind::Flows,
+                rows.iter().map(|f| (f.asset.as_str(), f.time)),
+            )
+            .await
+        })
         .await
         .map_err(db)?;
         Ok(summary)
@@ -213,20 +223,16 @@ impl FlowStore for PgStore {
         bucket: AggregateBucket,
         range: TimeRange,
     ) -> Result<Vec<FlowAggregate>> {
-        let interval = bucket.interval();
-        let (start, end) = interval.covering(&range);
+        let start = bucket.interval().floor(range.from());
         let mut conn = self.conn().await?;
-        let rows: Vec<AggregateRow> = diesel::sql_query(
-            "SELECT date_bin($1::interval, time, $2) AS time, flow_type, sum(amount) AS amount, \
-             sum(usd_value) AS usd_value, count(*) AS transactions FROM flows \
-             WHERE asset = $3 AND time >= $4 AND time < $5 \
-             GROUP BY 1, 2 ORDER BY 1, flow_type COLLATE \"C\"",
-        )
-        .bind::<Text, _>(stride(interval))
-        .bind::<Timestamptz, _>(interval.origin())
+        let rows: Vec<AggregateRow> = diesel::sql_query(format!(
+            "SELECT time, flow_type, amount, usd_value, transactions FROM {} \
+             WHERE asset = $1 AND time >= $2 AND time < $3 ORDER BY time, flow_type COLLATE \"C\"",
+            Kind::Flows.table(bucket)
+        ))
         .bind::<Text, _>(asset)
         .bind::<Timestamptz, _>(start)
-        .bind::<Timestamptz, _>(end)
+        .bind::<Timestamptz, _>(range.to())
         .load(&mut conn)
         .await
         .map_err(db)?;

@@ -17,6 +17,7 @@
 //! ```
 
 mod batch;
+mod bucket_rollup;
 mod config;
 mod error;
 mod flow;

@@ -38,7 +38,10 @@ pub(crate) fn table(m: Interval) -> String {
 const RUN_GAP: TimeDelta = TimeDelta::days(1);
 
 /// Contiguous runs `[from, to)` covering the rollup-`m` buckets of `times` (sorted).
-fn runs(m: Interval, times: &BTreeSet<DateTime<Utc>>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+pub(crate) fn runs(
+    m: Interval,
+    times: &BTreeSet<DateTime<Utc>>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     let mut out: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
     for &bucket in times {
         let end = bucket + m.duration();

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use marketseries_core::validate::validate_sentiments;
 use marketseries_core::{
     AggregateBucket, Result, SentimentAggregate, SentimentDistribution, SentimentReading,
@@ -13,9 +13,9 @@ use marketseries_core::{
 };
 
 use crate::batch::{count, last_wins};
+use crate::bucket_rollup::{self, Kind};
 use crate::error::db;
 use crate::partitions;
-use crate::price::stride;
 use crate::store::PgStore;
 
 #[derive(QueryableByName)]
@@ -154,7 +154,7 @@ impl SentimentStore for PgStore {
             rows.iter().map(|r| r.time),
         )
         .await?;
-        diesel::sql_query(format!(
+        let insert = diesel::sql_query(format!(
             "INSERT INTO sentiment ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::text[], \
              $3::timestamptz[], $4::float8[], $5::text[], $6::bigint[], $7::float8[]) \
              ON CONFLICT (asset, source, time) DO UPDATE SET score = EXCLUDED.score, \
@@ -171,8 +171,18 @@ impl SentimentStore for PgStore {
                 .map(|r| i64::try_from(r.mention_volume).unwrap_or(i64::MAX))
                 .collect::<Vec<_>>(),
         )
-        .bind::<Array<Double>, _>(rows.iter().map(|r| r.engagement).collect::<Vec<_>>())
-        .execute(&mut conn)
+        .bind::<Array<Double>, _>(rows.iter().map(|r| r.engagement).collect::<Vec<_>>());
+        let rows = &rows;
+        // The batch and the rollup buckets it touches land together or not at all.
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            insert.execute(conn).await?;
+            bucket_rollup::refresh_for(
+                conn,
+                Kind::Sentiment,
+                rows.iter().map(|r| (r.asset.as_str(), r.time)),
+            )
+            .await
+        })
         .await
         .map_err(db)?;
         Ok(summary)
@@ -205,20 +215,17 @@ impl SentimentStore for PgStore {
         bucket: AggregateBucket,
         range: TimeRange,
     ) -> Result<Vec<SentimentAggregate>> {
-        let interval = bucket.interval();
-        let (start, end) = interval.covering(&range);
+        let start = bucket.interval().floor(range.from());
         let mut conn = self.conn().await?;
-        let rows: Vec<AggregateRow> = diesel::sql_query(
-            "SELECT date_bin($1::interval, time, $2) AS time, avg(score) AS avg_score, \
-             min(score) AS min_score, max(score) AS max_score, count(*) AS readings, \
-             sum(mention_volume)::bigint AS mentions, sum(engagement) AS engagement \
-             FROM sentiment WHERE asset = $3 AND time >= $4 AND time < $5 GROUP BY 1 ORDER BY 1",
-        )
-        .bind::<Text, _>(stride(interval))
-        .bind::<Timestamptz, _>(interval.origin())
+        let rows: Vec<AggregateRow> = diesel::sql_query(format!(
+            "SELECT time, score_sum / readings AS avg_score, min_score, max_score, readings, \
+             mentions, engagement FROM {} WHERE asset = $1 AND time >= $2 AND time < $3 \
+             ORDER BY time",
+            Kind::Sentiment.table(bucket)
+        ))
         .bind::<Text, _>(asset)
         .bind::<Timestamptz, _>(start)
-        .bind::<Timestamptz, _>(end)
+        .bind::<Timestamptz, _>(range.to())
         .load(&mut conn)
         .await
         .map_err(db)?;

@@ -157,13 +157,33 @@ impl TimeSeriesStore for PgStore {
                 removed,
                 unit: "partitions",
             });
-            if dataset == Dataset::Price && removed > 0 {
+            if removed > 0 {
+                // Rollups must not outlive the raw rows they summarise.
                 let oldest = partitions::list(&mut conn, table)
                     .await?
                     .into_iter()
                     .next()
                     .map(|p| p.start);
-                crate::rollup::trim(&mut conn, oldest).await.map_err(db)?;
+                match dataset {
+                    Dataset::Price => crate::rollup::trim(&mut conn, oldest).await,
+                    Dataset::Sentiment => {
+                        crate::bucket_rollup::trim(
+                            &mut conn,
+                            crate::bucket_rollup::Kind::Sentiment,
+                            oldest,
+                        )
+                        .await
+                    }
+                    Dataset::Flow => {
+                        crate::bucket_rollup::trim(
+                            &mut conn,
+                            crate::bucket_rollup::Kind::Flows,
+                            oldest,
+                        )
+                        .await
+                    }
+                }
+                .map_err(db)?;
             }
         }
         Ok(report)

@@ -157,3 +157,78 @@ async fn bad_configuration_is_a_typed_error() {
         "the URL leaked into the error: {err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_sentiment_and_flow_corrections_reach_the_rollups() {
+    use marketseries_core::{AggregateBucket, FlowStore, MemoryStore, SentimentStore};
+    use marketseries_testkit::generate;
+
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
+    let pg = store(clock.clone()).await;
+    let reference = MemoryStore::with_clock(clock);
+    let start = now() - TimeDelta::days(2);
+    let mut readings = generate::sentiment(&["BTC"], start, TimeDelta::minutes(10), 288, 5);
+    let mut flows = generate::flows(&["BTC"], start, 2, 200, 5);
+    for batch in [&readings, &readings] {
+        pg.store_sentiments(batch).await.expect("sentiment");
+        reference.store_sentiments(batch).await.expect("sentiment");
+    }
+    pg.store_flows(&flows).await.expect("flows");
+    reference.store_flows(&flows).await.expect("flows");
+    let range = TimeRange::new(start, now()).expect("range");
+    let before = pg
+        .sentiment_aggregates("BTC", AggregateBucket::Hour, range)
+        .await
+        .expect("agg");
+    // Correct one old reading and one old flow.
+    readings[7].score = -readings[7].score.clamp(-0.9, 0.9) - 0.05;
+    readings[7].label = marketseries_core::SentimentLabel::from_score(readings[7].score);
+    flows[3].amount += rust_decimal::Decimal::from(1000);
+    let late_r = [readings[7].clone()];
+    let late_f = [flows[3].clone()];
+    pg.store_sentiments(&late_r).await.expect("late sentiment");
+    reference
+        .store_sentiments(&late_r)
+        .await
+        .expect("late sentiment");
+    pg.store_flows(&late_f).await.expect("late flow");
+    reference.store_flows(&late_f).await.expect("late flow");
+    for bucket in [AggregateBucket::Hour, AggregateBucket::Day] {
+        let got = pg
+            .sentiment_aggregates("BTC", bucket, range)
+            .await
+            .expect("agg");
+        let want = reference
+            .sentiment_aggregates("BTC", bucket, range)
+            .await
+            .expect("agg");
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(
+                (g.time, g.readings, g.min_score, g.max_score),
+                (w.time, w.readings, w.min_score, w.max_score)
+            );
+            assert!(
+                (g.avg_score - w.avg_score).abs() < 1e-9,
+                "{bucket:?} {}: {} vs {}",
+                g.time,
+                g.avg_score,
+                w.avg_score
+            );
+        }
+        assert_eq!(
+            pg.flow_aggregates("BTC", bucket, range)
+                .await
+                .expect("flow agg"),
+            reference
+                .flow_aggregates("BTC", bucket, range)
+                .await
+                .expect("flow agg")
+        );
+    }
+    let after = pg
+        .sentiment_aggregates("BTC", AggregateBucket::Hour, range)
+        .await
+        .expect("agg");
+    assert_ne!(before, after, "the corrected hour did not change");
+}

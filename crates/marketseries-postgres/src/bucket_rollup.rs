@@ -1,0 +1,119 @@
+//! Hourly and daily sentiment and flow rollups (`sentiment_1h`, `sentiment_1d`, `flows_1h`,
+//! `flows_1d`), refreshed like the OHLCV rollups: synchronously, in the writer's
+//! transaction, by recomputing every bucket in each contiguous run of affected buckets per
+//! asset from raw rows.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use marketseries_core::{AggregateBucket, Interval};
+
+use crate::rollup::runs;
+
+/// The two bucket widths.
+pub(crate) const BUCKETS: [AggregateBucket; 2] = [AggregateBucket::Hour, AggregateBucket::Day];
+
+/// Which raw dataset a rollup summarises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `sentiment` into `sentiment_1h` / `sentiment_1d`.
+    Sentiment,
+    /// `flows` into `flows_1h` / `flows_1d`.
+    Flows,
+}
+
+impl Kind {
+    pub(crate) fn raw_table(self) -> &'static str {
+        match self {
+            Self::Sentiment => "sentiment",
+            Self::Flows => "flows",
+        }
+    }
+
+    /// Rollup table name (derived from constants and a parsed interval only).
+    pub(crate) fn table(self, bucket: AggregateBucket) -> String {
+        format!("{}_{}", self.raw_table(), bucket.interval().identifier())
+    }
+
+    fn refresh_sql(self, bucket: AggregateBucket) -> String {
+        let t = self.table(bucket);
+        match self {
+            Self::Sentiment => format!(
+                "INSERT INTO {t} (asset, time, score_sum, readings, min_score, max_score, \
+                 mentions, engagement) \
+                 SELECT asset, date_bin($1::interval, time, $2), sum(score), count(*), \
+                        min(score), max(score), sum(mention_volume)::bigint, sum(engagement) \
+                 FROM sentiment WHERE asset = $3 AND time >= $4 AND time < $5 GROUP BY asset, 2 \
+                 ON CONFLICT (asset, time) DO UPDATE SET score_sum = EXCLUDED.score_sum, \
+                 readings = EXCLUDED.readings, min_score = EXCLUDED.min_score, \
+                 max_score = EXCLUDED.max_score, mentions = EXCLUDED.mentions, \
+                 engagement = EXCLUDED.engagement"
+            ),
+            Self::Flows => format!(
+                "INSERT INTO {t} (asset, time, flow_type, amount, usd_value, transactions) \
+                 SELECT asset, date_bin($1::interval, time, $2), flow_type, sum(amount), \
+                        sum(usd_value), count(*) \
+                 FROM flows WHERE asset = $3 AND time >= $4 AND time < $5 \
+                 GROUP BY asset, 2, flow_type \
+                 ON CONFLICT (asset, time, flow_type) DO UPDATE SET amount = EXCLUDED.amount, \
+                 usd_value = EXCLUDED.usd_value, transactions = EXCLUDED.transactions"
+            ),
+        }
+    }
+}
+
+/// Recomputes the hourly and daily buckets touched by rows at `(asset, time)`.
+pub(crate) async fn refresh_for<'a>(
+    conn: &mut AsyncPgConnection,
+    kind: Kind,
+    rows: impl Iterator<Item = (&'a str, DateTime<Utc>)> + Clone,
+) -> Result<(), diesel::result::Error> {
+    for bucket in BUCKETS {
+        let width: Interval = bucket.interval();
+        let mut by_asset: BTreeMap<&str, BTreeSet<DateTime<Utc>>> = BTreeMap::new();
+        for (asset, t) in rows.clone() {
+            by_asset.entry(asset).or_default().insert(width.floor(t));
+        }
+        let sql = kind.refresh_sql(bucket);
+        for (asset, buckets) in &by_asset {
+            for (from, to) in runs(width, buckets) {
+                diesel::sql_query(&sql)
+                    .bind::<Text, _>(crate::price::stride(width))
+                    .bind::<Timestamptz, _>(width.origin())
+                    .bind::<Text, _>(*asset)
+                    .bind::<Timestamptz, _>(from)
+                    .bind::<Timestamptz, _>(to)
+                    .execute(conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes rollup rows of `kind` before `lower_bound` (all when `None`), after retention.
+pub(crate) async fn trim(
+    conn: &mut AsyncPgConnection,
+    kind: Kind,
+    lower_bound: Option<DateTime<Utc>>,
+) -> Result<(), diesel::result::Error> {
+    for bucket in BUCKETS {
+        let table = kind.table(bucket);
+        match lower_bound {
+            Some(bound) => {
+                diesel::sql_query(format!("DELETE FROM {table} WHERE time < $1"))
+                    .bind::<Timestamptz, _>(bound)
+                    .execute(conn)
+                    .await?;
+            }
+            None => {
+                diesel::sql_query(format!("DELETE FROM {table}"))
+                    .execute(conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+DROP TABLE IF EXISTS sentiment_1h;
+DROP TABLE IF EXISTS flows_1h;
+DROP TABLE IF EXISTS sentiment_1d;
+DROP TABLE IF EXISTS flows_1d;
