@@ -2,20 +2,25 @@
 //! table (DESIGN §5: API >= 0.8x COPY throughput).
 //!
 //! Groups `ingest/postgres/<rows>` for 50,000 and 200,000 one-minute candles (10 symbols),
-//! each with three benchmarks on one database and one `candles` table:
+//! each with four benchmarks on one database and one `candles` table:
 //!
 //! - `api_batch10k` / `api_batch50k`: `PgStore::store_candles` in batches of 10,000 /
-//!   50,000 rows (one `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE` per batch,
-//!   plus the library's partition check and in-batch de-duplication);
+//!   50,000 rows: per batch, validation, in-batch de-duplication, the partition check, one
+//!   `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE` and, in the same
+//!   transaction, the refresh of the OHLCV rollups (5m ... 1d) the batch touches;
+//! - `upsert_sql`: the library's `unnest` upsert statement alone, issued directly through
+//!   `tokio-postgres` in batches of 50,000 (no rollup refresh): separates the cost of the
+//!   statement from the cost of rollup maintenance;
 //! - `copy`: one `COPY candles (...) FROM STDIN (FORMAT binary)` of the same rows through
-//!   `tokio_postgres::binary_copy::BinaryCopyInWriter`.
+//!   `tokio_postgres::binary_copy::BinaryCopyInWriter` (raw table only, as a COPY would be).
 //!
 //! Untimed set-up: generating the rows, one warm-up `store_candles` of every row (so the
 //! daily partitions exist before any timed iteration: partition DDL is never timed), a
-//! check that the API and COPY store identical contents, and a `TRUNCATE candles` before
-//! every timed iteration (the partitions survive it). Each timed iteration starts with an
-//! empty table and measures client-side encoding, transfer and server work until the last
-//! statement (or the COPY) has completed. A row count after each iteration (untimed)
+//! check that the API, the bare upsert and COPY store identical `candles` contents, and
+//! before every timed iteration a `TRUNCATE` of every table of the store (`candles` with its
+//! partitions, which survive, and the rollup tables). Each timed iteration thus starts from
+//! an empty store and measures client-side encoding, transfer and server work until the
+//! last statement (or the COPY) has completed. A row count after each iteration (untimed)
 //! checks that every row arrived.
 
 use std::cell::OnceCell;
@@ -26,6 +31,7 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use marketseries_benches::{criterion, runtime, BenchDb};
 use marketseries_core::{Candle, PriceStore};
 use marketseries_testkit::generate::CandleSpec;
+use rust_decimal::Decimal;
 use tokio::runtime::Runtime;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
@@ -34,6 +40,14 @@ use tokio_postgres::types::Type;
 const SIZES: [usize; 2] = [50_000, 200_000];
 const SYMBOLS: usize = 10;
 const SEED: u64 = 20_240_101;
+
+/// `INSERT` of `marketseries-postgres/src/price.rs` (copied: the statement is private).
+const UPSERT: &str =
+    "INSERT INTO candles (symbol, interval, time, open, high, low, close, volume) \
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::numeric[], \
+                         $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[]) \
+    ON CONFLICT (symbol, interval, time) DO UPDATE SET open = EXCLUDED.open, \
+    high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume";
 
 const COPY: &str = "COPY candles (symbol, interval, time, open, high, low, close, volume) \
                     FROM STDIN (FORMAT binary)";
@@ -65,16 +79,35 @@ fn rows(n: usize) -> Vec<Candle> {
     rows
 }
 
-async fn truncate(env: &BenchDb) {
-    env.client
-        .batch_execute("TRUNCATE candles")
-        .await
-        .expect("truncate candles");
-}
-
 async fn store_api(env: &BenchDb, rows: &[Candle], batch: usize) {
     for chunk in rows.chunks(batch) {
         env.store.store_candles(chunk).await.expect("store_candles");
+    }
+}
+
+async fn store_upsert(env: &BenchDb, rows: &[Candle], batch: usize) {
+    let statement = env.client.prepare(UPSERT).await.expect("prepare upsert");
+    for chunk in rows.chunks(batch) {
+        let dec = |f: fn(&Candle) -> Decimal| chunk.iter().map(f).collect::<Vec<_>>();
+        let symbols: Vec<&str> = chunk.iter().map(|c| c.symbol.as_str()).collect();
+        let intervals: Vec<String> = chunk.iter().map(|c| c.interval.to_string()).collect();
+        let times: Vec<DateTime<Utc>> = chunk.iter().map(|c| c.time).collect();
+        env.client
+            .execute(
+                &statement,
+                &[
+                    &symbols,
+                    &intervals,
+                    &times,
+                    &dec(|c| c.open),
+                    &dec(|c| c.high),
+                    &dec(|c| c.low),
+                    &dec(|c| c.close),
+                    &dec(|c| c.volume),
+                ],
+            )
+            .await
+            .expect("unnest upsert");
     }
 }
 
@@ -109,24 +142,32 @@ async fn digest(env: &BenchDb) -> String {
 }
 
 /// Untimed preparation of one data set: rows generated, partitions created by a warm-up
-/// API insert, API and COPY checked to store identical contents, table left empty.
+/// API insert, API, bare upsert and COPY checked to store identical contents, store left
+/// empty.
 async fn prepare(env: &BenchDb, n: usize) -> Vec<Candle> {
     let rows = rows(n);
-    truncate(env).await;
+    env.truncate_all().await;
     store_api(env, &rows, 50_000).await;
     let by_api = digest(env).await;
-    truncate(env).await;
+    env.truncate_all().await;
     store_copy(env, &rows).await;
     let by_copy = digest(env).await;
     assert_eq!(
         by_api, by_copy,
         "the API and COPY stored different contents"
     );
-    truncate(env).await;
+    env.truncate_all().await;
+    store_upsert(env, &rows, 50_000).await;
+    let by_upsert = digest(env).await;
+    assert_eq!(
+        by_api, by_upsert,
+        "the API and the bare upsert stored different contents"
+    );
+    env.truncate_all().await;
     rows
 }
 
-/// Runs `iters` timed iterations of `load`, each on a freshly truncated table.
+/// Runs `iters` timed iterations of `load`, each on a freshly truncated store.
 async fn timed<F, Fut>(env: &BenchDb, rows: &[Candle], iters: u64, load: F) -> Duration
 where
     F: Fn() -> Fut,
@@ -135,7 +176,7 @@ where
     let expected = i64::try_from(rows.len()).expect("row count");
     let mut total = Duration::ZERO;
     for _ in 0..iters {
-        truncate(env).await;
+        env.truncate_all().await;
         let start = Instant::now();
         load().await;
         total += start.elapsed();
@@ -164,6 +205,12 @@ fn bench_size(
             });
         });
     }
+    group.bench_function("upsert_sql", |b| {
+        let (env, rows) = ready();
+        b.iter_custom(|iters| {
+            rt.block_on(timed(env, rows, iters, || store_upsert(env, rows, 50_000)))
+        });
+    });
     group.bench_function("copy", |b| {
         let (env, rows) = ready();
         b.iter_custom(|iters| rt.block_on(timed(env, rows, iters, || store_copy(env, rows))));
@@ -183,10 +230,7 @@ fn main() {
         group.finish();
     }
     if let Some(env) = env.into_inner() {
-        rt.block_on(async {
-            truncate(&env).await;
-            env.drop_database().await;
-        });
+        rt.block_on(env.drop_database());
     }
     c.final_summary();
 }

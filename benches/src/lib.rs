@@ -49,6 +49,9 @@ pub struct BenchDb {
     pub store: PgStore,
     /// A plain client on the same database for set-up, COPY and raw SQL.
     pub client: Client,
+    /// Every table the migrations created (partitioned parents, rollups), for
+    /// [`BenchDb::truncate_all`].
+    tables: String,
 }
 
 impl BenchDb {
@@ -76,7 +79,35 @@ impl BenchDb {
             .batch_execute("SET TIME ZONE 'UTC'")
             .await
             .expect("set the time zone");
-        Self { db, store, client }
+        let tables: String = client
+            .query_one(
+                "SELECT string_agg(format('%I', c.relname), ', ' ORDER BY c.relname) \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+                 AND NOT c.relispartition AND c.relname <> '__diesel_schema_migrations'",
+                &[],
+            )
+            .await
+            .expect("list the store's tables")
+            .get(0);
+        Self {
+            db,
+            store,
+            client,
+            tables,
+        }
+    }
+
+    /// Empties every table of the store (raw tables with all their partitions, and every
+    /// rollup table) while keeping the partitions themselves.
+    ///
+    /// # Panics
+    /// When the statement fails.
+    pub async fn truncate_all(&self) {
+        self.client
+            .batch_execute(&format!("TRUNCATE {}", self.tables))
+            .await
+            .expect("truncate the store's tables");
     }
 
     /// Number of rows in `candles`.
@@ -94,7 +125,9 @@ impl BenchDb {
     /// Drops the database (closing the store's connections by force). Errors are
     /// reported, not fatal: the database disappears with the server anyway.
     pub async fn drop_database(self) {
-        let Self { db, store, client } = self;
+        let Self {
+            db, store, client, ..
+        } = self;
         drop(client);
         drop(store);
         let result = async {

@@ -4,8 +4,10 @@
 //! - `test [ARGS]`: starts the servers, runs every test in the workspace, then stops the
 //!   servers unless they were already running;
 //! - `ci`: format check, clippy (warnings denied), docs (warnings denied), then `test`;
-//! - `demo`: the main job (see `demo.rs`).
+//! - `demo`: the main job (see `demo.rs`);
+//! - `bench [ARGS]`: criterion benches and a ratio summary (see `bench.rs`).
 
+mod bench;
 mod cmd;
 mod db;
 mod demo;
@@ -17,7 +19,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   db start|stop|status   manage the throwaway PostgreSQL and TimescaleDB servers
   test [ARGS]            start the servers, run every test (ARGS go to the test runner)
   ci                     fmt check, clippy -D warnings, cargo doc -D warnings, test
-  demo                   run the demonstration job";
+  demo                   run the demonstration job
+  bench [ARGS]           criterion benches on a throwaway PostgreSQL, with ratio summary";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("ci") => test::ci(),
         Some("demo") => demo::run(),
+        Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
