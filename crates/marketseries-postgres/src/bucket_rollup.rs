@@ -92,28 +92,3 @@ pub(crate) async fn refresh_for<'a>(
     }
     Ok(())
 }
-
-/// Removes rollup rows of `kind` before `lower_bound` (all when `None`), after retention.
-pub(crate) async fn trim(
-    conn: &mut AsyncPgConnection,
-    kind: Kind,
-    lower_bound: Option<DateTime<Utc>>,
-) -> Result<(), diesel::result::Error> {
-    for bucket in BUCKETS {
-        let table = kind.table(bucket);
-        match lower_bound {
-            Some(bound) => {
-                diesel::sql_query(format!("DELETE FROM {table} WHERE time < $1"))
-                    .bind::<Timestamptz, _>(bound)
-                    .execute(conn)
-                    .await?;
-            }
-            None => {
-                diesel::sql_query(format!("DELETE FROM {table}"))
-                    .execute(conn)
-                    .await?;
-            }
-        }
-    }
-    Ok(())
-}

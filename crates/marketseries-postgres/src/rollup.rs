@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::sql_types::{Text, Timestamptz};
+use diesel::sql_types::{Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{AggregateCapability, Candle, Interval};
 
@@ -97,27 +97,22 @@ pub(crate) async fn refresh_for(
     Ok(())
 }
 
-/// After retention dropped raw partitions, removes rollup rows of buckets that start before
-/// `lower_bound` (the start of the oldest remaining raw partition, or `None` when no raw
-/// partition is left). Partitions are whole days, so no rollup bucket straddles the bound.
+/// After retention dropped raw partitions, removes from each rollup table in `tables` the
+/// rows of buckets that start before `lower_bound` (the start of the oldest remaining raw
+/// partition), or every row when `None` (no raw partition left). Partitions are whole days,
+/// so no rollup bucket (at most a day wide) straddles the bound.
 pub(crate) async fn trim(
     conn: &mut AsyncPgConnection,
+    tables: impl IntoIterator<Item = String>,
     lower_bound: Option<DateTime<Utc>>,
 ) -> Result<(), diesel::result::Error> {
-    for m in ROLLUPS {
-        match lower_bound {
-            Some(bound) => {
-                diesel::sql_query(format!("DELETE FROM {} WHERE time < $1", table(m)))
-                    .bind::<Timestamptz, _>(bound)
-                    .execute(conn)
-                    .await?;
-            }
-            None => {
-                diesel::sql_query(format!("DELETE FROM {}", table(m)))
-                    .execute(conn)
-                    .await?;
-            }
-        }
+    for table in tables {
+        diesel::sql_query(format!(
+            "DELETE FROM {table} WHERE $1::timestamptz IS NULL OR time < $1"
+        ))
+        .bind::<Nullable<Timestamptz>, _>(lower_bound)
+        .execute(conn)
+        .await?;
     }
     Ok(())
 }

@@ -164,26 +164,18 @@ impl TimeSeriesStore for PgStore {
                     .into_iter()
                     .next()
                     .map(|p| p.start);
-                match dataset {
-                    Dataset::Price => crate::rollup::trim(&mut conn, oldest).await,
-                    Dataset::Sentiment => {
-                        crate::bucket_rollup::trim(
-                            &mut conn,
-                            crate::bucket_rollup::Kind::Sentiment,
-                            oldest,
-                        )
-                        .await
-                    }
-                    Dataset::Flow => {
-                        crate::bucket_rollup::trim(
-                            &mut conn,
-                            crate::bucket_rollup::Kind::Flows,
-                            oldest,
-                        )
-                        .await
-                    }
-                }
-                .map_err(db)?;
+                let rollups: Vec<String> = match dataset {
+                    Dataset::Price => crate::rollup::ROLLUPS.map(crate::rollup::table).into(),
+                    Dataset::Sentiment => crate::bucket_rollup::BUCKETS
+                        .map(|b| crate::bucket_rollup::Kind::Sentiment.table(b))
+                        .into(),
+                    Dataset::Flow => crate::bucket_rollup::BUCKETS
+                        .map(|b| crate::bucket_rollup::Kind::Flows.table(b))
+                        .into(),
+                };
+                crate::rollup::trim(&mut conn, rollups, oldest)
+                    .await
+                    .map_err(db)?;
             }
         }
         Ok(report)
