@@ -12,8 +12,8 @@ pub(crate) fn last_wins<'a, T, K: Ord>(items: &'a [T], key: impl Fn(&'a T) -> K)
     by_key.into_values().collect()
 }
 
-/// Converts a database count to `u64` (counts are never negative).
-pub(crate) fn count(n: i64) -> u64 {
+/// Converts a database count to `u64` (counts are never negative; a negative one reads 0).
+pub fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 

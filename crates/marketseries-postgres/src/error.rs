@@ -7,7 +7,7 @@ use marketseries_core::Error;
 /// Converts a diesel error. diesel 2.3 exposes no SQLSTATE, so codes are recovered from the
 /// error kind, and for the retryable cases diesel does not classify, from the message
 /// (the launcher and recommended setups run with `lc_messages = 'C'`).
-pub(crate) fn db(e: DieselError) -> Error {
+pub fn db(e: DieselError) -> Error {
     match e {
         DieselError::DatabaseError(kind, info) => {
             let message = info.message().to_owned();

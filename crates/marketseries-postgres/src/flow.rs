@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use marketseries_core::validate::validate_flows;
 use marketseries_core::{
     AggregateBucket, Error, ExchangeFlow, Flow, FlowAggregate, FlowStore, FlowType, FlowVelocity,
@@ -13,10 +13,10 @@ use marketseries_core::{
 use rust_decimal::Decimal;
 
 use crate::batch::{count, last_wins};
-use crate::bucket_rollup::{self, Kind};
+use crate::bucket_rollup::Kind;
 use crate::error::db;
-use crate::partitions;
-use crate::store::PgStore;
+use crate::flavor::{Batch, Flavor};
+use crate::store::SqlStore;
 
 #[derive(QueryableByName)]
 struct FlowRow {
@@ -105,7 +105,7 @@ const IN_OUT: &str =
     count(*) FILTER (WHERE flow_type = 'exchange_inflow') AS inflows, \
     count(*) FILTER (WHERE flow_type = 'exchange_outflow') AS outflows";
 
-impl PgStore {
+impl<F: Flavor> SqlStore<F> {
     async fn in_out(
         &self,
         asset: &str,
@@ -132,7 +132,7 @@ impl PgStore {
 }
 
 #[async_trait]
-impl FlowStore for PgStore {
+impl<F: Flavor> FlowStore for SqlStore<F> {
     async fn store_flows(&self, flows: &[Flow]) -> Result<WriteSummary> {
         validate_flows(flows, self.caps.max_batch_size)?;
         let rows = last_wins(flows, |f| {
@@ -151,14 +151,6 @@ impl FlowStore for PgStore {
         if rows.is_empty() {
             return Ok(summary);
         }
-        let mut conn = self.conn().await?;
-        partitions::ensure(
-            &mut conn,
-            "flows",
-            self.config.partition_width,
-            rows.iter().map(|f| f.time),
-        )
-        .await?;
         let insert = diesel::sql_query(format!(
             "INSERT INTO flows ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::timestamptz[], \
              $3::text[], $4::numeric[], $5::numeric[], $6::text[], $7::text[]) \
@@ -180,19 +172,7 @@ impl FlowStore for PgStore {
                 .map(|f| f.reference.as_str())
                 .collect::<Vec<_>>(),
         );
-        let rows = &rows;
-        // The batch and the rollup buckets it touches land together or not at all.
-        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            insert.execute(conn).await?;
-            bucket_rollup::refresh_for(
-                conn,
-                Kind::Flows,
-                rows.iter().map(|f| (f.asset.as_str(), f.time)),
-            )
-            .await
-        })
-        .await
-        .map_err(db)?;
+        self.write(Batch::Flows(&rows), insert).await?;
         Ok(summary)
     }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use marketseries_core::candle::overview_window;
 use marketseries_core::validate::validate_candles;
 use marketseries_core::{
@@ -16,9 +16,9 @@ use rust_decimal::Decimal;
 
 use crate::batch::{count, last_wins};
 use crate::error::db;
-use crate::partitions;
+use crate::flavor::{Batch, Flavor};
 use crate::rollup;
-use crate::store::PgStore;
+use crate::store::SqlStore;
 
 /// `date_bin` stride for an interval; the origin is bound separately.
 pub(crate) fn stride(interval: Interval) -> String {
@@ -118,7 +118,7 @@ const CHANGE: &str = "SELECT (array_agg(time ORDER BY time))[1] AS first_time, \
     (array_agg(close ORDER BY time DESC))[1] AS close, max(high) AS high, min(low) AS low \
     FROM candles WHERE symbol = $1 AND interval = $2 AND time >= $3 AND time < $4";
 
-impl PgStore {
+impl<F: Flavor> SqlStore<F> {
     /// The symbol's finest native interval, if it has candles.
     async fn base_interval(&self, symbol: &str) -> Result<Option<Interval>> {
         Ok(self.native_intervals(symbol).await?.into_iter().next())
@@ -184,7 +184,7 @@ impl PgStore {
 }
 
 #[async_trait]
-impl PriceStore for PgStore {
+impl<F: Flavor> PriceStore for SqlStore<F> {
     async fn store_candles(&self, candles: &[Candle]) -> Result<WriteSummary> {
         validate_candles(candles, self.caps.max_batch_size)?;
         let rows = last_wins(candles, |c| (c.symbol.as_str(), c.interval, c.time));
@@ -195,14 +195,6 @@ impl PriceStore for PgStore {
         if rows.is_empty() {
             return Ok(summary);
         }
-        let mut conn = self.conn().await?;
-        partitions::ensure(
-            &mut conn,
-            "candles",
-            self.config.partition_width,
-            rows.iter().map(|c| c.time),
-        )
-        .await?;
         let col = |f: fn(&Candle) -> Decimal| rows.iter().map(|c| f(c)).collect::<Vec<_>>();
         let insert = diesel::sql_query(INSERT)
             .bind::<Array<Text>, _>(rows.iter().map(|c| c.symbol.as_str()).collect::<Vec<_>>())
@@ -217,14 +209,7 @@ impl PriceStore for PgStore {
             .bind::<Array<Numeric>, _>(col(|c| c.low))
             .bind::<Array<Numeric>, _>(col(|c| c.close))
             .bind::<Array<Numeric>, _>(col(|c| c.volume));
-        // One transaction: the batch and the rollup buckets it touches land together or not at all.
-        let rows = &rows;
-        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            insert.execute(conn).await?;
-            rollup::refresh_for(conn, rows).await
-        })
-        .await
-        .map_err(db)?;
+        self.write(Batch::Candles(&rows), insert).await?;
         Ok(summary)
     }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use marketseries_core::validate::validate_sentiments;
 use marketseries_core::{
     AggregateBucket, Result, SentimentAggregate, SentimentDistribution, SentimentReading,
@@ -13,10 +13,10 @@ use marketseries_core::{
 };
 
 use crate::batch::{count, last_wins};
-use crate::bucket_rollup::{self, Kind};
+use crate::bucket_rollup::Kind;
 use crate::error::db;
-use crate::partitions;
-use crate::store::PgStore;
+use crate::flavor::{Batch, Flavor};
+use crate::store::SqlStore;
 
 #[derive(QueryableByName)]
 struct ReadingRow {
@@ -135,7 +135,7 @@ fn window(avg: Option<f64>, n: i64) -> Option<SentimentWindow> {
 }
 
 #[async_trait]
-impl SentimentStore for PgStore {
+impl<F: Flavor> SentimentStore for SqlStore<F> {
     async fn store_sentiments(&self, readings: &[SentimentReading]) -> Result<WriteSummary> {
         validate_sentiments(readings, self.caps.max_batch_size)?;
         let rows = last_wins(readings, |r| (r.asset.as_str(), r.source.as_str(), r.time));
@@ -146,14 +146,6 @@ impl SentimentStore for PgStore {
         if rows.is_empty() {
             return Ok(summary);
         }
-        let mut conn = self.conn().await?;
-        partitions::ensure(
-            &mut conn,
-            "sentiment",
-            self.config.partition_width,
-            rows.iter().map(|r| r.time),
-        )
-        .await?;
         let insert = diesel::sql_query(format!(
             "INSERT INTO sentiment ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::text[], \
              $3::timestamptz[], $4::float8[], $5::text[], $6::bigint[], $7::float8[]) \
@@ -172,19 +164,7 @@ impl SentimentStore for PgStore {
                 .collect::<Vec<_>>(),
         )
         .bind::<Array<Double>, _>(rows.iter().map(|r| r.engagement).collect::<Vec<_>>());
-        let rows = &rows;
-        // The batch and the rollup buckets it touches land together or not at all.
-        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            insert.execute(conn).await?;
-            bucket_rollup::refresh_for(
-                conn,
-                Kind::Sentiment,
-                rows.iter().map(|r| (r.asset.as_str(), r.time)),
-            )
-            .await
-        })
-        .await
-        .map_err(db)?;
+        self.write(Batch::Sentiment(&rows), insert).await?;
         Ok(summary)
     }
 

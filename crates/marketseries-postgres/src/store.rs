@@ -1,225 +1,159 @@
-//! [`PgStore`] and its maintenance entry points.
+//! [`SqlStore`]: the store shared by the SQL backends, and its maintenance entry points.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{BigInt, Text};
-use diesel::QueryableByName;
+use diesel_async::methods::ExecuteDsl;
 use diesel_async::pooled_connection::bb8::PooledConnection;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
-    AggregateStats, Capabilities, Clock, Dataset, Policies, Result, RetentionAction,
-    RetentionReport, StoreStats, SystemClock, TableStats, TimeRange, TimeSeriesStore,
+    Capabilities, Clock, Policies, Result, RetentionReport, StoreStats, TimeRange, TimeSeriesStore,
 };
 
-use crate::batch::count;
 use crate::config::PgConfig;
 use crate::error::{db, pool};
-use crate::partitions;
+use crate::flavor::{Batch, Flavor};
 use crate::pool::PgPool;
 
-/// Days of partitions [`TimeSeriesStore::apply_policies`] creates ahead of "now".
-pub const PARTITIONS_AHEAD: i64 = 7;
-
-/// A store on plain PostgreSQL. Cheap to clone.
-#[derive(Clone)]
-pub struct PgStore {
-    pub(crate) pool: PgPool,
-    pub(crate) config: PgConfig,
-    pub(crate) clock: Arc<dyn Clock>,
+/// A store on a PostgreSQL-compatible server: the shared tables, upserts and queries, plus
+/// a [`Flavor`] for what differs between backends. Cheap to clone.
+///
+/// Plain PostgreSQL is [`PgStore`](crate::PgStore) (`SqlStore<Partitioned>`).
+pub struct SqlStore<F: Flavor> {
+    pool: PgPool,
+    config: PgConfig,
+    clock: Arc<dyn Clock>,
     pub(crate) caps: Capabilities,
     policies: Arc<Mutex<Policies>>,
+    flavor: Arc<F>,
 }
 
-impl fmt::Debug for PgStore {
+impl<F: Flavor> Clone for SqlStore<F> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            config: self.config.clone(),
+            clock: self.clock.clone(),
+            caps: self.caps.clone(),
+            policies: self.policies.clone(),
+            flavor: self.flavor.clone(),
+        }
+    }
+}
+
+impl<F: Flavor> fmt::Debug for SqlStore<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgStore")
+        f.debug_struct("SqlStore")
+            .field("backend", &self.caps.backend)
             .field("config", &self.config)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }
 
-impl PgStore {
-    /// Connects with the system clock. Call [`TimeSeriesStore::migrate`] before first use.
+impl<F: Flavor> SqlStore<F> {
+    /// Connects a store of `flavor` (backend crates wrap this in their own `connect`).
+    /// Call [`TimeSeriesStore::migrate`] before first use.
     ///
     /// # Errors
+    /// [`marketseries_core::Error::Config`] for a configuration the flavor rejects;
     /// [`marketseries_core::Error::Connection`] when the server cannot be reached or
     /// rejects the connection.
-    pub async fn connect(config: PgConfig) -> Result<Self> {
-        Self::connect_with_clock(config, Arc::new(SystemClock)).await
-    }
-
-    /// Connects with an explicit clock (relative queries and retention use it).
-    ///
-    /// # Errors
-    /// As [`PgStore::connect`].
-    pub async fn connect_with_clock(config: PgConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        let day = chrono::TimeDelta::days(1);
-        if config.partition_width < day
-            || config.partition_width.num_seconds() % day.num_seconds() != 0
-        {
-            return Err(marketseries_core::Error::Config(format!(
-                "partition_width must be a whole number of days (got {}): rollup buckets of up \
-                 to a day must never straddle a partition that retention drops",
-                config.partition_width
-            )));
-        }
+    pub async fn connect_flavor(
+        config: PgConfig,
+        clock: Arc<dyn Clock>,
+        flavor: F,
+    ) -> Result<Self> {
+        flavor.check_config(&config)?;
         let pool = crate::pool::build(&config).await?;
-        let caps = Capabilities {
-            aggregates: crate::rollup::capabilities(),
-            real_time_aggregates: true,
-            max_batch_size: config.max_batch_size,
-            ..Capabilities::raw_only("postgres")
-        };
+        let caps = flavor.capabilities(&config);
         Ok(Self {
             pool,
             config,
             clock,
             caps,
             policies: Arc::new(Mutex::new(Policies::default())),
+            flavor: Arc::new(flavor),
         })
     }
 
-    pub(crate) async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>> {
+    /// A pooled connection (UTC session, statement timeout set).
+    ///
+    /// # Errors
+    /// [`marketseries_core::Error::Timeout`] or [`marketseries_core::Error::Connection`]
+    /// when no connection can be had.
+    pub async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>> {
         self.pool.get().await.map_err(pool)
     }
 
-    pub(crate) fn now(&self) -> DateTime<Utc> {
+    /// "Now" by the store's clock.
+    pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// The configuration the store was connected with.
+    pub fn config(&self) -> &PgConfig {
+        &self.config
+    }
+
+    /// The flavor.
+    pub fn flavor(&self) -> &F {
+        &self.flavor
+    }
+
+    /// The policies last applied (defaults until [`TimeSeriesStore::apply_policies`]).
+    pub fn policies(&self) -> Policies {
+        *self.policies.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes one deduplicated batch: the flavor's preparation, then `upsert` and the
+    /// flavor's in-transaction work in one transaction, so the rows and whatever the flavor
+    /// keeps in step with them land together or not at all.
+    pub(crate) async fn write<Q>(&self, batch: Batch<'_>, upsert: Q) -> Result<()>
+    where
+        Q: ExecuteDsl<AsyncPgConnection> + Send,
+    {
+        let mut conn = self.conn().await?;
+        self.flavor.before_write(self, &mut conn, &batch).await?;
+        let flavor = &*self.flavor;
+        let batch = &batch;
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            upsert.execute(conn).await?;
+            flavor.in_write_transaction(conn, batch).await
+        })
+        .await
+        .map_err(db)
     }
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-#[derive(QueryableByName)]
-struct Size {
-    #[diesel(sql_type = BigInt)]
-    bytes: i64,
-}
-
 #[async_trait]
-impl TimeSeriesStore for PgStore {
+impl<F: Flavor> TimeSeriesStore for SqlStore<F> {
     fn capabilities(&self) -> Capabilities {
         self.caps.clone()
     }
 
     async fn migrate(&self) -> Result<()> {
-        crate::migrate::run(&self.config.url).await.map(drop)
+        self.flavor.migrate(self).await
     }
 
-    /// Validates and keeps the policies (retention horizons are read by
-    /// [`TimeSeriesStore::apply_retention`]), and creates the partitions of the next
-    /// [`PARTITIONS_AHEAD`] days so that writes near "now" never wait on DDL.
     async fn apply_policies(&self, policies: &Policies) -> Result<()> {
         policies.validate()?;
+        self.flavor.apply_policies(self, policies).await?;
         *self.policies.lock().unwrap_or_else(PoisonError::into_inner) = *policies;
-        let now = self.now();
-        let mut conn = self.conn().await?;
-        for table in partitions::TABLES {
-            let days = (0..=PARTITIONS_AHEAD).map(|d| now + chrono::TimeDelta::days(d));
-            partitions::ensure(&mut conn, table, self.config.partition_width, days).await?;
-        }
         Ok(())
     }
 
-    async fn refresh(&self, _range: Option<TimeRange>) -> Result<()> {
-        // Rollups are maintained synchronously with every write: nothing is ever pending.
-        Ok(())
+    async fn refresh(&self, range: Option<TimeRange>) -> Result<()> {
+        self.flavor.refresh(self, range).await
     }
 
     async fn apply_retention(&self) -> Result<RetentionReport> {
-        let retention = self
-            .policies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retention;
-        let now = self.now();
-        let mut conn = self.conn().await?;
-        let mut report = RetentionReport::default();
-        for (dataset, table) in Dataset::ALL.into_iter().zip(partitions::TABLES) {
-            let Some(horizon) = retention.horizon(dataset) else {
-                continue;
-            };
-            let cutoff = now
-                .checked_sub_signed(horizon)
-                .unwrap_or(DateTime::<Utc>::MIN_UTC);
-            let removed = partitions::drop_before(&mut conn, table, cutoff).await?;
-            report.actions.push(RetentionAction {
-                dataset,
-                cutoff,
-                removed,
-                unit: "partitions",
-            });
-            if removed > 0 {
-                // Rollups must not outlive the raw rows they summarise.
-                let oldest = partitions::list(&mut conn, table)
-                    .await?
-                    .into_iter()
-                    .next()
-                    .map(|p| p.start);
-                let rollups: Vec<String> = match dataset {
-                    Dataset::Price => crate::rollup::ROLLUPS.map(crate::rollup::table).into(),
-                    Dataset::Sentiment => crate::bucket_rollup::BUCKETS
-                        .map(|b| crate::bucket_rollup::Kind::Sentiment.table(b))
-                        .into(),
-                    Dataset::Flow => crate::bucket_rollup::BUCKETS
-                        .map(|b| crate::bucket_rollup::Kind::Flows.table(b))
-                        .into(),
-                };
-                crate::rollup::trim(&mut conn, rollups, oldest)
-                    .await
-                    .map_err(db)?;
-            }
-        }
-        Ok(report)
+        self.flavor.apply_retention(self).await
     }
 
     async fn stats(&self) -> Result<StoreStats> {
-        let mut conn = self.conn().await?;
-        let mut tables = Vec::new();
-        for table in partitions::TABLES {
-            let rows: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-                .get_result(&mut conn)
-                .await
-                .map_err(db)?;
-            let parts = partitions::list(&mut conn, table).await?;
-            let size: Size = diesel::sql_query(
-                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS bytes \
-                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-                 WHERE i.inhparent = $1::regclass",
-            )
-            .bind::<Text, _>(table)
-            .get_result(&mut conn)
-            .await
-            .map_err(db)?;
-            tables.push(TableStats {
-                name: table.to_owned(),
-                rows: count(rows.n),
-                partitions: u64::try_from(parts.len()).unwrap_or(u64::MAX),
-                total_bytes: Some(count(size.bytes)),
-                uncompressed_bytes: None,
-                compressed_bytes: None,
-            });
-        }
-        Ok(StoreStats {
-            backend: self.caps.backend,
-            tables,
-            // Rollups are refreshed with every write, so each is complete up to "now".
-            aggregates: crate::rollup::ROLLUPS
-                .into_iter()
-                .map(|m| AggregateStats {
-                    name: crate::rollup::table(m),
-                    watermark: Some(self.now()),
-                })
-                .collect(),
-            jobs: Vec::new(),
-        })
+        self.flavor.stats(self).await
     }
 }

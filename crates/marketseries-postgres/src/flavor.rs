@@ -1,0 +1,108 @@
+//! What distinguishes one SQL backend from another.
+//!
+//! Tables, upserts and every read query are shared (see [`SqlStore`]); a [`Flavor`] supplies
+//! only what differs: how time is partitioned before a write, what happens to the
+//! aggregates inside a write's transaction, and the maintenance entry points (schema,
+//! policies, refresh, retention, stats). [`Partitioned`](crate::Partitioned) is plain
+//! PostgreSQL; the TimescaleDB backend (`marketseries-timescale`) is another flavor.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
+use marketseries_core::{
+    Candle, Capabilities, Dataset, Flow, Policies, Result, RetentionReport, SentimentReading,
+    StoreStats, TimeRange,
+};
+
+use crate::config::PgConfig;
+use crate::store::SqlStore;
+
+/// The distinct rows of one batch, after validation and last-wins deduplication.
+#[derive(Debug, Clone, Copy)]
+pub enum Batch<'a> {
+    /// Candles for `candles`.
+    Candles(&'a [&'a Candle]),
+    /// Readings for `sentiment`.
+    Sentiment(&'a [&'a SentimentReading]),
+    /// Flows for `flows`.
+    Flows(&'a [&'a Flow]),
+}
+
+impl Batch<'_> {
+    /// The dataset the rows belong to.
+    pub fn dataset(&self) -> Dataset {
+        match self {
+            Self::Candles(_) => Dataset::Price,
+            Self::Sentiment(_) => Dataset::Sentiment,
+            Self::Flows(_) => Dataset::Flow,
+        }
+    }
+
+    /// The rows' timestamps, in batch order.
+    pub fn times(&self) -> Vec<DateTime<Utc>> {
+        match self {
+            Self::Candles(rows) => rows.iter().map(|r| r.time).collect(),
+            Self::Sentiment(rows) => rows.iter().map(|r| r.time).collect(),
+            Self::Flows(rows) => rows.iter().map(|r| r.time).collect(),
+        }
+    }
+}
+
+/// Name of the raw table holding `dataset` (the same in every SQL backend).
+pub fn raw_table(dataset: Dataset) -> &'static str {
+    match dataset {
+        Dataset::Price => "candles",
+        Dataset::Sentiment => "sentiment",
+        Dataset::Flow => "flows",
+    }
+}
+
+/// The backend-specific half of a [`SqlStore`].
+///
+/// Both backends expose the same relations under the same names: raw tables `candles`,
+/// `sentiment`, `flows`; OHLCV aggregates `ohlcv_<interval>` for the intervals in
+/// [`Flavor::capabilities`]; sentiment and flow aggregates `sentiment_1h`, `sentiment_1d`,
+/// `flows_1h`, `flows_1d`, with the columns of `migrations/postgres`. Whether those are
+/// tables kept in step by the writer or continuous aggregates is the flavor's business.
+#[async_trait]
+pub trait Flavor: Send + Sync + Sized + 'static {
+    /// What the backend offers under `config`.
+    fn capabilities(&self, config: &PgConfig) -> Capabilities;
+
+    /// Rejects configurations the flavor cannot honour (called by `connect`).
+    ///
+    /// # Errors
+    /// [`marketseries_core::Error::Config`] naming the setting.
+    fn check_config(&self, config: &PgConfig) -> Result<()>;
+
+    /// Runs before a batch's transaction, on the connection that will write it (plain
+    /// PostgreSQL creates the partitions the rows need here).
+    async fn before_write(
+        &self,
+        store: &SqlStore<Self>,
+        conn: &mut AsyncPgConnection,
+        batch: &Batch<'_>,
+    ) -> Result<()>;
+
+    /// Runs inside the batch's transaction after the upsert; an error rolls the batch back.
+    async fn in_write_transaction(
+        &self,
+        conn: &mut AsyncPgConnection,
+        batch: &Batch<'_>,
+    ) -> diesel::QueryResult<()>;
+
+    /// Creates or upgrades the schema.
+    async fn migrate(&self, store: &SqlStore<Self>) -> Result<()>;
+
+    /// Applies validated policies (the store keeps a copy for [`Flavor::apply_retention`]).
+    async fn apply_policies(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()>;
+
+    /// Brings every aggregate up to date over `range` (everything when `None`).
+    async fn refresh(&self, store: &SqlStore<Self>, range: Option<TimeRange>) -> Result<()>;
+
+    /// Removes data past the retention horizons of the store's policies.
+    async fn apply_retention(&self, store: &SqlStore<Self>) -> Result<RetentionReport>;
+
+    /// Sizes, aggregate watermarks and jobs.
+    async fn stats(&self, store: &SqlStore<Self>) -> Result<StoreStats>;
+}
