@@ -97,8 +97,13 @@ pub trait Flavor: Send + Sync + Sized + 'static {
     /// Applies validated policies (the store keeps a copy for [`Flavor::apply_retention`]).
     async fn apply_policies(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()>;
 
-    /// Brings every aggregate up to date over `range` (everything when `None`).
-    async fn refresh(&self, store: &SqlStore<Self>, range: Option<TimeRange>) -> Result<()>;
+    /// Brings the aggregates of `datasets` up to date over `range` (all time when `None`).
+    async fn refresh(
+        &self,
+        store: &SqlStore<Self>,
+        datasets: &[Dataset],
+        range: Option<TimeRange>,
+    ) -> Result<()>;
 
     /// Removes data past the retention horizons of the store's policies.
     async fn apply_retention(&self, store: &SqlStore<Self>) -> Result<RetentionReport>;

@@ -153,7 +153,12 @@ impl Flavor for Partitioned {
         Ok(())
     }
 
-    async fn refresh(&self, _store: &SqlStore<Self>, _range: Option<TimeRange>) -> Result<()> {
+    async fn refresh(
+        &self,
+        _store: &SqlStore<Self>,
+        _datasets: &[Dataset],
+        _range: Option<TimeRange>,
+    ) -> Result<()> {
         // Rollups are maintained synchronously with every write: nothing is ever pending.
         Ok(())
     }

@@ -8,9 +8,9 @@ use diesel_async::RunQueryDsl;
 use marketseries_core::candle::overview_window;
 use marketseries_core::validate::validate_candles;
 use marketseries_core::{
-    Bar, Candle, Error, Interval, MarketOverview, OhlcvQuery, OhlcvSeries, PriceChange, PricePoint,
-    PriceRange, PriceStore, QueryRouter, Result, Route, TimeRange, VolumeLevel, VolumeProfileQuery,
-    WriteSummary,
+    Bar, Candle, Dataset, Error, Interval, MarketOverview, OhlcvQuery, OhlcvSeries, PriceChange,
+    PricePoint, PriceRange, PriceStore, QueryRouter, Result, Route, TimeRange, VolumeLevel,
+    VolumeProfileQuery, WriteSummary,
 };
 use rust_decimal::Decimal;
 
@@ -233,6 +233,20 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
         let natives = self.native_intervals(&query.symbol).await?;
         let route = QueryRouter::route(query, &natives, &self.caps)?;
         let (start, end) = query.interval.covering(&query.range);
+        if let Route::Materialized {
+            refresh_first: true,
+            ..
+        }
+        | Route::ReAggregate {
+            refresh_first: true,
+            ..
+        } = route
+        {
+            let range = TimeRange::new(start, end)?;
+            self.flavor()
+                .refresh(self, &[Dataset::Price], Some(range))
+                .await?;
+        }
         let mut conn = self.conn().await?;
         let aggregate = |table: &str, native: Interval| {
             diesel::sql_query(aggregate_sql(table))

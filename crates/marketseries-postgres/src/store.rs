@@ -9,7 +9,8 @@ use diesel_async::methods::ExecuteDsl;
 use diesel_async::pooled_connection::bb8::PooledConnection;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
-    Capabilities, Clock, Policies, Result, RetentionReport, StoreStats, TimeRange, TimeSeriesStore,
+    Capabilities, Clock, Dataset, Policies, Result, RetentionReport, StoreStats, TimeRange,
+    TimeSeriesStore,
 };
 
 use crate::config::PgConfig;
@@ -146,7 +147,7 @@ impl<F: Flavor> TimeSeriesStore for SqlStore<F> {
     }
 
     async fn refresh(&self, range: Option<TimeRange>) -> Result<()> {
-        self.flavor.refresh(self, range).await
+        self.flavor.refresh(self, &Dataset::ALL, range).await
     }
 
     async fn apply_retention(&self) -> Result<RetentionReport> {
