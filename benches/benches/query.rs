@@ -5,18 +5,26 @@
 //! - `hourly_30d`: `PgStore::ohlcv` for one symbol, 1h bars over 30 days (720 bars), routed
 //!   to the materialized `ohlcv_1h` rollup;
 //! - `2h_30d`: the same for 2h bars (360), re-aggregated from `ohlcv_1h`;
-//! - `hourly_30d_rollup_sql`: the statement the API issues for `hourly_30d`, run directly
-//!   through `tokio-postgres` (prepared): the "same SQL" reference for the API's overhead
-//!   (the API also looks up the symbol's native intervals first);
+//! - `hourly_30d_rollup_sql`: the rollup read the API issues for `hourly_30d`, run directly
+//!   through `tokio-postgres` (prepared): the "same SQL" reference for the API's overhead;
+//! - `native_intervals_sql`: the native-interval lookup the API issues before routing, run
+//!   directly (so `hourly_30d` can also be set against the two statements it issues);
 //! - `hourly_30d_raw_sql`: raw aggregation of the same range from `candles` (the statement
 //!   the API uses on its raw route), run directly: the reference for the rollup's speed-up;
-//! - `latest_price`: `PgStore::latest_price` for one symbol;
-//! - `market_overview`: `PgStore::market_overview` (latest price and 24h change of every
-//!   symbol), with the store's clock fixed at the end of the data set.
+//! - `latest_price` / `latest_price_sql`: `PgStore::latest_price` for one symbol, and its
+//!   one statement run directly;
+//! - `market_overview` / `market_overview_sql`: `PgStore::market_overview` (latest price and
+//!   24h change of every symbol; the store's clock is fixed at the end of the data set), and
+//!   its one statement run directly over the same window;
+//! - `roundtrip`: `SELECT 1`, prepared: the client-server round trip, so that a `_sql` time
+//!   minus this one estimates the statement's server time.
 //!
-//! Times are client-side round trips (all statements of the call), not server time.
+//! Times are client-side round trips (all statements of the call). The SQL texts come from
+//! `marketseries_postgres::statements` and are prepared with the parameter types the store
+//! binds, so the direct runs issue exactly what the store issues.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,31 +32,34 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Bencher, SamplingMode};
 use marketseries_benches::{criterion, runtime, BenchDb};
+use marketseries_core::candle::overview_window;
 use marketseries_core::{
     Clock, FixedClock, Interval, OhlcvQuery, OhlcvSeries, PriceStore, Route, TimeRange, Unit,
 };
+use marketseries_postgres::statements;
 use marketseries_testkit::generate::CandleSpec;
 use rust_decimal::Decimal;
 use tokio::runtime::Runtime;
-use tokio_postgres::Statement;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Row, Statement};
 
 const SYMBOLS: usize = 3;
 const DAYS: u32 = 30;
 const SEED: u64 = 20_240_101;
 const SYMBOL: &str = "BTCUSDT";
 
-/// Raw aggregation, as `aggregate_sql("candles")` in `marketseries-postgres/src/price.rs`
-/// (copied: it is private). The stride goes through `text` because a prepared
-/// `tokio-postgres` statement binds it as such.
-const RAW_OHLCV: &str = "SELECT date_bin($1::text::interval, time, $2) AS time, \
-    (array_agg(open ORDER BY time))[1] AS open, max(high) AS high, min(low) AS low, \
-    (array_agg(close ORDER BY time DESC))[1] AS close, sum(volume) AS volume \
-    FROM candles WHERE symbol = $3 AND interval = $4 AND time >= $5 AND time < $6 \
-    GROUP BY 1 ORDER BY 1";
+/// Parameter types the store binds for an OHLCV aggregation (stride as text).
+const AGGREGATE_TYPES: [Type; 6] = [
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+];
 
-/// Materialized read, as `materialized_sql("ohlcv_1h")` in the same file.
-const ROLLUP_OHLCV: &str = "SELECT time, open, high, low, close, volume FROM ohlcv_1h \
-    WHERE symbol = $1 AND interval = $2 AND time >= $3 AND time < $4 ORDER BY time";
+/// Parameter types the store binds for a rollup read.
+const ROLLUP_TYPES: [Type; 4] = [Type::TEXT, Type::TEXT, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ];
 
 fn start() -> DateTime<Utc> {
     "2024-01-01T00:00:00Z".parse().expect("start time")
@@ -98,7 +109,7 @@ where
 async fn bars(
     env: &BenchDb,
     statement: &Statement,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    params: &[&(dyn ToSql + Sync)],
 ) -> Vec<(DateTime<Utc>, [Decimal; 5])> {
     env.client
         .query(statement, params)
@@ -107,6 +118,34 @@ async fn bars(
         .iter()
         .map(|r| (r.get(0), [r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)]))
         .collect()
+}
+
+/// Statements prepared once per run (with the parameter types the store binds), as the
+/// store keeps its statements prepared on each connection. Criterion calls a benchmark's
+/// closure once per sample; a statement prepared there would pay PostgreSQL's first five
+/// (custom, re-planned) executions in every sample.
+#[derive(Default)]
+struct Prepared(RefCell<HashMap<String, Statement>>);
+
+impl Prepared {
+    fn get(&self, rt: &Runtime, env: &BenchDb, sql: &str, types: &[Type]) -> Statement {
+        self.0
+            .borrow_mut()
+            .entry(sql.to_owned())
+            .or_insert_with(|| {
+                rt.block_on(env.client.prepare_typed(sql, types))
+                    .expect("prepare")
+            })
+            .clone()
+    }
+}
+
+/// The rows of a prepared statement; each benchmark decodes the columns the store decodes.
+async fn rows(env: &BenchDb, statement: &Statement, params: &[&(dyn ToSql + Sync)]) -> Vec<Row> {
+    env.client
+        .query(statement, params)
+        .await
+        .expect("direct SQL")
 }
 
 fn bench_api(
@@ -132,6 +171,7 @@ fn main() {
     let ready = || env.get_or_init(|| rt.block_on(load()));
     let hours = usize::try_from(DAYS * 24).expect("bars");
     let native = Interval::M1.to_string();
+    let prepared = Prepared::default();
 
     let mut group = c.benchmark_group("ohlcv/postgres");
     group.sampling_mode(SamplingMode::Flat).sample_size(20);
@@ -169,11 +209,9 @@ fn main() {
         let q = query(Interval::H1);
         let (from, _) = q.interval.covering(&q.range);
         let to = q.range.to();
-        let statement = rt
-            .block_on(env.client.prepare(ROLLUP_OHLCV))
-            .expect("prepare");
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-            [&SYMBOL, &native, &from, &to];
+        let sql = statements::materialized_ohlcv("ohlcv_1h");
+        let statement = prepared.get(&rt, env, &sql, &ROLLUP_TYPES);
+        let params: [&(dyn ToSql + Sync); 4] = [&SYMBOL, &native, &from, &to];
         let once = rt.block_on(bars(env, &statement, &params));
         assert_eq!(once.len(), hours, "hourly bars (rollup SQL)");
         b.iter_custom(|iters| timed(&rt, iters, || bars(env, &statement, &params)));
@@ -185,12 +223,32 @@ fn main() {
         let (from, to) = q.interval.covering(&q.range);
         let stride = format!("{} seconds", q.interval.seconds());
         let origin = q.interval.origin();
-        let statement = rt.block_on(env.client.prepare(RAW_OHLCV)).expect("prepare");
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
-            [&stride, &origin, &SYMBOL, &native, &from, &to];
+        let sql = statements::aggregate_ohlcv("candles");
+        let statement = prepared.get(&rt, env, &sql, &AGGREGATE_TYPES);
+        let params: [&(dyn ToSql + Sync); 6] = [&stride, &origin, &SYMBOL, &native, &from, &to];
         let once = rt.block_on(bars(env, &statement, &params));
         assert_eq!(once.len(), hours, "hourly bars (raw SQL)");
         b.iter_custom(|iters| timed(&rt, iters, || bars(env, &statement, &params)));
+    });
+
+    group.bench_function("native_intervals_sql", |b| {
+        let env = ready();
+        let statement = prepared.get(&rt, env, statements::native_intervals(), &[Type::TEXT]);
+        let params: [&(dyn ToSql + Sync); 1] = [&SYMBOL];
+        let natives = |rows: Vec<Row>| rows.iter().map(|r| r.get(0)).collect::<Vec<String>>();
+        let once = natives(rt.block_on(rows(env, &statement, &params)));
+        assert_eq!(once, vec![native.clone()], "native intervals (SQL)");
+        b.iter_custom(|iters| {
+            timed(&rt, iters, || async {
+                natives(rows(env, &statement, &params).await)
+            })
+        });
+    });
+
+    group.bench_function("roundtrip", |b| {
+        let env = ready();
+        let statement = prepared.get(&rt, env, "SELECT 1", &[]);
+        b.iter_custom(|iters| timed(&rt, iters, || rows(env, &statement, &[])));
     });
 
     group.bench_function("latest_price", |b| {
@@ -204,6 +262,24 @@ fn main() {
         });
     });
 
+    group.bench_function("latest_price_sql", |b| {
+        let env = ready();
+        let statement = prepared.get(&rt, env, statements::latest_price(), &[Type::TEXT]);
+        let params: [&(dyn ToSql + Sync); 1] = [&SYMBOL];
+        let latest = |rows: Vec<Row>| {
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect::<Vec<(String, DateTime<Utc>, Decimal)>>()
+        };
+        let once = latest(rt.block_on(rows(env, &statement, &params)));
+        assert_eq!(once.len(), 1, "latest price (SQL)");
+        b.iter_custom(|iters| {
+            timed(&rt, iters, || async {
+                latest(rows(env, &statement, &params).await)
+            })
+        });
+    });
+
     group.bench_function("market_overview", |b| {
         let env = ready();
         let once = rt.block_on(env.store.market_overview()).expect("overview");
@@ -212,6 +288,40 @@ fn main() {
         b.iter_custom(|iters| {
             timed(&rt, iters, || async {
                 env.store.market_overview().await.expect("overview")
+            })
+        });
+    });
+    group.bench_function("market_overview_sql", |b| {
+        let env = ready();
+        let statement = prepared.get(
+            &rt,
+            env,
+            statements::market_overview(),
+            &[Type::TIMESTAMPTZ, Type::TIMESTAMPTZ],
+        );
+        let window = TimeRange::last(end(), overview_window()).expect("window");
+        let (from, to) = (window.from(), window.to());
+        let params: [&(dyn ToSql + Sync); 2] = [&from, &to];
+        let overview = |rows: Vec<Row>| {
+            rows.iter()
+                .map(|r| {
+                    let change: [Option<Decimal>; 4] = [r.get(5), r.get(7), r.get(8), r.get(9)];
+                    let times: [Option<DateTime<Utc>>; 2] = [r.get(4), r.get(6)];
+                    let latest: (String, String, DateTime<Utc>, Decimal) =
+                        (r.get(0), r.get(1), r.get(2), r.get(3));
+                    (latest, times, change)
+                })
+                .collect::<Vec<_>>()
+        };
+        let once = overview(rt.block_on(rows(env, &statement, &params)));
+        assert_eq!(once.len(), SYMBOLS, "one overview row per symbol (SQL)");
+        assert!(
+            once.iter().all(|(_, _, c)| c.iter().all(Option::is_some)),
+            "24h changes (SQL)"
+        );
+        b.iter_custom(|iters| {
+            timed(&rt, iters, || async {
+                overview(rows(env, &statement, &params).await)
             })
         });
     });

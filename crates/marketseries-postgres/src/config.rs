@@ -41,6 +41,12 @@ impl PgConfig {
             partition_width: TimeDelta::days(1),
         }
     }
+
+    /// The connection URL, for handing to a driver. Never print or log it: URLs carry
+    /// passwords.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
 }
 
 impl fmt::Debug for PgConfig {

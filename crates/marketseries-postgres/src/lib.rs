@@ -18,6 +18,7 @@
 
 mod batch;
 mod bucket_rollup;
+mod cached;
 mod config;
 mod error;
 mod flavor;
@@ -27,8 +28,10 @@ mod partitioned;
 mod partitions;
 mod pool;
 mod price;
+mod price_points;
 mod rollup;
 mod sentiment;
+pub mod statements;
 mod store;
 
 pub use batch::count;
@@ -36,5 +39,5 @@ pub use config::PgConfig;
 pub use error::db as database_error;
 pub use flavor::{raw_table, Batch, Flavor};
 pub use migrate::run_migrations;
-pub use partitioned::{Partitioned, PgStore, PARTITIONS_AHEAD};
+pub use partitioned::{whole_days, Partitioned, PgStore, PARTITIONS_AHEAD};
 pub use store::SqlStore;

@@ -241,9 +241,12 @@ impl Flavor for Partitioned {
     }
 }
 
-/// Partitions (and chunks) must be whole days: aggregate buckets of up to a day must never
-/// straddle a partition that retention drops.
-pub(crate) fn whole_days(width: TimeDelta, setting: &str) -> Result<()> {
+/// Checks that a partition (or chunk) width is a whole number of days, so that aggregate
+/// buckets of up to a day never straddle a partition that retention drops.
+///
+/// # Errors
+/// [`Error::Config`] naming `setting` otherwise.
+pub fn whole_days(width: TimeDelta, setting: &str) -> Result<()> {
     let day = TimeDelta::days(1);
     if width < day || width.num_seconds() % day.num_seconds() != 0 {
         return Err(Error::Config(format!(
