@@ -38,6 +38,5 @@ pub use batch::count;
 pub use config::PgConfig;
 pub use error::db as database_error;
 pub use flavor::{raw_table, Batch, Flavor};
-pub use migrate::run_migrations;
 pub use partitioned::{whole_days, Partitioned, PgStore, PARTITIONS_AHEAD};
 pub use store::SqlStore;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -135,7 +135,8 @@ impl Flavor for Partitioned {
     }
 
     async fn migrate(&self, store: &SqlStore<Self>) -> Result<()> {
-        crate::migrate::run(&store.config().url, crate::migrate::POSTGRES)
+        store
+            .run_migrations(crate::migrate::POSTGRES)
             .await
             .map(drop)
     }
@@ -164,18 +165,10 @@ impl Flavor for Partitioned {
     }
 
     async fn apply_retention(&self, store: &SqlStore<Self>) -> Result<RetentionReport> {
-        let retention = store.policies().retention;
-        let now = store.now();
         let mut conn = store.conn().await?;
         let mut report = RetentionReport::default();
-        for dataset in Dataset::ALL {
-            let Some(horizon) = retention.horizon(dataset) else {
-                continue;
-            };
+        for (dataset, cutoff) in store.retention_cutoffs() {
             let table = raw_table(dataset);
-            let cutoff = now
-                .checked_sub_signed(horizon)
-                .unwrap_or(DateTime::<Utc>::MIN_UTC);
             let removed = partitions::drop_before(&mut conn, table, cutoff).await?;
             report.actions.push(RetentionAction {
                 dataset,

@@ -89,9 +89,32 @@ impl<F: Flavor> SqlStore<F> {
         self.pool.get().await.map_err(pool)
     }
 
+    /// A pooled connection not tied to the store's lifetime (for blocking tasks).
+    pub(crate) async fn owned_conn(&self) -> Result<PooledConnection<'static, AsyncPgConnection>> {
+        self.pool.get_owned().await.map_err(pool)
+    }
+
     /// "Now" by the store's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Each dataset with a retention horizon, and its cutoff by the store's clock: rows
+    /// older than the cutoff are expired.
+    pub fn retention_cutoffs(&self) -> Vec<(Dataset, DateTime<Utc>)> {
+        let retention = self.policies().retention;
+        let now = self.now();
+        Dataset::ALL
+            .into_iter()
+            .filter_map(|d| {
+                let horizon = retention.horizon(d)?;
+                Some((
+                    d,
+                    now.checked_sub_signed(horizon)
+                        .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                ))
+            })
+            .collect()
     }
 
     /// The configuration the store was connected with.

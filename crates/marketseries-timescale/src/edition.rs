@@ -1,0 +1,91 @@
+//! Which TimescaleDB the server runs: the license decides what exists.
+
+use diesel::sql_types::{Nullable, Text};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use marketseries_core::{Error, Result};
+use marketseries_postgres::{database_error, PgConfig};
+
+/// The TimescaleDB edition of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edition {
+    /// The TSL (community) edition: continuous aggregates, compression and jobs.
+    Community,
+    /// The Apache-2 edition: hypertables and `drop_chunks` only.
+    Apache,
+}
+
+impl Edition {
+    /// The edition named by a `timescaledb.license` value (`timescale` is the community
+    /// edition; `apache` and anything unknown are treated as Apache-only, the safe side).
+    pub fn from_license(license: &str) -> Self {
+        if license.eq_ignore_ascii_case("timescale") {
+            Self::Community
+        } else {
+            Self::Apache
+        }
+    }
+
+    /// Whether continuous aggregates, compression and policies (jobs) are available.
+    pub fn has_tsl(self) -> bool {
+        self == Self::Community
+    }
+}
+
+#[derive(QueryableByName)]
+struct License {
+    #[diesel(sql_type = Nullable<Text>)]
+    license: Option<String>,
+}
+
+async fn license(conn: &mut AsyncPgConnection) -> Result<Option<String>> {
+    let row: License =
+        diesel::sql_query("SELECT current_setting('timescaledb.license', true) AS license")
+            .get_result(conn)
+            .await
+            .map_err(database_error)?;
+    Ok(row.license)
+}
+
+/// Asks the server for its TimescaleDB license on a one-off connection, creating the
+/// extension in the database first if it is available but not yet created there (the
+/// license setting only exists once the library is loaded).
+pub(crate) async fn detect(config: &PgConfig) -> Result<Edition> {
+    let mut conn = AsyncPgConnection::establish(config.url())
+        .await
+        .map_err(|e| Error::Connection(e.to_string()))?;
+    if let Some(found) = license(&mut conn).await? {
+        if !found.is_empty() {
+            return Ok(Edition::from_license(&found));
+        }
+    }
+    diesel::sql_query("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        .execute(&mut conn)
+        .await
+        .map_err(|e| {
+            Error::Config(format!(
+                "TimescaleDB is not usable on this server ({}); use the plain PostgreSQL \
+                 backend or install the extension",
+                database_error(e)
+            ))
+        })?;
+    match license(&mut conn).await? {
+        Some(found) if !found.is_empty() => Ok(Edition::from_license(&found)),
+        _ => Err(Error::Config(
+            "TimescaleDB did not report a license after loading".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn license_names_the_edition() {
+        assert_eq!(Edition::from_license("timescale"), Edition::Community);
+        assert_eq!(Edition::from_license("apache"), Edition::Apache);
+        assert_eq!(Edition::from_license("other"), Edition::Apache);
+        assert!(Edition::Community.has_tsl() && !Edition::Apache.has_tsl());
+    }
+}

@@ -1,0 +1,119 @@
+//! Operations only TimescaleDB has: compressing chunks now and running policy jobs by hand
+//! (on servers without background workers, such as the embedded test server).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use marketseries_core::{Dataset, Error, Result};
+use marketseries_postgres::{count, database_error, raw_table};
+
+use crate::TimescaleStore;
+
+/// A kind of policy job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Continuous aggregate refresh.
+    Refresh,
+    /// Compression.
+    Compression,
+    /// Retention.
+    Retention,
+}
+
+impl Policy {
+    fn proc_name(self) -> &'static str {
+        match self {
+            Self::Refresh => "policy_refresh_continuous_aggregate",
+            Self::Compression => "policy_compression",
+            Self::Retention => "policy_retention",
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct N {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct JobId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// TimescaleDB-only operations on a [`TimescaleStore`].
+#[async_trait]
+pub trait TimescaleExt {
+    /// Compresses every not-yet-compressed chunk of `dataset` that ends before
+    /// `older_than` (every chunk when `None`); returns how many were compressed. Queries
+    /// answer the same before and after.
+    async fn compress_chunks(
+        &self,
+        dataset: Dataset,
+        older_than: Option<DateTime<Utc>>,
+    ) -> Result<u64>;
+
+    /// Runs every policy job of the given kinds once, now (`CALL run_job`), in job order;
+    /// returns the ids run.
+    async fn run_policy_jobs(&self, kinds: &[Policy]) -> Result<Vec<i64>>;
+}
+
+#[async_trait]
+impl TimescaleExt for TimescaleStore {
+    async fn compress_chunks(
+        &self,
+        dataset: Dataset,
+        older_than: Option<DateTime<Utc>>,
+    ) -> Result<u64> {
+        if !self.flavor().edition().has_tsl() {
+            return Err(Error::Unsupported {
+                operation: "compression",
+                backend: "timescaledb",
+                reason: "this server runs the Apache-only edition".into(),
+            });
+        }
+        let mut conn = self.conn().await?;
+        let compressed: N = diesel::sql_query(
+            "SELECT count(*) AS n FROM ( \
+             SELECT compress_chunk(c.chunk, if_not_compressed => true) \
+             FROM (SELECT format('%I.%I', chunk_schema, chunk_name)::regclass AS chunk \
+                   FROM timescaledb_information.chunks \
+                   WHERE hypertable_schema = current_schema() AND hypertable_name = $1 \
+                     AND NOT is_compressed \
+                     AND ($2::timestamptz IS NULL OR range_end <= $2)) c) done",
+        )
+        .bind::<Text, _>(raw_table(dataset))
+        .bind::<Nullable<Timestamptz>, _>(older_than)
+        .get_result(&mut conn)
+        .await
+        .map_err(database_error)?;
+        Ok(count(compressed.n))
+    }
+
+    async fn run_policy_jobs(&self, kinds: &[Policy]) -> Result<Vec<i64>> {
+        if !self.flavor().edition().has_tsl() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn().await?;
+        let names: Vec<&str> = kinds.iter().map(|k| k.proc_name()).collect();
+        let ids: Vec<JobId> = diesel::sql_query(
+            "SELECT job_id::bigint AS id FROM timescaledb_information.jobs \
+             WHERE proc_name = ANY($1::text[]) AND job_id >= 1000 ORDER BY job_id",
+        )
+        .bind::<diesel::sql_types::Array<Text>, _>(names)
+        .load(&mut conn)
+        .await
+        .map_err(database_error)?;
+        for job in &ids {
+            diesel::sql_query("CALL run_job($1::integer)")
+                .bind::<BigInt, _>(job.id)
+                .execute(&mut conn)
+                .await
+                .map_err(database_error)?;
+        }
+        Ok(ids.into_iter().map(|j| j.id).collect())
+    }
+}

@@ -1,0 +1,251 @@
+//! [`Timescale`]: the TimescaleDB flavor of the shared SQL store.
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+use marketseries_core::{
+    Capabilities, Dataset, Interval, Policies, Result, RetentionAction, RetentionReport,
+    StoreStats, TimeRange,
+};
+use marketseries_postgres::{
+    count, database_error, raw_table, whole_days, Batch, Flavor, PgConfig, SqlStore,
+};
+
+use crate::aggregates::{ohlcv_capabilities, AGGREGATES};
+use crate::edition::Edition;
+
+/// The TimescaleDB schema (`migrations/timescaledb`).
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/timescaledb");
+
+/// TimescaleDB: see the crate documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct Timescale {
+    edition: Edition,
+}
+
+impl Timescale {
+    /// The flavor for a server of `edition`.
+    pub fn new(edition: Edition) -> Self {
+        Self { edition }
+    }
+
+    /// The server's edition.
+    pub fn edition(&self) -> Edition {
+        self.edition
+    }
+}
+
+/// PostgreSQL interval text for a duration, in whole days where it is whole days (so job
+/// configurations read naturally), else in microseconds.
+pub(crate) fn pg_interval(d: TimeDelta) -> String {
+    let day = TimeDelta::days(1);
+    if d.num_seconds() % day.num_seconds() == 0 && d.subsec_nanos() == 0 {
+        format!("{} days", d.num_days())
+    } else {
+        match d.num_microseconds() {
+            Some(us) => format!("{us} microseconds"),
+            None => format!("{} seconds", d.num_seconds()),
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Dropped {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Oldest {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    start: Option<DateTime<Utc>>,
+}
+
+/// The bucket-aligned window covering `range` for an aggregate of `width` (refreshes only
+/// materialize whole buckets inside their window).
+fn aligned(width: Interval, range: TimeRange) -> (DateTime<Utc>, DateTime<Utc>) {
+    width.covering(&range)
+}
+
+/// Refreshes `aggregates` (in order) over `range`, or over all time when `None`.
+pub(crate) async fn refresh_aggregates(
+    conn: &mut AsyncPgConnection,
+    datasets: &[Dataset],
+    range: Option<TimeRange>,
+) -> Result<()> {
+    for agg in AGGREGATES.iter().filter(|a| datasets.contains(&a.dataset)) {
+        let (from, to) = match range {
+            Some(r) => {
+                let (f, t) = aligned(agg.width, r);
+                (Some(f), Some(t))
+            }
+            None => (None, None),
+        };
+        diesel::sql_query(
+            "CALL refresh_continuous_aggregate($1::text::regclass, $2::timestamptz, $3::timestamptz)",
+        )
+        .bind::<Text, _>(agg.name)
+        .bind::<Nullable<Timestamptz>, _>(from)
+        .bind::<Nullable<Timestamptz>, _>(to)
+        .execute(conn)
+        .await
+        .map_err(database_error)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Flavor for Timescale {
+    fn capabilities(&self, config: &PgConfig) -> Capabilities {
+        let tsl = self.edition.has_tsl();
+        Capabilities {
+            backend: "timescaledb",
+            aggregates: if tsl {
+                ohlcv_capabilities()
+            } else {
+                Vec::new()
+            },
+            real_time_aggregates: tsl,
+            compression: tsl,
+            retention: true,
+            max_batch_size: config.max_batch_size,
+        }
+    }
+
+    fn check_config(&self, config: &PgConfig) -> Result<()> {
+        whole_days(config.partition_width, "partition_width (the chunk width)")
+    }
+
+    async fn before_write(
+        &self,
+        _store: &SqlStore<Self>,
+        _conn: &mut AsyncPgConnection,
+        _batch: &Batch<'_>,
+    ) -> Result<()> {
+        // Hypertables create their chunks as rows arrive.
+        Ok(())
+    }
+
+    async fn in_write_transaction(
+        &self,
+        _conn: &mut AsyncPgConnection,
+        _batch: &Batch<'_>,
+    ) -> diesel::QueryResult<()> {
+        // Continuous aggregates pick the rows up: real-time above their watermark, through
+        // invalidation and refresh below it.
+        Ok(())
+    }
+
+    /// Runs the migrations, then sets the chunk width of every hypertable (raw tables and,
+    /// on the community edition, the aggregates' materializations) to the configured
+    /// width, so that retention trims aggregates exactly where it trims raw data.
+    async fn migrate(&self, store: &SqlStore<Self>) -> Result<()> {
+        store.run_migrations(MIGRATIONS).await?;
+        let width = pg_interval(store.config().partition_width);
+        let mut conn = store.conn().await?;
+        let aggregates = AGGREGATES.iter().filter(|_| self.edition.has_tsl());
+        for name in Dataset::ALL
+            .into_iter()
+            .map(raw_table)
+            .chain(aggregates.map(|a| a.name))
+        {
+            diesel::sql_query("SELECT set_chunk_time_interval($1::text::regclass, $2::interval)")
+                .bind::<Text, _>(name)
+                .bind::<Text, _>(&width)
+                .execute(&mut conn)
+                .await
+                .map_err(database_error)?;
+        }
+        Ok(())
+    }
+
+    async fn apply_policies(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()> {
+        if !self.edition.has_tsl() {
+            // No jobs on the Apache edition: retention runs through `apply_retention`.
+            return Ok(());
+        }
+        let mut conn = store.conn().await?;
+        crate::policies::apply(&mut conn, policies).await
+    }
+
+    async fn refresh(
+        &self,
+        store: &SqlStore<Self>,
+        datasets: &[Dataset],
+        range: Option<TimeRange>,
+    ) -> Result<()> {
+        if !self.edition.has_tsl() {
+            // Plain views: always current.
+            return Ok(());
+        }
+        let mut conn = store.conn().await?;
+        refresh_aggregates(&mut conn, datasets, range).await
+    }
+
+    /// Drops every raw chunk that ends at or before the cutoff (never one holding a row
+    /// inside the window), then the aggregate chunks older than the oldest raw chunk left,
+    /// so aggregates never outlive the rows they summarise.
+    async fn apply_retention(&self, store: &SqlStore<Self>) -> Result<RetentionReport> {
+        let mut conn = store.conn().await?;
+        let mut report = RetentionReport::default();
+        for (dataset, cutoff) in store.retention_cutoffs() {
+            let table = raw_table(dataset);
+            let dropped: Dropped = diesel::sql_query(
+                "SELECT count(*) AS n FROM drop_chunks($1::text::regclass, older_than => $2::timestamptz)",
+            )
+            .bind::<Text, _>(table)
+            .bind::<Timestamptz, _>(cutoff)
+            .get_result(&mut conn)
+            .await
+            .map_err(database_error)?;
+            report.actions.push(RetentionAction {
+                dataset,
+                cutoff,
+                removed: count(dropped.n),
+                unit: "chunks",
+            });
+            if dropped.n == 0 || !self.edition.has_tsl() {
+                continue;
+            }
+            let oldest: Oldest = diesel::sql_query(
+                "SELECT min(range_start) AS start FROM timescaledb_information.chunks \
+                 WHERE hypertable_schema = current_schema() AND hypertable_name = $1",
+            )
+            .bind::<Text, _>(table)
+            .get_result(&mut conn)
+            .await
+            .map_err(database_error)?;
+            let bound = oldest.start.unwrap_or(cutoff);
+            for agg in AGGREGATES.iter().filter(|a| a.dataset == dataset) {
+                diesel::sql_query(
+                    "SELECT count(*) AS n FROM drop_chunks($1::text::regclass, older_than => $2::timestamptz)",
+                )
+                .bind::<Text, _>(agg.name)
+                .bind::<Timestamptz, _>(bound)
+                .get_result::<Dropped>(&mut conn)
+                .await
+                .map_err(database_error)?;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn stats(&self, store: &SqlStore<Self>) -> Result<StoreStats> {
+        let mut conn = store.conn().await?;
+        crate::stats::collect(&mut conn, self.edition).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_read_naturally() {
+        assert_eq!(pg_interval(TimeDelta::days(365)), "365 days");
+        assert_eq!(pg_interval(TimeDelta::minutes(5)), "300000000 microseconds");
+    }
+}

@@ -1,0 +1,133 @@
+//! Policies as TimescaleDB jobs, applied idempotently: each policy is removed and added
+//! again with the configured values in one transaction, so re-applying other values alters
+//! them and a failure leaves the previous set in place.
+
+use chrono::TimeDelta;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use marketseries_core::{Dataset, Error, Policies, Result};
+use marketseries_postgres::{database_error, raw_table};
+
+use crate::aggregates::{Aggregate, AGGREGATES};
+use crate::flavor::pg_interval;
+
+/// The refresh window TimescaleDB accepts for `agg`: at least two of its buckets, so the
+/// configured `start_offset` is widened for coarse aggregates where needed.
+pub(crate) fn refresh_start(agg: &Aggregate, policies: &Policies) -> TimeDelta {
+    let r = &policies.refresh;
+    r.start_offset
+        .max(r.end_offset + agg.width.duration() + agg.width.duration())
+}
+
+/// Retention must not cut into any aggregate's (widened) refresh window: a refresh there
+/// would find the raw rows gone and erase the aggregate.
+fn check(policies: &Policies) -> Result<()> {
+    for agg in &AGGREGATES {
+        let start = refresh_start(agg, policies);
+        if let Some(horizon) = policies.retention.horizon(agg.dataset) {
+            if horizon <= start {
+                return Err(Error::Config(format!(
+                    "{} retention ({horizon}) must be longer than the refresh window of {} \
+                     ({start}, at least two of its buckets)",
+                    agg.dataset, agg.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn compress_after(policies: &Policies, dataset: Dataset) -> Option<TimeDelta> {
+    match dataset {
+        Dataset::Price => policies.compression.price_after,
+        Dataset::Sentiment => policies.compression.sentiment_after,
+        Dataset::Flow => policies.compression.flow_after,
+    }
+}
+
+async fn select(
+    conn: &mut AsyncPgConnection,
+    sql: &str,
+    binds: &[&str],
+) -> diesel::QueryResult<()> {
+    let mut q = diesel::sql_query(sql).into_boxed();
+    for b in binds {
+        q = q.bind::<Text, _>(b.to_string());
+    }
+    q.execute(conn).await.map(drop)
+}
+
+/// Replaces the refresh, compression and retention jobs with `policies`.
+pub(crate) async fn apply(conn: &mut AsyncPgConnection, policies: &Policies) -> Result<()> {
+    check(policies)?;
+    let policies = *policies;
+    conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+        for dataset in Dataset::ALL {
+            let table = raw_table(dataset);
+            select(conn, "SELECT remove_retention_policy($1::text::regclass, if_exists => true)", &[table]).await?;
+            if let Some(h) = policies.retention.horizon(dataset) {
+                select(
+                    conn,
+                    "SELECT add_retention_policy($1::text::regclass, drop_after => $2::interval)",
+                    &[table, &pg_interval(h)],
+                )
+                .await?;
+            }
+            select(conn, "SELECT remove_compression_policy($1::text::regclass, if_exists => true)", &[table]).await?;
+            if let Some(after) = compress_after(&policies, dataset) {
+                select(
+                    conn,
+                    "SELECT add_compression_policy($1::text::regclass, compress_after => $2::interval)",
+                    &[table, &pg_interval(after)],
+                )
+                .await?;
+            }
+        }
+        for agg in &AGGREGATES {
+            select(
+                conn,
+                "SELECT remove_continuous_aggregate_policy($1::text::regclass, if_exists => true)",
+                &[agg.name],
+            )
+            .await?;
+            select(
+                conn,
+                "SELECT add_continuous_aggregate_policy($1::text::regclass, \
+                 start_offset => $2::interval, end_offset => $3::interval, \
+                 schedule_interval => $4::interval)",
+                &[
+                    agg.name,
+                    &pg_interval(refresh_start(agg, &policies)),
+                    &pg_interval(policies.refresh.end_offset),
+                    &pg_interval(policies.refresh.schedule),
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(database_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daily_aggregates_get_a_two_day_window_and_retention_is_checked_against_it() {
+        let mut p = Policies::default();
+        p.refresh.start_offset = TimeDelta::hours(6);
+        p.refresh.end_offset = TimeDelta::minutes(1);
+        let daily = AGGREGATES.iter().find(|a| a.name == "ohlcv_1d").unwrap();
+        let five = AGGREGATES.iter().find(|a| a.name == "ohlcv_5m").unwrap();
+        assert_eq!(
+            refresh_start(daily, &p),
+            TimeDelta::days(2) + TimeDelta::minutes(1)
+        );
+        assert_eq!(refresh_start(five, &p), TimeDelta::hours(6));
+        assert!(check(&p).is_ok());
+        p.retention.flow = Some(TimeDelta::days(2));
+        assert!(matches!(check(&p), Err(Error::Config(_))));
+    }
+}

@@ -1,0 +1,137 @@
+//! `stats`: per hypertable rows, chunks and bytes before/after compression; per aggregate
+//! the materialized watermark; per job the last run.
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use marketseries_core::{AggregateStats, Dataset, JobStats, Result, StoreStats, TableStats};
+use marketseries_postgres::{count, database_error, raw_table};
+
+use crate::aggregates::AGGREGATES;
+use crate::edition::Edition;
+
+#[derive(QueryableByName)]
+struct Table {
+    #[diesel(sql_type = BigInt)]
+    rows: i64,
+    #[diesel(sql_type = BigInt)]
+    chunks: i64,
+    #[diesel(sql_type = BigInt)]
+    bytes: i64,
+}
+
+#[derive(QueryableByName)]
+struct Compression {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    before: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    after: Option<i64>,
+}
+
+#[derive(QueryableByName)]
+struct Watermark {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    watermark: Option<DateTime<Utc>>,
+}
+
+#[derive(QueryableByName)]
+struct Job {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    last_run: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    succeeded: Option<bool>,
+    #[diesel(sql_type = BigInt)]
+    failures: i64,
+}
+
+pub(crate) async fn collect(conn: &mut AsyncPgConnection, edition: Edition) -> Result<StoreStats> {
+    let mut tables = Vec::new();
+    for dataset in Dataset::ALL {
+        let table = raw_table(dataset);
+        let t: Table = diesel::sql_query(format!(
+            "SELECT (SELECT count(*) FROM {table}) AS rows, \
+             (SELECT count(*) FROM show_chunks('{table}')) AS chunks, \
+             coalesce(hypertable_size('{table}'), 0) AS bytes"
+        ))
+        .get_result(conn)
+        .await
+        .map_err(database_error)?;
+        let compression = if edition.has_tsl() {
+            diesel::sql_query(format!(
+                "SELECT sum(before_compression_total_bytes)::bigint AS before, \
+                 sum(after_compression_total_bytes)::bigint AS after \
+                 FROM hypertable_compression_stats('{table}')"
+            ))
+            .get_result::<Compression>(conn)
+            .await
+            .map_err(database_error)?
+        } else {
+            Compression {
+                before: None,
+                after: None,
+            }
+        };
+        tables.push(TableStats {
+            name: table.to_owned(),
+            rows: count(t.rows),
+            partitions: count(t.chunks),
+            total_bytes: Some(count(t.bytes)),
+            uncompressed_bytes: compression.before.map(count),
+            compressed_bytes: compression.after.map(count),
+        });
+    }
+    let mut aggregates = Vec::new();
+    let mut jobs = Vec::new();
+    if edition.has_tsl() {
+        for agg in &AGGREGATES {
+            // Before the first refresh the watermark is the minimum time: nothing materialized.
+            let w: Watermark = diesel::sql_query(
+                "SELECT CASE WHEN w > '1970-01-01'::timestamptz THEN w END AS watermark FROM ( \
+                 SELECT _timescaledb_functions.to_timestamp( \
+                 _timescaledb_functions.cagg_watermark(mat_hypertable_id)) AS w \
+                 FROM _timescaledb_catalog.continuous_agg WHERE user_view_name = $1) s",
+            )
+            .bind::<Text, _>(agg.name)
+            .get_result(conn)
+            .await
+            .map_err(database_error)?;
+            aggregates.push(AggregateStats {
+                name: agg.name.to_owned(),
+                watermark: w.watermark,
+            });
+        }
+        let rows: Vec<Job> = diesel::sql_query(
+            "SELECT j.job_id::bigint AS id, j.application_name AS name, \
+             s.last_run_started_at AS last_run, \
+             CASE WHEN s.last_run_status IS NULL THEN NULL ELSE s.last_run_status = 'Success' END \
+             AS succeeded, coalesce(s.total_failures, 0)::bigint AS failures \
+             FROM timescaledb_information.jobs j \
+             LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id \
+             WHERE j.job_id >= 1000 ORDER BY j.job_id",
+        )
+        .load(conn)
+        .await
+        .map_err(database_error)?;
+        jobs = rows
+            .into_iter()
+            .map(|j| JobStats {
+                id: j.id,
+                name: j.name,
+                last_run: j.last_run,
+                last_succeeded: j.succeeded,
+                failures: count(j.failures),
+            })
+            .collect();
+    }
+    Ok(StoreStats {
+        backend: "timescaledb",
+        tables,
+        aggregates,
+        jobs,
+    })
+}

@@ -1,0 +1,653 @@
+//! Behaviour specific to the TimescaleDB backend, against the launcher's TimescaleDB server
+//! (embedded unless a native one is installed): compression, upserts into compressed
+//! chunks, late data below the watermark, the retention job, policies as jobs, stats, the
+//! SQL functions, configuration errors.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::sql_types::{BigInt, Nullable, Numeric, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use marketseries_core::{
+    AggregateBucket, Candle, Clock, Dataset, ErrorKind, FixedClock, FlowStore, Freshness, Interval,
+    MemoryStore, OhlcvQuery, Policies, PriceStore, Route, SentimentStore, SystemClock, TimeRange,
+    TimeSeriesStore, VolumeProfileQuery, WhaleQuery,
+};
+use marketseries_postgres::PgConfig;
+use marketseries_testkit::conformance::{fixture_now, Fixture};
+use marketseries_testkit::launcher::{fresh_database, ServerKind};
+use marketseries_timescale::{Policy, TimescaleExt, TimescaleStore};
+use rust_decimal::Decimal;
+
+async fn store(clock: Arc<dyn Clock>) -> TimescaleStore {
+    let db = fresh_database(ServerKind::Timescale)
+        .await
+        .expect("test database");
+    let mut config = PgConfig::new(db.url());
+    config.pool_size = 1;
+    let store = marketseries_timescale::connect_with_clock(config, clock)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+fn fixed() -> Arc<dyn Clock> {
+    Arc::new(FixedClock::new(fixture_now()))
+}
+
+fn iv(s: &str) -> Interval {
+    s.parse().expect("interval")
+}
+
+fn days(n: i64) -> TimeRange {
+    TimeRange::new(fixture_now() - TimeDelta::days(n), fixture_now()).expect("range")
+}
+
+/// Loads the conformance fixtures into the store and the reference.
+async fn load(store: &TimescaleStore, reference: &MemoryStore) {
+    let candles = Fixture::market_candles();
+    let sentiment = Fixture::market_sentiment();
+    let flows = Fixture::market_flows();
+    store.store_candles(&candles).await.expect("candles");
+    store.store_sentiments(&sentiment).await.expect("sentiment");
+    store.store_flows(&flows).await.expect("flows");
+    reference.store_candles(&candles).await.expect("candles");
+    reference
+        .store_sentiments(&sentiment)
+        .await
+        .expect("sentiment");
+    reference.store_flows(&flows).await.expect("flows");
+}
+
+/// A wide set of answers, floats printed to 9 places (summation order may differ).
+async fn answers(s: &dyn TimeSeriesStore) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in ["1m", "5m", "1h", "2h", "4h", "1d", "1w"] {
+        let q = OhlcvQuery::new("BTCUSDT", iv(i), days(3));
+        out.push(format!("{i}: {:?}", s.ohlcv(&q).await.expect("ohlcv").bars));
+    }
+    out.push(format!(
+        "{:?}",
+        s.market_overview().await.expect("overview")
+    ));
+    out.push(format!(
+        "{:?}",
+        s.volume_profile(&VolumeProfileQuery {
+            symbol: "ETHUSDT".into(),
+            range: days(2),
+            price_step: Decimal::from(5),
+        })
+        .await
+        .expect("profile")
+    ));
+    for bucket in [AggregateBucket::Hour, AggregateBucket::Day] {
+        for a in s
+            .sentiment_aggregates("BTC", bucket, days(4))
+            .await
+            .expect("sentiment")
+        {
+            out.push(format!(
+                "{} {:.9} {:.9} {:.9} {} {} {:.6}",
+                a.time, a.avg_score, a.min_score, a.max_score, a.readings, a.mentions, a.engagement
+            ));
+        }
+        out.push(format!(
+            "{:?}",
+            s.flow_aggregates("ETH", bucket, days(4))
+                .await
+                .expect("flows")
+        ));
+    }
+    out.push(format!(
+        "{:?}",
+        s.net_flow("BTC", days(2)).await.expect("net flow")
+    ));
+    out.push(format!(
+        "{:?}",
+        s.sentiment_distribution("ETH", days(4))
+            .await
+            .expect("distribution")
+    ));
+    out
+}
+
+async fn compress_everything(store: &TimescaleStore) -> u64 {
+    let mut n = 0;
+    for d in Dataset::ALL {
+        n += store.compress_chunks(d, None).await.expect("compress");
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressing_every_chunk_changes_no_answer() {
+    let store = store(fixed()).await;
+    let reference = MemoryStore::with_clock(fixed());
+    load(&store, &reference).await;
+    store.refresh(None).await.expect("refresh");
+    let before = answers(&store).await;
+    assert_eq!(
+        before,
+        answers(&reference).await,
+        "answers before compression"
+    );
+    let compressed = compress_everything(&store).await;
+    assert!(compressed >= 9, "only {compressed} chunks compressed");
+    let stats = store.stats().await.expect("stats");
+    for t in &stats.tables {
+        assert!(
+            t.compressed_bytes.is_some() && t.compression_saving_percent().is_some(),
+            "{t:?}"
+        );
+    }
+    assert_eq!(answers(&store).await, before, "answers after compression");
+    // Nothing left to compress: idempotent.
+    assert_eq!(compress_everything(&store).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upsert_into_a_compressed_chunk_lands_and_reaches_the_aggregates() {
+    let store = store(fixed()).await;
+    let reference = MemoryStore::with_clock(fixed());
+    load(&store, &reference).await;
+    store.refresh(None).await.expect("refresh");
+    compress_everything(&store).await;
+    let mut fixed_candle: Candle = Fixture::market_candles()
+        .into_iter()
+        .find(|c| {
+            c.symbol == "BTCUSDT"
+                && c.time == Interval::M1.floor(fixture_now() - TimeDelta::hours(50))
+        })
+        .expect("candle");
+    fixed_candle.high *= Decimal::TWO;
+    fixed_candle.volume += Decimal::from(12_345);
+    store.store_candle(&fixed_candle).await.expect("upsert");
+    reference.store_candle(&fixed_candle).await.expect("upsert");
+    store.refresh(None).await.expect("refresh");
+    for i in ["1m", "1h", "4h", "1d"] {
+        let q = OhlcvQuery::new("BTCUSDT", iv(i), days(3));
+        let got = store.ohlcv(&q).await.expect("ohlcv");
+        assert_eq!(
+            got.bars,
+            reference.ohlcv(&q).await.expect("ohlcv").bars,
+            "{i} via {}",
+            got.route
+        );
+        let bucket = iv(i).floor(fixed_candle.time);
+        let bar = got.bars.iter().find(|b| b.time == bucket).expect("bar");
+        assert_eq!(bar.high, fixed_candle.high, "{i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_data_into_a_materialized_hour_shows_in_1h_and_1d() {
+    let store = store(fixed()).await;
+    let reference = MemoryStore::with_clock(fixed());
+    load(&store, &reference).await;
+    store.refresh(None).await.expect("refresh");
+    let stats = store.stats().await.expect("stats");
+    let hourly = stats
+        .aggregates
+        .iter()
+        .find(|a| a.name == "ohlcv_1h")
+        .expect("ohlcv_1h stats");
+    let mut late: Candle = Fixture::market_candles()
+        .into_iter()
+        .find(|c| {
+            c.symbol == "BTCUSDT"
+                && c.time == Interval::M1.floor(fixture_now() - TimeDelta::hours(30))
+        })
+        .expect("candle");
+    assert!(
+        hourly.watermark.is_some_and(|w| w > late.time),
+        "the hour is not materialized: {hourly:?}"
+    );
+    late.low /= Decimal::TWO;
+    late.volume += Decimal::from(777);
+    store.store_candle(&late).await.expect("late upsert");
+    reference.store_candle(&late).await.expect("late upsert");
+    // Both stale reads first: a refreshed read refreshes every price aggregate over its
+    // range, the coarser ones included.
+    for i in ["1h", "1d"] {
+        let q = OhlcvQuery::new("BTCUSDT", iv(i), days(3));
+        let stale = store.ohlcv(&q).await.expect("ohlcv");
+        assert!(
+            matches!(stale.route, Route::Materialized { .. }),
+            "{i}: {}",
+            stale.route
+        );
+        // Below the watermark the real-time aggregate still shows the materialized value.
+        let expected = reference.ohlcv(&q).await.expect("ohlcv").bars;
+        assert_ne!(
+            stale.bars, expected,
+            "{i}: the late row was never materialized"
+        );
+    }
+    // Asking for refreshed results makes the store refresh that range first.
+    for i in ["1h", "1d"] {
+        let q = OhlcvQuery::new("BTCUSDT", iv(i), days(3));
+        let expected = reference.ohlcv(&q).await.expect("ohlcv").bars;
+        let fresh = store
+            .ohlcv(&q.clone().with_freshness(Freshness::Refreshed))
+            .await
+            .expect("ohlcv");
+        assert_eq!(fresh.bars, expected, "{i} refreshed");
+        let bar = fresh
+            .bars
+            .iter()
+            .find(|b| b.time == iv(i).floor(late.time))
+            .expect("bar");
+        assert_eq!(bar.low, late.low, "{i}");
+    }
+}
+
+#[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord, Clone)]
+struct Chunk {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Timestamptz)]
+    end: DateTime<Utc>,
+}
+
+async fn chunks(store: &TimescaleStore, table: &str) -> Vec<Chunk> {
+    let mut conn = store.conn().await.expect("conn");
+    let mut v: Vec<Chunk> = diesel::sql_query(
+        "SELECT chunk_name AS name, range_end AS end FROM timescaledb_information.chunks \
+         WHERE hypertable_name = $1 ORDER BY range_end",
+    )
+    .bind::<Text, _>(table)
+    .load(&mut conn)
+    .await
+    .expect("chunks");
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_the_retention_job_drops_exactly_the_expired_chunks() {
+    // Jobs measure age from the server's clock, so this test lives in real time.
+    let store = store(Arc::new(SystemClock)).await;
+    let now = Utc::now();
+    let start = Interval::D1.floor(now) - TimeDelta::days(400);
+    let candles: Vec<Candle> = (0..=400)
+        .map(|d| Candle {
+            symbol: "BTCUSDT".into(),
+            interval: Interval::D1,
+            time: start + TimeDelta::days(d),
+            open: Decimal::from(10),
+            high: Decimal::from(11),
+            low: Decimal::from(9),
+            close: Decimal::from(10),
+            volume: Decimal::ONE,
+        })
+        .collect();
+    store.store_candles(&candles).await.expect("candles");
+    let before = chunks(&store, "candles").await;
+    assert_eq!(before.len(), 401);
+    store
+        .apply_policies(&Policies::default())
+        .await
+        .expect("policies");
+    let ran = store
+        .run_policy_jobs(&[Policy::Retention])
+        .await
+        .expect("run retention jobs");
+    assert_eq!(ran.len(), 3, "one retention job per hypertable: {ran:?}");
+    let after = chunks(&store, "candles").await;
+    let horizon = Utc::now() - TimeDelta::days(365);
+    let expired: Vec<&Chunk> = before.iter().filter(|c| c.end <= horizon).collect();
+    let kept: Vec<&Chunk> = before.iter().filter(|c| c.end > horizon).collect();
+    assert!(!expired.is_empty());
+    // A chunk ending within the seconds between the two clock readings could go either
+    // way; the data has none there (chunks end at midnight).
+    assert_eq!(
+        after.iter().collect::<Vec<_>>(),
+        kept,
+        "chunks after the job"
+    );
+}
+
+#[derive(QueryableByName, Debug)]
+struct JobRow {
+    #[diesel(sql_type = Text)]
+    proc_name: String,
+    #[diesel(sql_type = Text)]
+    relation: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    setting: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    seconds: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    schedule: i64,
+}
+
+/// Every policy job: kind, relation, main setting (in seconds) and schedule (seconds).
+async fn jobs(store: &TimescaleStore) -> Vec<JobRow> {
+    let mut conn = store.conn().await.expect("conn");
+    diesel::sql_query(
+        "SELECT proc_name::text, hypertable_name::text AS relation, \
+         coalesce(config->>'drop_after', config->>'compress_after', config->>'start_offset') \
+         AS setting, extract(epoch FROM coalesce(config->>'drop_after', \
+         config->>'compress_after', config->>'start_offset')::interval)::bigint AS seconds, \
+         extract(epoch FROM schedule_interval)::bigint AS schedule \
+         FROM timescaledb_information.jobs WHERE job_id >= 1000 \
+         ORDER BY proc_name, hypertable_name",
+    )
+    .load(&mut conn)
+    .await
+    .expect("jobs")
+}
+
+fn seconds(jobs: &[JobRow], proc_name: &str, relation: &str) -> Option<i64> {
+    let matching: Vec<&JobRow> = jobs
+        .iter()
+        .filter(|j| j.proc_name == proc_name && j.relation == relation)
+        .collect();
+    assert!(matching.len() <= 1, "duplicate jobs: {matching:?}");
+    <[&JobRow]>::first(&matching).and_then(|j| j.seconds)
+}
+
+const DAY: i64 = 86_400;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() {
+    let store = store(fixed()).await;
+    let mut policies = Policies::default();
+    store.apply_policies(&policies).await.expect("apply");
+    let j = jobs(&store).await;
+    assert_eq!(seconds(&j, "policy_retention", "candles"), Some(365 * DAY));
+    assert_eq!(
+        seconds(&j, "policy_retention", "sentiment"),
+        Some(180 * DAY)
+    );
+    assert_eq!(seconds(&j, "policy_retention", "flows"), Some(180 * DAY));
+    assert_eq!(seconds(&j, "policy_compression", "candles"), Some(7 * DAY));
+    assert_eq!(
+        seconds(&j, "policy_compression", "sentiment"),
+        Some(14 * DAY)
+    );
+    assert_eq!(seconds(&j, "policy_compression", "flows"), Some(7 * DAY));
+    let refresh: Vec<&JobRow> = j
+        .iter()
+        .filter(|r| r.proc_name == "policy_refresh_continuous_aggregate")
+        .collect();
+    assert_eq!(
+        refresh.len(),
+        10,
+        "one refresh policy per aggregate: {refresh:?}"
+    );
+    assert!(
+        refresh
+            .iter()
+            .all(|r| r.seconds == Some(3 * DAY) && r.schedule == 300),
+        "{refresh:?}"
+    );
+    let total = j.len();
+    assert!(j.iter().all(|r| r.setting.is_some()));
+
+    policies.retention.price = Some(TimeDelta::days(400));
+    policies.compression.sentiment_after = None;
+    policies.refresh.schedule = TimeDelta::minutes(10);
+    store.apply_policies(&policies).await.expect("re-apply");
+    let j = jobs(&store).await;
+    assert_eq!(seconds(&j, "policy_retention", "candles"), Some(400 * DAY));
+    assert_eq!(seconds(&j, "policy_compression", "sentiment"), None);
+    assert_eq!(j.len(), total - 1, "exactly the removed policy is gone");
+    assert!(j
+        .iter()
+        .filter(|r| r.proc_name == "policy_refresh_continuous_aggregate")
+        .all(|r| r.schedule == 600));
+
+    // Retention inside the refresh window of the daily aggregates is a typed error, and
+    // the policies in place stay as they were.
+    policies.refresh.start_offset = TimeDelta::days(1);
+    policies.retention.flow = Some(TimeDelta::days(2));
+    let err = store
+        .apply_policies(&policies)
+        .await
+        .expect_err("must fail");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert_eq!(jobs(&store).await.len(), total - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_show_rows_chunks_compression_watermarks_and_jobs() {
+    let store = store(fixed()).await;
+    let reference = MemoryStore::with_clock(fixed());
+    load(&store, &reference).await;
+    let stats = store.stats().await.expect("stats");
+    assert_eq!(stats.backend, "timescaledb");
+    assert!(stats.aggregates.iter().all(|a| a.watermark.is_none()));
+    let candles = &stats.tables[0];
+    assert_eq!(candles.name, "candles");
+    assert_eq!(
+        candles.rows,
+        u64::try_from(Fixture::market_candles().len()).expect("count")
+    );
+    assert_eq!(
+        candles.partitions, 4,
+        "three days from a non-midnight start"
+    );
+    assert_eq!(candles.compressed_bytes, None);
+    store
+        .apply_policies(&Policies::default())
+        .await
+        .expect("policies");
+    let ran = store
+        .run_policy_jobs(&[Policy::Refresh])
+        .await
+        .expect("refresh jobs");
+    assert_eq!(ran.len(), 10, "one refresh job per aggregate: {ran:?}");
+    compress_everything(&store).await;
+    let stats = store.stats().await.expect("stats");
+    assert_eq!(stats.aggregates.len(), 10);
+    assert_eq!(stats.jobs.len(), 16, "{:?}", stats.jobs);
+    assert!(stats
+        .jobs
+        .iter()
+        .all(|j| ran.contains(&j.id) || !j.name.starts_with("Refresh Continuous Aggregate")));
+    // `CALL run_job` runs a job in the foreground without recording job statistics (only
+    // the background scheduler does, and the embedded server has none), so the last run is
+    // only checked where there is one.
+    assert!(
+        stats
+            .jobs
+            .iter()
+            .all(|j| j.failures == 0 && j.last_run.is_none_or(|_| j.last_succeeded == Some(true))),
+        "{:?}",
+        stats.jobs
+    );
+    let saving = stats.tables[0]
+        .compression_saving_percent()
+        .expect("compressed");
+    assert!(saving > 0.0, "{saving}");
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct SqlBar {
+    #[diesel(sql_type = Timestamptz)]
+    time: DateTime<Utc>,
+    #[diesel(sql_type = Numeric)]
+    open: Decimal,
+    #[diesel(sql_type = Numeric)]
+    high: Decimal,
+    #[diesel(sql_type = Numeric)]
+    low: Decimal,
+    #[diesel(sql_type = Numeric)]
+    close: Decimal,
+    #[diesel(sql_type = Numeric)]
+    volume: Decimal,
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct SqlOverview {
+    #[diesel(sql_type = Text)]
+    symbol: String,
+    #[diesel(sql_type = Timestamptz)]
+    time: DateTime<Utc>,
+    #[diesel(sql_type = Numeric)]
+    price: Decimal,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    change_percent_24h: Option<Decimal>,
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct SqlFlowKey {
+    #[diesel(sql_type = Text)]
+    asset: String,
+    #[diesel(sql_type = Text)]
+    reference: String,
+    #[diesel(sql_type = Timestamptz)]
+    time: DateTime<Utc>,
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct SqlSummary {
+    #[diesel(sql_type = Text)]
+    asset: String,
+    #[diesel(sql_type = BigInt)]
+    readings: i64,
+    #[diesel(sql_type = BigInt)]
+    bullish: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_functions_give_the_api_answers() {
+    let store = store(fixed()).await;
+    let reference = MemoryStore::with_clock(fixed());
+    load(&store, &reference).await;
+    // Half materialized, half real-time: the functions read either.
+    store
+        .refresh(Some(
+            TimeRange::new(
+                fixture_now() - TimeDelta::days(4),
+                fixture_now() - TimeDelta::days(1),
+            )
+            .expect("range"),
+        ))
+        .await
+        .expect("refresh");
+    // The pool has one connection (the embedded server's limit): each SQL statement checks
+    // it out for that statement only, so the API calls in between can have it.
+    let range = days(3);
+    for i in ["1m", "15m", "1h", "2h", "1d", "1w", "7m"] {
+        let api = store
+            .ohlcv(&OhlcvQuery::new("BTCUSDT", iv(i), range))
+            .await
+            .expect("ohlcv")
+            .bars;
+        let sql: Vec<SqlBar> = diesel::sql_query("SELECT * FROM get_ohlcv($1, $2, $3, $4)")
+            .bind::<Text, _>("BTCUSDT")
+            .bind::<Text, _>(i)
+            .bind::<Timestamptz, _>(range.from())
+            .bind::<Timestamptz, _>(range.to())
+            .load(&mut *store.conn().await.expect("conn"))
+            .await
+            .expect("get_ohlcv");
+        let sql: Vec<_> = sql
+            .into_iter()
+            .map(|b| (b.time, b.open, b.high, b.low, b.close, b.volume))
+            .collect();
+        let api: Vec<_> = api
+            .into_iter()
+            .map(|b| (b.time, b.open, b.high, b.low, b.close, b.volume))
+            .collect();
+        assert_eq!(sql, api, "get_ohlcv {i}");
+    }
+    let bad = diesel::sql_query("SELECT * FROM get_ohlcv('BTCUSDT', '30s', now(), now())")
+        .execute(&mut *store.conn().await.expect("conn"))
+        .await;
+    assert!(bad.is_err(), "30s from 1m candles must fail");
+
+    let overview = store.market_overview().await.expect("overview");
+    let sql: Vec<SqlOverview> = diesel::sql_query(
+        "SELECT symbol, time, price, change_percent_24h FROM market_overview_at($1)",
+    )
+    .bind::<Timestamptz, _>(fixture_now())
+    .load(&mut *store.conn().await.expect("conn"))
+    .await
+    .expect("market_overview_at");
+    let api: Vec<SqlOverview> = overview
+        .into_iter()
+        .map(|o| SqlOverview {
+            symbol: o.latest.symbol,
+            time: o.latest.time,
+            price: o.latest.price,
+            change_percent_24h: o.change_24h.and_then(|c| c.percent()),
+        })
+        .collect();
+    assert_eq!(sql, api, "market overview");
+    assert!(api.iter().all(|o| o.change_percent_24h.is_some()));
+
+    let whales = store
+        .whale_activity(&WhaleQuery {
+            asset: None,
+            range: days(2),
+            min_amount: Decimal::from(50),
+        })
+        .await
+        .expect("whales");
+    let sql: Vec<SqlFlowKey> =
+        diesel::sql_query("SELECT asset, reference, time FROM whale_activity_between($1, $2, $3)")
+            .bind::<Numeric, _>(Decimal::from(50))
+            .bind::<Timestamptz, _>(days(2).from())
+            .bind::<Timestamptz, _>(days(2).to())
+            .load(&mut *store.conn().await.expect("conn"))
+            .await
+            .expect("whale_activity_between");
+    let api: Vec<SqlFlowKey> = whales
+        .into_iter()
+        .map(|f| SqlFlowKey {
+            asset: f.asset,
+            reference: f.reference,
+            time: f.time,
+        })
+        .collect();
+    assert!(!api.is_empty());
+    assert_eq!(sql, api, "whale activity");
+
+    let summary = store
+        .sentiment_summary(TimeDelta::hours(24))
+        .await
+        .expect("summary");
+    let sql: Vec<SqlSummary> = diesel::sql_query(
+        "SELECT asset, readings, bullish FROM sentiment_summary_at(interval '24 hours', $1)",
+    )
+    .bind::<Timestamptz, _>(fixture_now())
+    .load(&mut *store.conn().await.expect("conn"))
+    .await
+    .expect("sentiment_summary_at");
+    let api: Vec<SqlSummary> = summary
+        .into_iter()
+        .map(|s| SqlSummary {
+            asset: s.asset,
+            readings: i64::try_from(s.readings).expect("count"),
+            bullish: i64::try_from(s.distribution.bullish).expect("count"),
+        })
+        .collect();
+    assert_eq!(sql, api, "sentiment summary");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_errors_are_typed() {
+    let db = fresh_database(ServerKind::Timescale)
+        .await
+        .expect("test database");
+    let mut config = PgConfig::new(db.url());
+    config.pool_size = 1;
+    config.partition_width = TimeDelta::hours(12);
+    let err = marketseries_timescale::connect(config)
+        .await
+        .expect_err("half-day chunks");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    // A plain PostgreSQL server has no TimescaleDB to offer.
+    let plain = fresh_database(ServerKind::Postgres)
+        .await
+        .expect("test database");
+    let err = marketseries_timescale::connect(PgConfig::new(plain.url()))
+        .await
+        .expect_err("no extension");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+}

@@ -1,0 +1,14 @@
+DO $$
+DECLARE
+    name text;
+BEGIN
+    FOREACH name IN ARRAY ARRAY['net_flows_1h', 'flows_1d', 'flows_1h', 'sentiment_1d',
+        'sentiment_1h', 'ohlcv_1d', 'ohlcv_4h', 'ohlcv_1h', 'ohlcv_15m', 'ohlcv_5m'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_matviews WHERE matviewname = name) THEN
+            EXECUTE format('DROP MATERIALIZED VIEW %I CASCADE', name);
+        ELSE
+            EXECUTE format('DROP VIEW IF EXISTS %I CASCADE', name);
+        END IF;
+    END LOOP;
+END $$;
+DROP TABLE IF EXISTS flows, sentiment, candles CASCADE;

@@ -1,0 +1,134 @@
+-- marketseries, TimescaleDB: the raw tables of migrations/postgres (same names, columns, keys
+-- and CHECK constraints) as hypertables, plus the aggregates under the names the shared
+-- queries read. With the TSL edition (`timescaledb.license = 'timescale'`) the aggregates are
+-- hierarchical real-time continuous aggregates and the raw tables are compressible; with the
+-- Apache edition they are plain views over the raw tables (correct, not materialized) and
+-- compression is not configured. The chunk width (1 day here) is reset from the store's
+-- configuration after migrating.
+
+CREATE EXTENSION IF NOT EXISTS timescaledb;
+
+CREATE TABLE candles (
+    symbol   text        NOT NULL CHECK (length(symbol) BETWEEN 1 AND 32),
+    interval text        NOT NULL CHECK (interval ~ '^[1-9][0-9]*[smhdw]$'),
+    time     timestamptz NOT NULL,
+    open     numeric     NOT NULL CHECK (open > 0),
+    high     numeric     NOT NULL CHECK (high > 0),
+    low      numeric     NOT NULL CHECK (low > 0),
+    close    numeric     NOT NULL CHECK (close > 0),
+    volume   numeric     NOT NULL CHECK (volume >= 0),
+    CHECK (high >= low AND high >= greatest(open, close) AND low <= least(open, close)),
+    PRIMARY KEY (symbol, interval, time)
+);
+
+CREATE TABLE sentiment (
+    asset          text        NOT NULL CHECK (length(asset) BETWEEN 1 AND 32),
+    source         text        NOT NULL CHECK (length(source) BETWEEN 1 AND 128),
+    time           timestamptz NOT NULL,
+    score          float8      NOT NULL CHECK (score BETWEEN -1 AND 1),
+    label          text        NOT NULL CHECK (label IN ('bearish', 'neutral', 'bullish')),
+    mention_volume bigint      NOT NULL CHECK (mention_volume >= 0),
+    engagement     float8      NOT NULL CHECK (engagement >= 0 AND engagement < 'Infinity'),
+    PRIMARY KEY (asset, source, time)
+);
+
+CREATE TABLE flows (
+    asset     text        NOT NULL CHECK (length(asset) BETWEEN 1 AND 32),
+    source    text        NOT NULL CHECK (length(source) BETWEEN 1 AND 128),
+    flow_type text        NOT NULL CHECK (flow_type IN ('exchange_inflow', 'exchange_outflow',
+        'large_transaction', 'miner_outflow', 'smart_money', 'whale_transfer')),
+    time      timestamptz NOT NULL,
+    reference text        NOT NULL CHECK (length(reference) <= 128),
+    amount    numeric     NOT NULL CHECK (amount >= 0),
+    usd_value numeric     NOT NULL CHECK (usd_value >= 0),
+    PRIMARY KEY (asset, source, flow_type, time, reference)
+);
+
+SELECT create_hypertable('candles', by_range('time', INTERVAL '1 day'));
+SELECT create_hypertable('sentiment', by_range('time', INTERVAL '1 day'));
+SELECT create_hypertable('flows', by_range('time', INTERVAL '1 day'));
+
+CREATE INDEX candles_symbol_time_desc ON candles (symbol, time DESC);
+CREATE INDEX sentiment_asset_time ON sentiment (asset, time DESC);
+CREATE INDEX flows_asset_time ON flows (asset, time);
+
+-- Creates aggregate `name` from `query` (grouped by a time_bucket): a real-time continuous
+-- aggregate on the TSL edition, a plain view on the Apache edition. Dropped below.
+CREATE FUNCTION marketseries_aggregate(name text, query text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('timescaledb.license', true) = 'timescale' THEN
+        EXECUTE format('CREATE MATERIALIZED VIEW %I WITH (timescaledb.continuous, '
+                       'timescaledb.materialized_only = false) AS %s WITH NO DATA', name, query);
+    ELSE
+        EXECUTE format('CREATE VIEW %I AS %s', name, query);
+    END IF;
+END $$;
+
+-- OHLCV, hierarchical: each width is built from the next finer one (5m from raw). Grouped by
+-- native interval so natives never mix. Every width here divides a day, so time_bucket's
+-- default origin (2000-01-03) gives the same epoch-aligned grid as the Rust side.
+SELECT marketseries_aggregate(name, format(
+    'SELECT symbol, interval, time_bucket(INTERVAL %L, time) AS time, '
+    'first(open, time) AS open, max(high) AS high, min(low) AS low, '
+    'last(close, time) AS close, sum(volume) AS volume '
+    'FROM %I GROUP BY symbol, interval, time_bucket(INTERVAL %L, time)', width, source, width))
+FROM (VALUES (1, 'ohlcv_5m', '5 minutes', 'candles'),
+             (2, 'ohlcv_15m', '15 minutes', 'ohlcv_5m'),
+             (3, 'ohlcv_1h', '1 hour', 'ohlcv_15m'),
+             (4, 'ohlcv_4h', '4 hours', 'ohlcv_1h'),
+             (5, 'ohlcv_1d', '1 day', 'ohlcv_4h')) AS a(step, name, width, source)
+ORDER BY step;
+
+-- Sentiment: hourly from raw, daily from hourly. Sums and counts (not means) are kept so
+-- that coarser buckets re-aggregate exactly.
+SELECT marketseries_aggregate('sentiment_1h',
+    'SELECT asset, time_bucket(INTERVAL ''1 hour'', time) AS time, sum(score) AS score_sum, '
+    'count(*) AS readings, min(score) AS min_score, max(score) AS max_score, '
+    'sum(mention_volume)::bigint AS mentions, sum(engagement) AS engagement '
+    'FROM sentiment GROUP BY asset, time_bucket(INTERVAL ''1 hour'', time)');
+SELECT marketseries_aggregate('sentiment_1d',
+    'SELECT asset, time_bucket(INTERVAL ''1 day'', time) AS time, sum(score_sum) AS score_sum, '
+    'sum(readings)::bigint AS readings, min(min_score) AS min_score, '
+    'max(max_score) AS max_score, sum(mentions)::bigint AS mentions, '
+    'sum(engagement) AS engagement '
+    'FROM sentiment_1h GROUP BY asset, time_bucket(INTERVAL ''1 day'', time)');
+
+-- Flows: hourly and daily per flow type, and hourly exchange net flow.
+SELECT marketseries_aggregate('flows_1h',
+    'SELECT asset, time_bucket(INTERVAL ''1 hour'', time) AS time, flow_type, '
+    'sum(amount) AS amount, sum(usd_value) AS usd_value, count(*) AS transactions '
+    'FROM flows GROUP BY asset, time_bucket(INTERVAL ''1 hour'', time), flow_type');
+SELECT marketseries_aggregate('flows_1d',
+    'SELECT asset, time_bucket(INTERVAL ''1 day'', time) AS time, flow_type, '
+    'sum(amount) AS amount, sum(usd_value) AS usd_value, '
+    'sum(transactions)::bigint AS transactions '
+    'FROM flows_1h GROUP BY asset, time_bucket(INTERVAL ''1 day'', time), flow_type');
+SELECT marketseries_aggregate('net_flows_1h',
+    'SELECT asset, time_bucket(INTERVAL ''1 hour'', time) AS time, '
+    'sum(CASE WHEN flow_type = ''exchange_inflow'' THEN amount ELSE 0 END) AS inflow_amount, '
+    'sum(CASE WHEN flow_type = ''exchange_outflow'' THEN amount ELSE 0 END) AS outflow_amount, '
+    'sum(CASE WHEN flow_type = ''exchange_inflow'' THEN usd_value ELSE 0 END) AS inflow_usd, '
+    'sum(CASE WHEN flow_type = ''exchange_outflow'' THEN usd_value ELSE 0 END) AS outflow_usd, '
+    'sum(CASE WHEN flow_type = ''exchange_inflow'' THEN 1 ELSE 0 END)::bigint AS inflows, '
+    'sum(CASE WHEN flow_type = ''exchange_outflow'' THEN 1 ELSE 0 END)::bigint AS outflows '
+    'FROM flows WHERE flow_type IN (''exchange_inflow'', ''exchange_outflow'') '
+    'GROUP BY asset, time_bucket(INTERVAL ''1 hour'', time)');
+
+DROP FUNCTION marketseries_aggregate(text, text);
+
+-- Compression (TSL only): segments per series, newest first inside a segment.
+DO $$
+BEGIN
+    IF current_setting('timescaledb.license', true) = 'timescale' THEN
+        ALTER TABLE candles SET (timescaledb.compress,
+            timescaledb.compress_segmentby = 'symbol, interval',
+            timescaledb.compress_orderby = 'time DESC');
+        ALTER TABLE sentiment SET (timescaledb.compress,
+            timescaledb.compress_segmentby = 'asset, source',
+            timescaledb.compress_orderby = 'time DESC');
+        ALTER TABLE flows SET (timescaledb.compress,
+            timescaledb.compress_segmentby = 'asset',
+            timescaledb.compress_orderby = 'time DESC, source, flow_type, reference');
+    END IF;
+END $$;
