@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use marketseries_core::Interval;
 
-use crate::connect::DbUrl;
+use crate::connect::{BackendChoice, DbUrl};
 
 /// Store and query crypto market time series (OHLCV candles, sentiment, flows) in
 /// PostgreSQL.
@@ -30,6 +30,16 @@ pub struct Cli {
     /// Seconds to wait for a database connection.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
+
+    /// Backend for a postgres:// URL (a timescaledb:// URL always means TimescaleDB).
+    #[arg(
+        long,
+        env = "MARKETSERIES_BACKEND",
+        global = true,
+        value_enum,
+        default_value_t = BackendChoice::Auto
+    )]
+    pub backend: BackendChoice,
 
     /// What to do.
     #[command(subcommand)]
@@ -166,6 +176,11 @@ pub struct MaintainArgs {
     /// flows 180 days). Off by default because it deletes data.
     #[arg(long)]
     pub retention: bool,
+    /// Also compress now what the compression policy would (chunks older than 7 days for
+    /// candles and flows, 14 for sentiment), as TimescaleDB's background job does on its
+    /// schedule. TimescaleDB only.
+    #[arg(long)]
+    pub compress: bool,
 }
 
 #[cfg(test)]

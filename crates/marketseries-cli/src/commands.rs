@@ -5,13 +5,14 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use marketseries_core::{Freshness, OhlcvQuery, Policies, TimeRange, TimeSeriesStore};
+use marketseries_core::{Dataset, Freshness, OhlcvQuery, Policies, TimeRange, TimeSeriesStore};
+use marketseries_timescale::TimescaleExt;
 
 use crate::cli::{
     CandleImportArgs, Command, ImportArgs, ImportCommand, LatestArgs, MaintainArgs, OhlcvArgs,
     ReportArgs, ReportFormat,
 };
-use crate::connect::{connect, ConnectOptions, DbUrl};
+use crate::connect::{connect, ConnectOptions, DbUrl, Opened};
 use crate::error::{CliError, CliResult};
 use crate::import::candles::CandleFormat;
 use crate::import::flows::FlowFormat;
@@ -31,6 +32,10 @@ pub struct Target {
 
 impl Target {
     async fn open(&self) -> CliResult<Arc<dyn TimeSeriesStore>> {
+        Ok(self.open_backend().await?.store())
+    }
+
+    async fn open_backend(&self) -> CliResult<Opened> {
         connect(&self.url, self.options).await
     }
 }
@@ -294,7 +299,8 @@ fn removed(n: u64, unit: &str) -> String {
 }
 
 async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
-    let store = target.open().await?;
+    let opened = target.open_backend().await?;
+    let store = opened.store();
     let policies = Policies::default();
     store.apply_policies(&policies).await?;
     let r = policies.retention;
@@ -326,5 +332,33 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
         "refresh: {} brought up to date\n",
         plural(aggregates, "aggregate", "aggregates")
     ));
+    if args.compress {
+        compress(&opened, &policies, &mut report).await?;
+    }
     print(&report)
+}
+
+/// `maintain --compress`: what the compression policy's job would compress now.
+async fn compress(opened: &Opened, policies: &Policies, report: &mut String) -> CliResult {
+    let Opened::Timescale(store) = opened else {
+        return Err(CliError::usage(
+            "--compress needs the TimescaleDB backend (plain PostgreSQL has no compression)",
+        ));
+    };
+    let c = policies.compression;
+    for (dataset, after) in [
+        (Dataset::Price, c.price_after),
+        (Dataset::Sentiment, c.sentiment_after),
+        (Dataset::Flow, c.flow_after),
+    ] {
+        let Some(after) = after else { continue };
+        let older_than = store.now() - after;
+        let n = store.compress_chunks(dataset, Some(older_than)).await?;
+        report.push_str(&format!(
+            "compression: {dataset}: compressed {} (ending before {})\n",
+            plural(n, "chunk", "chunks"),
+            format_time(older_than)
+        ));
+    }
+    Ok(())
 }

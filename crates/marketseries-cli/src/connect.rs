@@ -5,8 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::ValueEnum;
 use marketseries_core::TimeSeriesStore;
 use marketseries_postgres::{PgConfig, PgStore};
+use marketseries_timescale::TimescaleStore;
 
 use crate::error::{CliError, CliResult};
 
@@ -81,6 +83,21 @@ impl DbUrl {
 pub struct ConnectOptions {
     /// How long to wait for a database connection.
     pub connect_timeout: Duration,
+    /// Which backend serves a `postgres://` URL.
+    pub backend: BackendChoice,
+}
+
+/// The `--backend` option: which backend serves a `postgres://` URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum BackendChoice {
+    /// TimescaleDB when the database has or can create the extension and holds no
+    /// plain-PostgreSQL schema; plain PostgreSQL otherwise.
+    #[default]
+    Auto,
+    /// Plain PostgreSQL (partitioned tables and rollups), even on a TimescaleDB server.
+    Postgres,
+    /// TimescaleDB (hypertables, continuous aggregates, compression).
+    Timescaledb,
 }
 
 /// The backends the command can open.
@@ -88,21 +105,76 @@ pub struct ConnectOptions {
 enum Backend {
     /// Plain PostgreSQL (`marketseries-postgres`).
     Postgres,
+    /// TimescaleDB (`marketseries-timescale`).
+    Timescale,
 }
 
-/// Picks the backend for a URL by its scheme.
-fn backend_for(url: &DbUrl) -> CliResult<Backend> {
-    match url.scheme().as_deref() {
-        // A TimescaleDB backend will claim its URLs here (by scheme or by asking the
-        // server for the extension) once it exists; until then every PostgreSQL URL is
-        // served by the plain backend, which runs on TimescaleDB servers too.
-        Some("postgres" | "postgresql") => Ok(Backend::Postgres),
-        Some(other) => Err(CliError::usage(format!(
-            "unsupported database URL scheme `{other}`: expected postgres:// or postgresql://"
-        ))),
-        None => Err(CliError::usage(
-            "the database URL must start with postgres:// or postgresql://",
+/// What a URL's scheme says: a backend, or "ask the server".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SchemeSays {
+    Backend(Backend),
+    AskServer,
+}
+
+/// Reads the scheme: `timescaledb://` (or `timescale://`) names the TimescaleDB backend;
+/// `postgres://`/`postgresql://` leave it to `--backend`.
+fn scheme_says(url: &DbUrl, choice: BackendChoice) -> CliResult<SchemeSays> {
+    let scheme = url.scheme();
+    let timescale_scheme = matches!(scheme.as_deref(), Some("timescaledb" | "timescale"));
+    match (scheme.as_deref(), choice) {
+        (Some("postgres" | "postgresql"), BackendChoice::Auto) => Ok(SchemeSays::AskServer),
+        (Some("postgres" | "postgresql"), BackendChoice::Postgres) => {
+            Ok(SchemeSays::Backend(Backend::Postgres))
+        }
+        (Some("postgres" | "postgresql"), BackendChoice::Timescaledb) => {
+            Ok(SchemeSays::Backend(Backend::Timescale))
+        }
+        (Some(_), BackendChoice::Postgres) if timescale_scheme => Err(CliError::usage(
+            "a timescaledb:// URL and --backend postgres contradict each other: use a \
+             postgres:// URL for the plain backend",
         )),
+        (Some(_), _) if timescale_scheme => Ok(SchemeSays::Backend(Backend::Timescale)),
+        (Some(other), _) => Err(CliError::usage(format!(
+            "unsupported database URL scheme `{other}`: expected postgres://, postgresql:// \
+             or timescaledb://"
+        ))),
+        (None, _) => Err(CliError::usage(
+            "the database URL must start with postgres://, postgresql:// or timescaledb://",
+        )),
+    }
+}
+
+/// The URL the driver understands: `timescaledb://` and `timescale://` become
+/// `postgres://` (the rest is a PostgreSQL connection URL).
+fn driver_url(url: &DbUrl) -> String {
+    let raw = url.expose();
+    match raw.split_once("://") {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("timescaledb")
+                || scheme.eq_ignore_ascii_case("timescale") =>
+        {
+            format!("postgres://{rest}")
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// An opened store, by backend (some commands use backend-specific operations).
+#[derive(Clone)]
+pub enum Opened {
+    /// Plain PostgreSQL.
+    Postgres(Arc<PgStore>),
+    /// TimescaleDB.
+    Timescale(Arc<TimescaleStore>),
+}
+
+impl Opened {
+    /// The store behind the common API.
+    pub fn store(&self) -> Arc<dyn TimeSeriesStore> {
+        match self {
+            Self::Postgres(s) => Arc::clone(s) as Arc<dyn TimeSeriesStore>,
+            Self::Timescale(s) => Arc::clone(s) as Arc<dyn TimeSeriesStore>,
+        }
     }
 }
 
@@ -110,20 +182,39 @@ fn backend_for(url: &DbUrl) -> CliResult<Backend> {
 ///
 /// # Errors
 /// A usage error for a URL no backend accepts; the backend's connection error otherwise.
-pub async fn connect(url: &DbUrl, options: ConnectOptions) -> CliResult<Arc<dyn TimeSeriesStore>> {
-    match backend_for(url)? {
-        Backend::Postgres => {
-            let mut config = PgConfig::new(url.expose());
-            // One command runs one operation at a time; a big pool would only hold
-            // server connections open for nothing.
-            config.pool_size = 2;
-            config.connect_timeout = options.connect_timeout;
-            let store = PgStore::connect(config)
+pub async fn connect(url: &DbUrl, options: ConnectOptions) -> CliResult<Opened> {
+    let cannot_open = |e: marketseries_core::Error| {
+        CliError::failed(url.redact(&format!("cannot open the database: {e}")))
+    };
+    let mut config = PgConfig::new(driver_url(url));
+    config.connect_timeout = options.connect_timeout;
+    // One command runs one operation at a time, so one connection is enough; it is also
+    // all that a server serving one client per database (the embedded TimescaleDB of the
+    // test rig) can give.
+    config.pool_size = 1;
+    let backend = match scheme_says(url, options.backend)? {
+        SchemeSays::Backend(b) => b,
+        SchemeSays::AskServer => {
+            if marketseries_timescale::prefers_timescale(&config)
                 .await
-                .map_err(|e| CliError::failed(format!("cannot open the database: {e}")))?;
-            Ok(Arc::new(store))
+                .map_err(cannot_open)?
+            {
+                Backend::Timescale
+            } else {
+                Backend::Postgres
+            }
         }
-    }
+    };
+    Ok(match backend {
+        Backend::Postgres => Opened::Postgres(Arc::new(
+            PgStore::connect(config).await.map_err(cannot_open)?,
+        )),
+        Backend::Timescale => Opened::Timescale(Arc::new(
+            marketseries_timescale::connect(config)
+                .await
+                .map_err(cannot_open)?,
+        )),
+    })
 }
 
 #[cfg(test)]
@@ -135,18 +226,49 @@ mod tests {
     }
 
     #[test]
-    fn backend_by_scheme() {
+    fn backend_by_scheme_and_choice() {
+        use BackendChoice::{Auto, Postgres, Timescaledb};
+        let says = |u: &str, c| scheme_says(&url(u), c).unwrap();
+        assert_eq!(says("postgres://u@h/db", Auto), SchemeSays::AskServer);
+        assert_eq!(says("PostgreSQL://u@h/db", Auto), SchemeSays::AskServer);
         assert_eq!(
-            backend_for(&url("postgres://u@h/db")).unwrap(),
-            Backend::Postgres
+            says("postgres://u@h/db", Postgres),
+            SchemeSays::Backend(Backend::Postgres)
         );
         assert_eq!(
-            backend_for(&url("PostgreSQL://u@h/db")).unwrap(),
-            Backend::Postgres
+            says("postgresql://u@h/db", Timescaledb),
+            SchemeSays::Backend(Backend::Timescale)
         );
-        let e = backend_for(&url("mysql://root:pw@h/db")).unwrap_err();
+        for u in [
+            "timescaledb://u@h/db",
+            "TimescaleDB://u@h/db",
+            "timescale://u@h/db",
+        ] {
+            assert_eq!(
+                says(u, Auto),
+                SchemeSays::Backend(Backend::Timescale),
+                "{u}"
+            );
+            assert_eq!(
+                says(u, Timescaledb),
+                SchemeSays::Backend(Backend::Timescale)
+            );
+        }
+        let e = scheme_says(&url("timescaledb://u@h/db"), Postgres).unwrap_err();
+        assert!(e.to_string().contains("contradict"), "{e}");
+        let e = scheme_says(&url("mysql://root:pw@h/db"), Auto).unwrap_err();
         assert!(e.to_string().contains("`mysql`") && !e.to_string().contains("pw"));
-        assert!(backend_for(&url("host=localhost")).is_err());
+        assert!(scheme_says(&url("host=localhost"), Auto).is_err());
+    }
+
+    #[test]
+    fn timescale_schemes_become_postgres_for_the_driver() {
+        assert_eq!(
+            driver_url(&url("timescaledb://u:p@h:5432/db?sslmode=disable")),
+            "postgres://u:p@h:5432/db?sslmode=disable"
+        );
+        assert_eq!(driver_url(&url("Timescale://h/db")), "postgres://h/db");
+        assert_eq!(driver_url(&url("postgresql://h/db")), "postgresql://h/db");
     }
 
     #[test]

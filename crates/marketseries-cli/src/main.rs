@@ -54,6 +54,7 @@ fn main() -> ExitCode {
         url,
         options: ConnectOptions {
             connect_timeout: Duration::from_secs(cli.connect_timeout.max(1)),
+            backend: cli.backend,
         },
     };
     // One command does one thing at a time: a single-threaded runtime is enough.

@@ -1,6 +1,6 @@
 //! Which TimescaleDB the server runs: the license decides what exists.
 
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::{Bool, Nullable, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{Error, Result};
@@ -75,6 +75,39 @@ pub(crate) async fn detect(config: &PgConfig) -> Result<Edition> {
             "TimescaleDB did not report a license after loading".into(),
         )),
     }
+}
+
+#[derive(QueryableByName)]
+struct Probe {
+    #[diesel(sql_type = Bool)]
+    installed: bool,
+    #[diesel(sql_type = Bool)]
+    available: bool,
+    #[diesel(sql_type = Bool)]
+    plain_schema: bool,
+}
+
+/// Whether the database `config` names is one for this backend rather than the plain
+/// PostgreSQL one: it holds no plain-PostgreSQL marketseries schema (a range-partitioned
+/// `candles` table) and TimescaleDB is created in it or available to create. Opens and
+/// closes one connection; changes nothing.
+///
+/// For front ends that pick a backend from a `postgres://` URL (the `marketseries`
+/// command); a database migrated by one backend keeps being opened by that backend.
+///
+/// # Errors
+/// [`Error::Connection`] when the server cannot be reached.
+pub async fn prefers_timescale(config: &PgConfig) -> Result<bool> {
+    let mut conn = AsyncPgConnection::establish(config.url())
+        .await
+        .map_err(|e| Error::Connection(e.to_string()))?;
+    let probe: Probe = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS installed,          EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available,          EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace                  WHERE c.relname = 'candles' AND n.nspname = current_schema()                    AND c.relkind = 'p') AS plain_schema",
+    )
+    .get_result(&mut conn)
+    .await
+    .map_err(database_error)?;
+    Ok(!probe.plain_schema && (probe.installed || probe.available))
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ use marketseries_core::{Clock, Result, SystemClock};
 use marketseries_postgres::{PgConfig, SqlStore};
 
 pub use aggregates::{Aggregate, AGGREGATES};
-pub use edition::Edition;
+pub use edition::{prefers_timescale, Edition};
 pub use ext::{Policy, TimescaleExt};
 pub use flavor::Timescale;
 

@@ -65,9 +65,15 @@ pub fn run(url: Option<&str>, args: &[&str]) -> Run {
 
 /// A fresh, migrated database on the test PostgreSQL server; returns its URL.
 pub async fn migrated_database() -> String {
-    let db = fresh_database(ServerKind::Postgres)
+    migrated_database_on(ServerKind::Postgres).await
+}
+
+/// A fresh database on the launcher's `kind` server, migrated through the CLI (which
+/// picks the backend from the `postgres://` URL by itself); returns its URL.
+pub async fn migrated_database_on(kind: ServerKind) -> String {
+    let db = fresh_database(kind)
         .await
-        .expect("test database (the launcher starts PostgreSQL on demand)");
+        .expect("test database (the launcher starts the server on demand)");
     let url = db.url().to_owned();
     let out = run(Some(&url), &["migrate"]);
     assert!(out.ok().starts_with("migrated"), "{out:#?}");
