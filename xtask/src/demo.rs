@@ -1,8 +1,10 @@
-//! `cargo xtask demo`, the main job: starts a throwaway PostgreSQL cluster, migrates, loads a
-//! generated month of one-minute candles for five symbols plus sentiment and flows through
-//! the library, and prints routed OHLCV (with the route taken), the market overview, a
-//! sentiment trend, net flows and storage stats. Every answer is compared with the
-//! in-memory reference store fed the same data; a disagreement fails the demo.
+//! `cargo xtask demo`, the main job: starts a throwaway PostgreSQL cluster and the
+//! TimescaleDB server (native when installed, else the embedded one), migrates both, loads
+//! the same generated month of one-minute candles for five symbols plus sentiment and flows
+//! into each through the library, and prints them side by side: routed OHLCV (with the
+//! route each backend took), the market overview, a sentiment trend, net flows, storage and
+//! compression. Every answer of both backends is compared with the in-memory reference
+//! store fed the same data; a disagreement fails the demo.
 
 use std::error::Error;
 use std::fmt::Debug;
@@ -11,23 +13,24 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use marketseries_core::{
-    Candle, Clock, FixedClock, FlowStore, Interval, MemoryStore, OhlcvQuery, Policies, PriceStore,
-    SentimentStore, TimeRange, TimeSeriesStore, WhaleQuery,
+    Candle, Clock, Dataset, FixedClock, FlowStore, Interval, MemoryStore, OhlcvQuery, Policies,
+    PriceStore, SentimentStore, SentimentTrend, StoreStats, TimeRange, TimeSeriesStore, WhaleQuery,
 };
 use marketseries_postgres::{PgConfig, PgStore};
 use marketseries_testkit::generate::{self, asset_of, CandleSpec};
-use marketseries_testkit::launcher::{self, fresh_database, Flavor, ServerKind};
+use marketseries_testkit::launcher::{self, fresh_database, Flavor, ServerKind, TestDatabase};
+use marketseries_timescale::{TimescaleExt, TimescaleStore};
 use rust_decimal::Decimal;
 
 const SYMBOLS: usize = 5;
 const DAYS: u32 = 30;
 const BATCH: usize = 50_000;
 
-/// Runs the demo, stopping the database server afterwards if the demo started it.
+/// Runs the demo, stopping the database servers afterwards if the demo started them.
 pub fn run() -> Result<(), Box<dyn Error>> {
     let was_running = launcher::status()
         .into_iter()
-        .any(|s| s.kind == ServerKind::Postgres && s.alive && s.flavor != Some(Flavor::External));
+        .any(|s| s.alive && s.flavor != Some(Flavor::External));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -36,22 +39,70 @@ pub fn run() -> Result<(), Box<dyn Error>> {
     drop(runtime);
     if !was_running {
         if let Err(e) = launcher::stop_all() {
-            eprintln!("warning: could not stop the demo's database server: {e}");
+            eprintln!("warning: could not stop the demo's database servers: {e}");
         }
     }
     result
 }
 
-/// Fails unless the database answer equals the reference answer.
-fn agree<T: PartialEq + Debug>(what: &str, db: &T, reference: &T) -> Result<(), Box<dyn Error>> {
-    if db == reference {
-        Ok(())
-    } else {
-        Err(
-            format!("{what}: postgres answered {db:?} but the reference store says {reference:?}")
-                .into(),
-        )
+/// Fails unless both backends' answers equal the reference answer.
+fn agree<T: PartialEq + Debug>(
+    what: &str,
+    pg: &T,
+    ts: &T,
+    reference: &T,
+) -> Result<(), Box<dyn Error>> {
+    for (backend, got) in [("postgres", pg), ("timescaledb", ts)] {
+        if got != reference {
+            return Err(format!(
+                "{what}: {backend} answered {got:?} but the reference store says {reference:?}"
+            )
+            .into());
+        }
     }
+    Ok(())
+}
+
+/// Both stores, opened on fresh databases and migrated with the default policies.
+struct Stores {
+    pg: PgStore,
+    ts: TimescaleStore,
+    pg_db: TestDatabase,
+    ts_db: TestDatabase,
+}
+
+async fn open(clock: &Arc<dyn Clock>) -> Result<Stores, Box<dyn Error>> {
+    let pg_db = fresh_database(ServerKind::Postgres).await?;
+    let ts_db = fresh_database(ServerKind::Timescale).await?;
+    let pg = PgStore::connect_with_clock(PgConfig::new(pg_db.url()), clock.clone()).await?;
+    let mut ts_config = PgConfig::new(ts_db.url());
+    if ts_db.flavor() == Flavor::Embedded {
+        // The embedded server serves one client per database.
+        ts_config.pool_size = 1;
+    }
+    let ts = marketseries_timescale::connect_with_clock(ts_config, clock.clone()).await?;
+    for store in [&pg as &dyn TimeSeriesStore, &ts] {
+        store.migrate().await?;
+        store.apply_policies(&Policies::default()).await?;
+    }
+    Ok(Stores {
+        pg,
+        ts,
+        pg_db,
+        ts_db,
+    })
+}
+
+/// Loads `candles` in batches; returns rows per second.
+async fn load_candles(
+    store: &dyn TimeSeriesStore,
+    candles: &[Candle],
+) -> Result<f64, Box<dyn Error>> {
+    let t = Instant::now();
+    for chunk in candles.chunks(BATCH) {
+        store.store_candles(chunk).await?;
+    }
+    Ok(f64::from(u32::try_from(candles.len())?) / t.elapsed().as_secs_f64())
 }
 
 async fn demo() -> Result<(), Box<dyn Error>> {
@@ -60,27 +111,37 @@ async fn demo() -> Result<(), Box<dyn Error>> {
     let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now));
 
     let t0 = Instant::now();
-    let db = fresh_database(ServerKind::Postgres).await?;
-    let pg = PgStore::connect_with_clock(PgConfig::new(db.url()), clock.clone()).await?;
-    pg.migrate().await?;
-    pg.apply_policies(&Policies::default()).await?;
+    let Stores {
+        pg,
+        ts,
+        pg_db,
+        ts_db,
+    } = open(&clock).await?;
     let reference = MemoryStore::with_clock(clock);
+    println!("marketseries demo: the same data in two backends, clock pinned at {now}");
     println!(
-        "marketseries demo: plain PostgreSQL ({} server, database {}), clock pinned at {now}",
-        db.flavor(),
-        db.name()
+        "  postgres:    plain PostgreSQL ({} server, database {})",
+        pg_db.flavor(),
+        pg_db.name()
     );
     println!(
-        "server ready and schema migrated in {:.1} s",
+        "  timescaledb: TimescaleDB ({} server, database {}){}",
+        ts_db.flavor(),
+        ts_db.name(),
+        if ts_db.flavor() == Flavor::Embedded {
+            " - WebAssembly, for function not speed: its timings are no performance figures"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "servers ready and schemas migrated in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
 
     let candles = CandleSpec::minutes(SYMBOLS, DAYS, start, 2024).generate();
-    let t1 = Instant::now();
-    for chunk in candles.chunks(BATCH) {
-        pg.store_candles(chunk).await?;
-    }
-    let ingest = t1.elapsed().as_secs_f64();
+    let pg_rate = load_candles(&pg, &candles).await?;
+    let ts_rate = load_candles(&ts, &candles).await?;
     for chunk in candles.chunks(BATCH) {
         reference.store_candles(chunk).await?;
     }
@@ -94,39 +155,71 @@ async fn demo() -> Result<(), Box<dyn Error>> {
         2024,
     );
     let flows = generate::flows(&assets, start, DAYS, 200, 2024);
-    let written = pg.store_sentiments(&sentiment).await?;
     agree(
         "sentiment write",
-        &written,
+        &pg.store_sentiments(&sentiment).await?,
+        &ts.store_sentiments(&sentiment).await?,
         &reference.store_sentiments(&sentiment).await?,
     )?;
-    pg.store_flows(&flows).await?;
-    reference.store_flows(&flows).await?;
+    for store in [&pg as &dyn FlowStore, &ts, &reference] {
+        store.store_flows(&flows).await?;
+    }
     println!(
-        "loaded {} one-minute candles ({SYMBOLS} symbols x {DAYS} days) in {ingest:.1} s ({:.0} rows/s, rollups included), {} sentiment readings, {} flows",
+        "loaded {} one-minute candles ({SYMBOLS} symbols x {DAYS} days) into each: postgres {pg_rate:.0} rows/s (rollups included), timescaledb {ts_rate:.0} rows/s; {} sentiment readings, {} flows",
         candles.len(),
-        f64::from(u32::try_from(candles.len())?) / ingest,
         sentiment.len(),
         flows.len(),
     );
+    // What TimescaleDB's background jobs would have done by "now": materialize the
+    // aggregates and compress chunks older than the compression policy's 7 / 14 days.
+    let t = Instant::now();
+    ts.refresh(None).await?;
+    let refreshed = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let policy = Policies::default().compression;
+    let mut compressed = 0;
+    for (dataset, after) in [
+        (Dataset::Price, policy.price_after),
+        (Dataset::Sentiment, policy.sentiment_after),
+        (Dataset::Flow, policy.flow_after),
+    ] {
+        if let Some(after) = after {
+            compressed += ts.compress_chunks(dataset, Some(now - after)).await?;
+        }
+    }
+    println!(
+        "timescaledb: aggregates refreshed in {refreshed:.1} s, {compressed} chunks compressed in {:.1} s (what its jobs do on schedule)",
+        t.elapsed().as_secs_f64()
+    );
 
     let focus = "BTCUSDT";
-    println!("\n== Routed OHLCV for {focus}, last 3 days (answers checked against the reference store) ==");
+    println!(
+        "\n== Routed OHLCV for {focus}, last 3 days: both backends equal to the reference store =="
+    );
+    println!(
+        "{:>4}  {:<50} {:>8}  {:<50} {:>8} {:>5}",
+        "", "postgres route", "ms", "timescaledb route", "ms", "bars"
+    );
     let range = TimeRange::new(now - TimeDelta::days(3), now)?;
     for interval in ["1h", "4h", "1d", "2h", "30m", "7m", "1w"] {
         let q = OhlcvQuery::new(focus, interval.parse()?, range);
         let t = Instant::now();
-        let got = pg.ohlcv(&q).await?;
-        let took = t.elapsed().as_secs_f64() * 1e3;
+        let from_pg = pg.ohlcv(&q).await?;
+        let pg_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let from_ts = ts.ohlcv(&q).await?;
+        let ts_ms = t.elapsed().as_secs_f64() * 1e3;
         agree(
             &format!("{interval} bars"),
-            &got.bars,
+            &from_pg.bars,
+            &from_ts.bars,
             &reference.ohlcv(&q).await?.bars,
         )?;
         println!(
-            "{interval:>4}: {:<52} {:>4} bars in {took:>6.1} ms, equal: yes",
-            got.route.to_string(),
-            got.bars.len()
+            "{interval:>4}  {:<50} {pg_ms:>8.1}  {:<50} {ts_ms:>8.1} {:>5}",
+            from_pg.route.to_string(),
+            from_ts.route.to_string(),
+            from_pg.bars.len()
         );
     }
     let q = OhlcvQuery::new(
@@ -134,12 +227,12 @@ async fn demo() -> Result<(), Box<dyn Error>> {
         Interval::H4,
         TimeRange::new(now - TimeDelta::hours(16), now)?,
     );
-    println!("\n{focus} 4h candles, last 16 hours:");
+    println!("\n{focus} 4h candles, last 16 hours (both backends):");
     println!(
         "{:<18} {:>10} {:>10} {:>10} {:>10} {:>14}",
         "time", "open", "high", "low", "close", "volume"
     );
-    for b in pg.ohlcv(&q).await?.bars {
+    for b in ts.ohlcv(&q).await?.bars {
         println!(
             "{:<18} {:>10} {:>10} {:>10} {:>10} {:>14}",
             b.time.format("%Y-%m-%d %H:%M"),
@@ -151,11 +244,12 @@ async fn demo() -> Result<(), Box<dyn Error>> {
         );
     }
 
-    println!("\n== Market overview ==");
+    println!("\n== Market overview (both backends) ==");
     let overview = pg.market_overview().await?;
     agree(
         "market overview",
         &overview,
+        &ts.market_overview().await?,
         &reference.market_overview().await?,
     )?;
     println!("{:<10} {:>14} {:>10}", "symbol", "price", "24h %");
@@ -172,8 +266,23 @@ async fn demo() -> Result<(), Box<dyn Error>> {
     }
 
     let asset = asset_of(focus);
-    println!("\n== Sentiment and flows for {asset} ==");
+    println!("\n== Sentiment and flows for {asset} (both backends) ==");
     let trend = pg.sentiment_trend(asset, TimeDelta::hours(24)).await?;
+    // Averages of floating-point scores: summation order differs between engines, so
+    // they are compared to 9 decimal places, the reading counts exactly.
+    let comparable = |t: &SentimentTrend| {
+        [t.current, t.previous].map(|w| w.map(|w| (w.readings, format!("{:.9}", w.avg_score))))
+    };
+    agree(
+        "sentiment trend",
+        &comparable(&trend),
+        &comparable(&ts.sentiment_trend(asset, TimeDelta::hours(24)).await?),
+        &comparable(
+            &reference
+                .sentiment_trend(asset, TimeDelta::hours(24))
+                .await?,
+        ),
+    )?;
     println!(
         "sentiment, last 24h vs the 24h before: {:+.3} vs {:+.3} (change {:+.3})",
         trend.current.map_or(f64::NAN, |w| w.avg_score),
@@ -185,6 +294,7 @@ async fn demo() -> Result<(), Box<dyn Error>> {
     agree(
         "distribution",
         &d,
+        &ts.sentiment_distribution(asset, week).await?,
         &reference.sentiment_distribution(asset, week).await?,
     )?;
     println!(
@@ -192,7 +302,12 @@ async fn demo() -> Result<(), Box<dyn Error>> {
         d.bearish, d.neutral, d.bullish
     );
     let net = pg.net_flow(asset, week).await?;
-    agree("net flow", &net, &reference.net_flow(asset, week).await?)?;
+    agree(
+        "net flow",
+        &net,
+        &ts.net_flow(asset, week).await?,
+        &reference.net_flow(asset, week).await?,
+    )?;
     println!(
         "7-day exchange net flow: {} {asset} (in {} / out {}), {} USD",
         net.net_amount().round_dp(4),
@@ -209,32 +324,84 @@ async fn demo() -> Result<(), Box<dyn Error>> {
     agree(
         "whale activity",
         &w,
+        &ts.whale_activity(&whales).await?,
         &reference.whale_activity(&whales).await?,
     )?;
     println!("7-day whale activity (>= 50 {asset}): {} flows", w.len());
 
     println!("\n== Storage ==");
-    let stats = pg.stats().await?;
-    for t in &stats.tables {
+    storage(&pg.stats().await?, &ts.stats().await?);
+
+    println!("\n== Errors are typed ==");
+    typed_errors(&pg, &candles, range).await?;
+    println!("\ndemo finished in {:.1} s", t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Prints both backends' storage figures side by side.
+fn storage(pg: &StoreStats, ts: &StoreStats) {
+    println!(
+        "{:<10} {:>8} | {:^22} | {:^52}",
+        "", "", "postgres", "timescaledb"
+    );
+    println!(
+        "{:<10} {:>8} | {:>10} {:>11} | {:>6} {:>11} {:>33}",
+        "table",
+        "rows",
+        "partitions",
+        "total",
+        "chunks",
+        "total",
+        "compressed chunks: before -> after"
+    );
+    for (p, t) in pg.tables.iter().zip(&ts.tables) {
+        let compressed = match (t.uncompressed_bytes, t.compressed_bytes) {
+            (Some(before), Some(after)) => format!(
+                "{:.1} MiB -> {:.1} MiB ({:.1}% saved)",
+                mib(before),
+                mib(after),
+                t.compression_saving_percent().unwrap_or(0.0)
+            ),
+            _ => "-".to_owned(),
+        };
         println!(
-            "{:<10} {:>9} rows {:>4} partitions {:>8.1} MiB",
-            t.name,
-            t.rows,
+            "{:<10} {:>8} | {:>10} {:>7.1} MiB | {:>6} {:>7.1} MiB {:>33}",
+            p.name,
+            p.rows,
+            p.partitions,
+            mib(p.total_bytes.unwrap_or(0)),
             t.partitions,
-            mib(t.total_bytes.unwrap_or(0))
+            mib(t.total_bytes.unwrap_or(0)),
+            compressed
         );
     }
-    println!(
-        "rollups: {}",
-        stats
-            .aggregates
+    let names = |s: &StoreStats| {
+        s.aggregates
             .iter()
             .map(|a| a.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
+    };
+    println!("postgres rollup tables:           {}", names(pg));
+    println!("timescaledb continuous aggregates: {}", names(ts));
+    if let Some(w) = ts.aggregates.iter().find(|a| a.name == "ohlcv_1h") {
+        println!(
+            "ohlcv_1h materialized up to {} (newer buckets are aggregated from raw rows at query time)",
+            w.watermark.map_or("never".to_owned(), |t| t.to_string())
+        );
+    }
+    println!(
+        "timescaledb jobs: {} (refresh, compression, retention policies)",
+        ts.jobs.len()
     );
+}
 
-    println!("\n== Errors are typed ==");
+/// Shows that bad input is refused with a typed error, on the plain PostgreSQL store.
+async fn typed_errors(
+    pg: &PgStore,
+    candles: &[Candle],
+    range: TimeRange,
+) -> Result<(), Box<dyn Error>> {
     match "15x".parse::<Interval>() {
         Err(e) => println!("\"15x\" -> {} error: {e}", e.kind()),
         Ok(i) => return Err(format!("15x parsed as {i}").into()),
@@ -258,7 +425,6 @@ async fn demo() -> Result<(), Box<dyn Error>> {
         Err(e) => println!("batch with high < low -> {} error: {e}", e.kind()),
         Ok(_) => return Err("a candle with high < low was accepted".into()),
     }
-    println!("\ndemo finished in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
 }
 
