@@ -1,4 +1,5 @@
-//! Policies as TimescaleDB jobs, applied idempotently: each policy is removed and added
+//! Policies as TimescaleDB jobs (retention on every hypertable and aggregate, compression
+//! on the hypertables, refresh on the aggregates), applied idempotently: each policy is removed and added
 //! again with the configured values in one transaction, so re-applying other values alters
 //! them and a failure leaves the previous set in place.
 
@@ -84,6 +85,19 @@ pub(crate) async fn apply(conn: &mut AsyncPgConnection, policies: &Policies) -> 
             }
         }
         for agg in &AGGREGATES {
+            // Aggregates keep the horizon of the rows they summarise, so that no answer
+            // depends on whether it was routed to an aggregate or to the raw rows. Their
+            // chunks are as wide as the raw ones (see `Timescale::migrate`), so both jobs
+            // drop the same spans.
+            select(conn, "SELECT remove_retention_policy($1::text::regclass, if_exists => true)", &[agg.name]).await?;
+            if let Some(h) = policies.retention.horizon(agg.dataset) {
+                select(
+                    conn,
+                    "SELECT add_retention_policy($1::text::regclass, drop_after => $2::interval)",
+                    &[agg.name, &pg_interval(h)],
+                )
+                .await?;
+            }
             select(
                 conn,
                 "SELECT remove_continuous_aggregate_policy($1::text::regclass, if_exists => true)",

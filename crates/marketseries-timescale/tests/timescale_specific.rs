@@ -284,8 +284,10 @@ async fn running_the_retention_job_drops_exactly_the_expired_chunks() {
         })
         .collect();
     store.store_candles(&candles).await.expect("candles");
+    store.refresh(None).await.expect("refresh");
     let before = chunks(&store, "candles").await;
     assert_eq!(before.len(), 401);
+    let daily_before = aggregate_chunks(&store, "ohlcv_1d").await;
     store
         .apply_policies(&Policies::default())
         .await
@@ -294,7 +296,11 @@ async fn running_the_retention_job_drops_exactly_the_expired_chunks() {
         .run_policy_jobs(&[Policy::Retention])
         .await
         .expect("run retention jobs");
-    assert_eq!(ran.len(), 3, "one retention job per hypertable: {ran:?}");
+    assert_eq!(
+        ran.len(),
+        13,
+        "one retention job per hypertable and aggregate: {ran:?}"
+    );
     let after = chunks(&store, "candles").await;
     let horizon = Utc::now() - TimeDelta::days(365);
     let expired: Vec<&Chunk> = before.iter().filter(|c| c.end <= horizon).collect();
@@ -307,6 +313,37 @@ async fn running_the_retention_job_drops_exactly_the_expired_chunks() {
         kept,
         "chunks after the job"
     );
+    // The aggregates lose the same span: none outlives the rows it summarises.
+    let daily_after = aggregate_chunks(&store, "ohlcv_1d").await;
+    assert!(daily_before.iter().any(|c| c.end <= horizon));
+    let daily_kept: Vec<&Chunk> = daily_before.iter().filter(|c| c.end > horizon).collect();
+    assert_eq!(daily_after.iter().collect::<Vec<_>>(), daily_kept);
+    let q = OhlcvQuery::new(
+        "BTCUSDT",
+        Interval::D1,
+        TimeRange::new(start, start + TimeDelta::days(401)).expect("range"),
+    );
+    let bars = store.ohlcv(&q).await.expect("ohlcv").bars;
+    assert_eq!(bars.len(), kept.len(), "one daily bar per kept chunk");
+}
+
+/// Chunks of a continuous aggregate's materialization hypertable.
+async fn aggregate_chunks(store: &TimescaleStore, view: &str) -> Vec<Chunk> {
+    let mut conn = store.conn().await.expect("conn");
+    let mut v: Vec<Chunk> = diesel::sql_query(
+        "SELECT c.chunk_name AS name, c.range_end AS end \
+         FROM timescaledb_information.chunks c \
+         JOIN timescaledb_information.continuous_aggregates a \
+           ON a.materialization_hypertable_schema = c.hypertable_schema \
+          AND a.materialization_hypertable_name = c.hypertable_name \
+         WHERE a.view_name = $1",
+    )
+    .bind::<Text, _>(view)
+    .load(&mut conn)
+    .await
+    .expect("aggregate chunks");
+    v.sort();
+    v
 }
 
 #[derive(QueryableByName, Debug)]
@@ -363,6 +400,18 @@ async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() 
         Some(180 * DAY)
     );
     assert_eq!(seconds(&j, "policy_retention", "flows"), Some(180 * DAY));
+    // Aggregates are kept as long as their rows.
+    assert_eq!(seconds(&j, "policy_retention", "ohlcv_1h"), Some(365 * DAY));
+    assert_eq!(
+        seconds(&j, "policy_retention", "sentiment_1d"),
+        Some(180 * DAY)
+    );
+    assert_eq!(
+        j.iter()
+            .filter(|r| r.proc_name == "policy_retention")
+            .count(),
+        13
+    );
     assert_eq!(seconds(&j, "policy_compression", "candles"), Some(7 * DAY));
     assert_eq!(
         seconds(&j, "policy_compression", "sentiment"),
@@ -393,6 +442,7 @@ async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() 
     store.apply_policies(&policies).await.expect("re-apply");
     let j = jobs(&store).await;
     assert_eq!(seconds(&j, "policy_retention", "candles"), Some(400 * DAY));
+    assert_eq!(seconds(&j, "policy_retention", "ohlcv_1d"), Some(400 * DAY));
     assert_eq!(seconds(&j, "policy_compression", "sentiment"), None);
     assert_eq!(j.len(), total - 1, "exactly the removed policy is gone");
     assert!(j
@@ -443,7 +493,12 @@ async fn stats_show_rows_chunks_compression_watermarks_and_jobs() {
     compress_everything(&store).await;
     let stats = store.stats().await.expect("stats");
     assert_eq!(stats.aggregates.len(), 10);
-    assert_eq!(stats.jobs.len(), 16, "{:?}", stats.jobs);
+    assert_eq!(
+        stats.jobs.len(),
+        26,
+        "retention 3 + 10, compression 3, refresh 10: {:?}",
+        stats.jobs
+    );
     assert!(stats
         .jobs
         .iter()
