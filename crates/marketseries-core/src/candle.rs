@@ -1,7 +1,7 @@
 //! OHLCV candles, the bars queries return, and price query/result types.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 use crate::interval::Interval;
@@ -170,8 +170,10 @@ impl PriceChange {
         self.close - self.open
     }
 
-    /// Percentage change, `(close - open) / open * 100`, rounded to 8 decimal places;
-    /// `None` if `open` is zero (validation makes that impossible for stored candles).
+    /// Percentage change, `(close - open) / open * 100`, rounded to 8 decimal places with
+    /// halves away from zero (as SQL `round(numeric, 8)`, so the TimescaleDB SQL helper
+    /// `price_change_percent` agrees); `None` if `open` is zero (validation makes that
+    /// impossible for stored candles).
     pub fn percent(&self) -> Option<Decimal> {
         if self.open.is_zero() {
             return None;
@@ -180,7 +182,7 @@ impl PriceChange {
             .change()
             .checked_div(self.open)?
             .checked_mul(Decimal::ONE_HUNDRED)?;
-        Some(pct.round_dp(8))
+        Some(pct.round_dp_with_strategy(8, RoundingStrategy::MidpointAwayFromZero))
     }
 }
 
@@ -287,5 +289,13 @@ mod tests {
             low: Decimal::from(150),
         };
         assert_eq!(pc.percent(), Some(Decimal::from(-25)));
+        // An exact tie at the 9th place rounds away from zero, as SQL `round` does.
+        let tie = |close: &str| PriceChange {
+            open: Decimal::from(8),
+            close: close.parse().unwrap(),
+            ..pc.clone()
+        };
+        assert_eq!(tie("8.0000000004").percent(), "0.00000001".parse().ok());
+        assert_eq!(tie("7.9999999996").percent(), "-0.00000001".parse().ok());
     }
 }

@@ -244,6 +244,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_apache_edition_offers_no_aggregates_or_compression() {
+        let config = PgConfig::new("postgres://h/db");
+        let apache = Timescale::new(Edition::Apache).capabilities(&config);
+        assert!(apache.aggregates.is_empty());
+        assert!(!apache.real_time_aggregates && !apache.compression && apache.retention);
+        let community = Timescale::new(Edition::Community).capabilities(&config);
+        assert_eq!(community.aggregates.len(), 5, "{community:?}");
+        assert!(community.real_time_aggregates && community.compression);
+    }
+
+    #[test]
     fn intervals_read_naturally() {
         assert_eq!(pg_interval(TimeDelta::days(365)), "365 days");
         assert_eq!(pg_interval(TimeDelta::minutes(5)), "300000000 microseconds");

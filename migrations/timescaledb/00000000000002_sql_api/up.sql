@@ -28,10 +28,36 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
            % marketseries_interval_seconds(inner_iv) = 0
 $$;
 
+-- The native intervals stored for a symbol, by a loose index scan over the primary key
+-- (one index probe per distinct value; SELECT DISTINCT would read every row).
+CREATE FUNCTION marketseries_natives(p_symbol text) RETURNS SETOF text
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE natives (interval) AS (
+        (SELECT c.interval FROM candles c WHERE c.symbol = p_symbol ORDER BY c.interval LIMIT 1)
+      UNION ALL
+        SELECT n.interval FROM natives p CROSS JOIN LATERAL (
+            SELECT c.interval FROM candles c
+            WHERE c.symbol = p_symbol AND c.interval > p.interval
+            ORDER BY c.interval LIMIT 1) n)
+    SELECT interval FROM natives
+$$;
+
+-- Every symbol with candles, by a loose index scan likewise.
+CREATE FUNCTION marketseries_symbols() RETURNS SETOF text
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE symbols (symbol) AS (
+        (SELECT c.symbol FROM candles c ORDER BY c.symbol LIMIT 1)
+      UNION ALL
+        SELECT n.symbol FROM symbols s CROSS JOIN LATERAL (
+            SELECT c.symbol FROM candles c WHERE c.symbol > s.symbol
+            ORDER BY c.symbol LIMIT 1) n)
+    SELECT symbol FROM symbols
+$$;
+
 -- The finest native interval stored for a symbol (its base interval).
 CREATE FUNCTION marketseries_base_interval(p_symbol text) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT interval FROM (SELECT DISTINCT interval FROM candles WHERE symbol = p_symbol) n
+    SELECT n.interval FROM marketseries_natives(p_symbol) AS n (interval)
     ORDER BY marketseries_interval_seconds(interval), right(interval, 1) = 'w' LIMIT 1
 $$;
 
@@ -56,7 +82,7 @@ BEGIN
     stride := make_interval(secs => secs);
     origin := marketseries_interval_origin(p_interval);
     SELECT n.interval INTO native
-    FROM (SELECT DISTINCT c.interval FROM candles c WHERE c.symbol = p_symbol) n
+    FROM marketseries_natives(p_symbol) AS n (interval)
     WHERE marketseries_divides(n.interval, p_interval)
     ORDER BY marketseries_interval_seconds(n.interval) LIMIT 1;
     IF native IS NULL THEN
@@ -100,7 +126,7 @@ RETURNS TABLE (symbol text, "interval" text, "time" timestamptz, price numeric,
                change_percent_24h numeric)
 LANGUAGE sql STABLE AS $$
     SELECT s.symbol, b.interval, l.time, l.close, price_change_percent(s.symbol, INTERVAL '24 hours', p_at)
-    FROM (SELECT DISTINCT c.symbol FROM candles c) s
+    FROM marketseries_symbols() AS s (symbol)
     CROSS JOIN LATERAL (SELECT marketseries_base_interval(s.symbol) AS interval) b
     CROSS JOIN LATERAL (SELECT c.time, c.close FROM candles c
                         WHERE c.symbol = s.symbol AND c.interval = b.interval
