@@ -232,3 +232,103 @@ async fn late_sentiment_and_flow_corrections_reach_the_rollups() {
         .expect("agg");
     assert_ne!(before, after, "the corrected hour did not change");
 }
+
+#[derive(diesel::QueryableByName)]
+struct Mismatches {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The rollups are refreshed hierarchically (each from the next finer one where it can);
+/// whatever the order of writes, late corrections and natives that only a coarser rollup
+/// holds, every rollup table must equal the flat aggregation of the raw rows of the natives
+/// that divide its width.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hierarchical_rollups_equal_a_flat_aggregation_of_raw_rows() {
+    use diesel_async::RunQueryDsl;
+
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
+    let pg = store(clock).await;
+    let start = now() - TimeDelta::days(3);
+    // Natives held by every rollup (1m, 5m), only from 15m (3m), from 1h (30m), from 4h
+    // (2h) and only by 1d (6h, 1d); 1m candles 30 s off the grid.
+    let natives = ["1m", "3m", "5m", "30m", "2h", "6h", "1d"];
+    let mut all: Vec<Candle> = Vec::new();
+    for (k, native) in natives.iter().enumerate() {
+        let interval: Interval = native.parse().expect("interval");
+        let count =
+            usize::try_from(TimeDelta::days(3).num_seconds() / interval.seconds()).expect("count");
+        let spec = CandleSpec {
+            candles: count,
+            interval,
+            ..CandleSpec::minutes(2, 0, start, 40 + k as u64)
+        };
+        let offset = if *native == "1m" {
+            TimeDelta::seconds(30)
+        } else {
+            TimeDelta::zero()
+        };
+        all.extend(spec.generate().into_iter().map(|mut c| {
+            c.time += offset;
+            c
+        }));
+    }
+    // Out of order, in uneven batches; then corrections of rows already written.
+    let (late, early): (Vec<Candle>, Vec<Candle>) = all
+        .iter()
+        .cloned()
+        .partition(|c| c.time.timestamp() % 7 == 0);
+    for batch in early.chunks(1_777).chain(late.chunks(913)) {
+        pg.store_candles(batch).await.expect("store");
+    }
+    let corrections: Vec<Candle> = all
+        .iter()
+        .step_by(97)
+        .map(|c| Candle {
+            open: c.open + rust_decimal::Decimal::ONE,
+            high: c.high + rust_decimal::Decimal::TWO,
+            close: c.close + rust_decimal::Decimal::ONE,
+            volume: c.volume * rust_decimal::Decimal::TEN,
+            ..c.clone()
+        })
+        .collect();
+    pg.store_candles(&corrections).await.expect("corrections");
+
+    let mut conn = pg.conn().await.expect("conn");
+    for width in [
+        Interval::M5,
+        Interval::M15,
+        Interval::H1,
+        Interval::H4,
+        Interval::D1,
+    ] {
+        let held: Vec<String> = natives
+            .iter()
+            .filter(|n| n.parse::<Interval>().expect("interval").divides(width))
+            .map(|n| (*n).to_owned())
+            .collect();
+        let flat = format!(
+            "SELECT symbol, interval, date_bin('{} seconds', time, 'epoch') AS time, \
+                    (array_agg(open ORDER BY time))[1] AS open, max(high) AS high, \
+                    min(low) AS low, (array_agg(close ORDER BY time DESC))[1] AS close, \
+                    sum(volume) AS volume \
+             FROM candles WHERE interval = ANY($1) GROUP BY 1, 2, 3",
+            width.seconds()
+        );
+        let table = format!("ohlcv_{width}");
+        let diff: Mismatches = diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM ((SELECT * FROM {table} EXCEPT {flat}) \
+             UNION ALL ({flat} EXCEPT SELECT * FROM {table})) d"
+        ))
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&held)
+        .get_result(&mut conn)
+        .await
+        .expect("compare");
+        assert_eq!(diff.n, 0, "{table} differs from raw rows of {held:?}");
+        let rows: Mismatches = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result(&mut conn)
+            .await
+            .expect("count");
+        assert!(rows.n > 0, "{table} is empty");
+    }
+}
