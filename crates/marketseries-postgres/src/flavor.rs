@@ -69,6 +69,14 @@ pub trait Flavor: Send + Sync + Sized + 'static {
     /// What the backend offers under `config`.
     fn capabilities(&self, config: &PgConfig) -> Capabilities;
 
+    /// The relation holding only what is materialized of OHLCV aggregate `aggregate` (e.g.
+    /// `ohlcv_1h`), read for [`marketseries_core::Freshness::MaterializedOnly`]. The
+    /// default is the aggregate itself: rollups kept in step by the writer have no
+    /// real-time tail to leave out.
+    fn materialized_relation(&self, aggregate: &str) -> String {
+        aggregate.to_owned()
+    }
+
     /// Rejects configurations the flavor cannot honour (called by `connect`).
     ///
     /// # Errors

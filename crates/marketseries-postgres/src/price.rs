@@ -7,9 +7,9 @@ use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use marketseries_core::validate::validate_candles;
 use marketseries_core::{
-    Bar, Candle, Dataset, Error, Interval, MarketOverview, OhlcvQuery, OhlcvSeries, PriceChange,
-    PricePoint, PriceRange, PriceStore, QueryRouter, Result, Route, TimeRange, VolumeLevel,
-    VolumeProfileQuery, WriteSummary,
+    Bar, Candle, Dataset, Error, Freshness, Interval, MarketOverview, OhlcvQuery, OhlcvSeries,
+    PriceChange, PricePoint, PriceRange, PriceStore, QueryRouter, Result, Route, TimeRange,
+    VolumeLevel, VolumeProfileQuery, WriteSummary,
 };
 use rust_decimal::Decimal;
 
@@ -118,6 +118,15 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
                 .await?;
             conn = self.conn().await?;
         }
+        // Materialized-only reads leave out a real-time tail where the flavor has one.
+        let relation = |m: Interval| {
+            let table = rollup::table(m);
+            if query.freshness == Freshness::MaterializedOnly {
+                self.flavor().materialized_relation(&table)
+            } else {
+                table
+            }
+        };
         let aggregate = |table: &str, native: Interval| {
             cached(statements::aggregate_ohlcv(table))
                 .bind::<Text, _>(stride(query.interval))
@@ -139,13 +148,13 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
                 aggregate: m,
                 native,
                 ..
-            } => aggregate(&rollup::table(m), native).load(&mut conn).await,
+            } => aggregate(&relation(m), native).load(&mut conn).await,
             Route::Materialized {
                 aggregate: m,
                 native,
                 ..
             } => {
-                cached(statements::materialized_ohlcv(&rollup::table(m)))
+                cached(statements::materialized_ohlcv(&relation(m)))
                     .bind::<Text, _>(&query.symbol)
                     .bind::<Text, _>(native.to_string())
                     .bind::<Timestamptz, _>(start)

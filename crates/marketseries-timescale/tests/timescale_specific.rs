@@ -706,3 +706,51 @@ async fn configuration_errors_are_typed() {
         .expect_err("no extension");
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn materialized_only_reads_leave_out_the_real_time_tail() {
+    let store = store(fixed()).await;
+    let reference = MemoryStore::with_clock(fixed());
+    load(&store, &reference).await;
+    // Materialize up to a day before "now"; the last day is only in the real-time tail.
+    let cut = fixture_now() - TimeDelta::days(1);
+    store
+        .refresh(Some(
+            TimeRange::new(fixture_now() - TimeDelta::days(4), cut).expect("range"),
+        ))
+        .await
+        .expect("refresh");
+    for i in ["1h", "2h", "1d"] {
+        let q = OhlcvQuery::new("BTCUSDT", iv(i), days(3));
+        let expected = reference.ohlcv(&q).await.expect("ohlcv").bars;
+        let real_time = store.ohlcv(&q).await.expect("ohlcv");
+        assert_eq!(real_time.bars, expected, "{i} real-time");
+        let materialized = store
+            .ohlcv(&q.clone().with_freshness(Freshness::MaterializedOnly))
+            .await
+            .expect("ohlcv");
+        assert!(
+            !matches!(materialized.route, Route::Raw { .. }),
+            "{i}: {}",
+            materialized.route
+        );
+        let bars = &materialized.bars;
+        assert!(
+            !bars.is_empty() && bars.len() < expected.len(),
+            "{i}: {} materialized bars of {}",
+            bars.len(),
+            expected.len()
+        );
+        assert!(bars.iter().all(|b| b.time < cut), "{i}: a bar past the cut");
+        // What is materialized is exact: the reference's bars at those times (a 2h bar
+        // re-aggregated from a half-materialized pair of hours would not be).
+        let whole: Vec<_> = bars
+            .iter()
+            .filter(|b| b.time + iv(i).duration() <= Interval::H1.floor(cut))
+            .collect();
+        assert!(!whole.is_empty());
+        for b in whole {
+            assert!(expected.contains(b), "{i}: {b:?} is not the reference's");
+        }
+    }
+}

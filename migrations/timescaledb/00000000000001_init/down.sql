@@ -4,6 +4,7 @@ DECLARE
 BEGIN
     FOREACH name IN ARRAY ARRAY['net_flows_1h', 'flows_1d', 'flows_1h', 'sentiment_1d',
         'sentiment_1h', 'ohlcv_1d', 'ohlcv_4h', 'ohlcv_1h', 'ohlcv_15m', 'ohlcv_5m'] LOOP
+        EXECUTE format('DROP VIEW IF EXISTS %I', name || '_materialized');
         IF EXISTS (SELECT 1 FROM pg_matviews WHERE matviewname = name) THEN
             EXECUTE format('DROP MATERIALIZED VIEW %I CASCADE', name);
         ELSE

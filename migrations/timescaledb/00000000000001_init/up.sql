@@ -54,14 +54,26 @@ CREATE INDEX flows_asset_time ON flows (asset, time);
 
 -- Creates aggregate `name` from `query` (grouped by a time_bucket): a real-time continuous
 -- aggregate on the TSL edition, a plain view on the Apache edition. Dropped below.
+-- Each aggregate also gets a view `<name>_materialized` of what is materialized only (the
+-- continuous aggregate's materialization hypertable, which has the same columns), read by
+-- Freshness::MaterializedOnly; on the Apache edition it is the plain view again.
 CREATE FUNCTION marketseries_aggregate(name text, query text) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    mat record;
 BEGIN
     IF current_setting('timescaledb.license', true) = 'timescale' THEN
         EXECUTE format('CREATE MATERIALIZED VIEW %I WITH (timescaledb.continuous, '
                        'timescaledb.materialized_only = false) AS %s WITH NO DATA', name, query);
+        SELECT materialization_hypertable_schema AS s, materialization_hypertable_name AS t
+        INTO STRICT mat
+        FROM timescaledb_information.continuous_aggregates
+        WHERE view_schema = current_schema() AND view_name = name;
+        EXECUTE format('CREATE VIEW %I AS SELECT * FROM %I.%I',
+                       name || '_materialized', mat.s, mat.t);
     ELSE
         EXECUTE format('CREATE VIEW %I AS %s', name, query);
+        EXECUTE format('CREATE VIEW %I AS SELECT * FROM %I', name || '_materialized', name);
     END IF;
 END $$;
 
