@@ -222,10 +222,11 @@ impl Flavor for Partitioned {
             backend: store.caps.backend,
             tables,
             // Rollups are refreshed with every write, so each is complete up to "now".
-            aggregates: rollup::ROLLUPS
+            aggregates: Dataset::ALL
                 .into_iter()
-                .map(|m| AggregateStats {
-                    name: rollup::table(m),
+                .flat_map(rollups_of)
+                .map(|name| AggregateStats {
+                    name,
                     watermark: Some(store.now()),
                 })
                 .collect(),

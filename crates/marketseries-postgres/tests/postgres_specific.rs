@@ -72,6 +72,22 @@ async fn policies_create_partitions_ahead_and_retention_drops_whole_partitions()
     for table in ["candles", "sentiment", "flows"] {
         assert_eq!(partitions(&stats, table), ahead, "{table} partitions ahead");
     }
+    let rollups: Vec<&str> = stats.aggregates.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        rollups,
+        [
+            "ohlcv_5m",
+            "ohlcv_15m",
+            "ohlcv_1h",
+            "ohlcv_4h",
+            "ohlcv_1d",
+            "sentiment_1h",
+            "sentiment_1d",
+            "flows_1h",
+            "flows_1d"
+        ],
+        "every rollup is listed"
+    );
     // Ten days of candles, then move the clock so that retention (365 days) cuts mid-way.
     let start = now() - TimeDelta::days(10);
     let candles = CandleSpec::minutes(1, 10, start, 3).generate();
