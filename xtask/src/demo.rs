@@ -178,12 +178,8 @@ async fn demo() -> Result<(), Box<dyn Error>> {
     let t = Instant::now();
     let policy = Policies::default().compression;
     let mut compressed = 0;
-    for (dataset, after) in [
-        (Dataset::Price, policy.price_after),
-        (Dataset::Sentiment, policy.sentiment_after),
-        (Dataset::Flow, policy.flow_after),
-    ] {
-        if let Some(after) = after {
+    for dataset in Dataset::ALL {
+        if let Some(after) = policy.after(dataset) {
             compressed += ts.compress_chunks(dataset, Some(now - after)).await?;
         }
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use marketseries_core::{Dataset, Freshness, OhlcvQuery, Policies, TimeRange, TimeSeriesStore};
-use marketseries_timescale::TimescaleExt;
+use marketseries_timescale::{TimescaleExt, TimescaleStore};
 
 use crate::cli::{
     CandleImportArgs, Command, ImportArgs, ImportCommand, LatestArgs, MaintainArgs, OhlcvArgs,
@@ -300,6 +300,12 @@ fn removed(n: u64, unit: &str) -> String {
 
 async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
     let opened = target.open_backend().await?;
+    if args.compress && !matches!(opened, Opened::Timescale(_)) {
+        // Refused before anything is done.
+        return Err(CliError::usage(
+            "--compress needs the TimescaleDB backend (plain PostgreSQL has no compression)",
+        ));
+    }
     let store = opened.store();
     let policies = Policies::default();
     store.apply_policies(&policies).await?;
@@ -332,26 +338,18 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
         "refresh: {} brought up to date\n",
         plural(aggregates, "aggregate", "aggregates")
     ));
-    if args.compress {
-        compress(&opened, &policies, &mut report).await?;
+    if let (true, Opened::Timescale(ts)) = (args.compress, &opened) {
+        compress(ts, &policies, &mut report).await?;
     }
     print(&report)
 }
 
 /// `maintain --compress`: what the compression policy's job would compress now.
-async fn compress(opened: &Opened, policies: &Policies, report: &mut String) -> CliResult {
-    let Opened::Timescale(store) = opened else {
-        return Err(CliError::usage(
-            "--compress needs the TimescaleDB backend (plain PostgreSQL has no compression)",
-        ));
-    };
-    let c = policies.compression;
-    for (dataset, after) in [
-        (Dataset::Price, c.price_after),
-        (Dataset::Sentiment, c.sentiment_after),
-        (Dataset::Flow, c.flow_after),
-    ] {
-        let Some(after) = after else { continue };
+async fn compress(store: &TimescaleStore, policies: &Policies, report: &mut String) -> CliResult {
+    for dataset in Dataset::ALL {
+        let Some(after) = policies.compression.after(dataset) else {
+            continue;
+        };
         let older_than = store.now() - after;
         let n = store.compress_chunks(dataset, Some(older_than)).await?;
         report.push_str(&format!(

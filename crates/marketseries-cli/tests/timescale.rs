@@ -121,6 +121,15 @@ async fn compression_is_refused_on_plain_postgres_and_backend_flags_are_checked(
         err.contains("--compress needs the TimescaleDB backend"),
         "{err}"
     );
+    // Refused before anything was done: no policies applied, so no partitions created ahead.
+    let stats = stats_json(&url);
+    let partitions: u64 = stats["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["partitions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(partitions, 0, "{stats}");
     let explicit = url.replacen("postgres://", "timescaledb://", 1);
     let out = run(Some(&explicit), &["--backend", "postgres", "stats"]);
     let err = out.fails(2);

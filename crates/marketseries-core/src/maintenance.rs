@@ -82,6 +82,17 @@ pub struct CompressionPolicy {
     pub flow_after: Option<TimeDelta>,
 }
 
+impl CompressionPolicy {
+    /// The compression delay for `dataset`.
+    pub fn after(&self, dataset: Dataset) -> Option<TimeDelta> {
+        match dataset {
+            Dataset::Price => self.price_after,
+            Dataset::Sentiment => self.sentiment_after,
+            Dataset::Flow => self.flow_after,
+        }
+    }
+}
+
 impl Default for CompressionPolicy {
     fn default() -> Self {
         Self {

@@ -38,14 +38,6 @@ fn check(policies: &Policies) -> Result<()> {
     Ok(())
 }
 
-fn compress_after(policies: &Policies, dataset: Dataset) -> Option<TimeDelta> {
-    match dataset {
-        Dataset::Price => policies.compression.price_after,
-        Dataset::Sentiment => policies.compression.sentiment_after,
-        Dataset::Flow => policies.compression.flow_after,
-    }
-}
-
 async fn select(
     conn: &mut AsyncPgConnection,
     sql: &str,
@@ -75,7 +67,7 @@ pub(crate) async fn apply(conn: &mut AsyncPgConnection, policies: &Policies) -> 
                 .await?;
             }
             select(conn, "SELECT remove_compression_policy($1::text::regclass, if_exists => true)", &[table]).await?;
-            if let Some(after) = compress_after(&policies, dataset) {
+            if let Some(after) = policies.compression.after(dataset) {
                 select(
                     conn,
                     "SELECT add_compression_policy($1::text::regclass, compress_after => $2::interval)",
