@@ -36,6 +36,14 @@ const BY_WIDTH: &str = "left(interval, -1)::bigint * CASE right(interval, 1) \
       WHEN 's' THEN 1 WHEN 'm' THEN 60 WHEN 'h' THEN 3600 WHEN 'd' THEN 86400 \
       ELSE 604800 END, right(interval, 1) = 'w', interval";
 
+/// CTEs `natives (interval)` of symbol `$1` and `base (interval)`, its base interval (the
+/// first native by [`BY_WIDTH`]), for a `WITH RECURSIVE`.
+fn base_cte() -> String {
+    format!(
+        "{NATIVES}, base (interval) AS (SELECT interval FROM natives ORDER BY {BY_WIDTH} LIMIT 1)"
+    )
+}
+
 /// Time window `[$from, $to)` as CTE `bounds (lo, hi)` (see the module docs for why).
 fn bounds(from: u8, to: u8) -> String {
     format!("bounds (lo, hi) AS MATERIALIZED (SELECT ${from}::timestamptz, ${to}::timestamptz)")
@@ -64,12 +72,12 @@ pub fn symbols() -> &'static str {
 pub fn latest_price() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "WITH RECURSIVE {NATIVES}, \
-             base (interval) AS (SELECT interval FROM natives ORDER BY {BY_WIDTH} LIMIT 1) \
+            "WITH RECURSIVE {base} \
              SELECT b.interval, l.time, l.close FROM base b CROSS JOIN LATERAL ( \
                SELECT c.time, c.close FROM candles c \
                WHERE c.symbol = $1 AND c.interval = b.interval \
-               ORDER BY c.time DESC LIMIT 1) l"
+               ORDER BY c.time DESC LIMIT 1) l",
+            base = base_cte(),
         )
     });
     &SQL
@@ -81,8 +89,7 @@ pub fn latest_price() -> &'static str {
 pub fn price_change() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "WITH RECURSIVE {NATIVES}, \
-             base (interval) AS (SELECT interval FROM natives ORDER BY {BY_WIDTH} LIMIT 1), \
+            "WITH RECURSIVE {base}, \
              {bounds} \
              SELECT f.time AS first_time, f.open, z.time AS last_time, z.close, \
                     hl.high, hl.low \
@@ -90,6 +97,7 @@ pub fn price_change() -> &'static str {
              {change}",
             bounds = bounds(2, 3),
             change = change_joins("$1", "CROSS"),
+            base = base_cte(),
         )
     });
     &SQL
@@ -101,8 +109,7 @@ pub fn price_change() -> &'static str {
 pub fn volume_profile() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "WITH RECURSIVE {NATIVES}, \
-             base (interval) AS (SELECT interval FROM natives ORDER BY {BY_WIDTH} LIMIT 1), \
+            "WITH RECURSIVE {base}, \
              {bounds} \
              SELECT v.price, v.volume, v.candles FROM base b CROSS JOIN bounds w \
              CROSS JOIN LATERAL ( \
@@ -112,6 +119,7 @@ pub fn volume_profile() -> &'static str {
                AND c.time >= w.lo AND c.time < w.hi GROUP BY 1) v \
              ORDER BY v.price",
             bounds = bounds(3, 4),
+            base = base_cte(),
         )
     });
     &SQL
