@@ -5,9 +5,15 @@
 //! each with four benchmarks on one database and one `candles` table:
 //!
 //! - `api_batch10k` / `api_batch50k`: `PgStore::store_candles` in batches of 10,000 /
-//!   50,000 rows: per batch, validation, in-batch de-duplication, the partition check, one
-//!   `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE` and, in the same
-//!   transaction, the refresh of the OHLCV rollups (5m ... 1d) the batch touches;
+//!   50,000 rows into an empty store: per batch, validation, in-batch de-duplication, the
+//!   partition check, and (the batches only append) one binary `COPY` plus, in the same
+//!   transaction, the record of the spans the OHLCV rollups must refresh;
+//! - `api_batch50k_refresh`: the same in batches of 50,000, then `refresh`, which
+//!   materializes the OHLCV rollups (5m ... 1d) over those spans: ingest including rollup
+//!   maintenance;
+//! - `api_reingest_batch50k`: `store_candles` of every row again, in batches of 50,000,
+//!   into a store that already holds them (copied in, untimed): each batch's `COPY` fails
+//!   on its first row and the batch is upserted (`INSERT ... ON CONFLICT DO UPDATE`);
 //! - `upsert_sql`: the library's `unnest` upsert statement alone, issued directly through
 //!   `tokio-postgres` in batches of 50,000 (no rollup refresh): separates the cost of the
 //!   statement from the cost of rollup maintenance;
@@ -29,7 +35,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use marketseries_benches::{criterion, runtime, BenchDb};
-use marketseries_core::{Candle, PriceStore};
+use marketseries_core::{Candle, PriceStore, TimeSeriesStore};
+use marketseries_postgres::statements;
 use marketseries_testkit::generate::CandleSpec;
 use rust_decimal::Decimal;
 use tokio::runtime::Runtime;
@@ -41,16 +48,6 @@ const SIZES: [usize; 2] = [50_000, 200_000];
 const SYMBOLS: usize = 10;
 const SEED: u64 = 20_240_101;
 
-/// `INSERT` of `marketseries-postgres/src/price.rs` (copied: the statement is private).
-const UPSERT: &str =
-    "INSERT INTO candles (symbol, interval, time, open, high, low, close, volume) \
-    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::numeric[], \
-                         $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[]) \
-    ON CONFLICT (symbol, interval, time) DO UPDATE SET open = EXCLUDED.open, \
-    high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume";
-
-const COPY: &str = "COPY candles (symbol, interval, time, open, high, low, close, volume) \
-                    FROM STDIN (FORMAT binary)";
 const COPY_TYPES: [Type; 8] = [
     Type::TEXT,
     Type::TEXT,
@@ -86,7 +83,11 @@ async fn store_api(env: &BenchDb, rows: &[Candle], batch: usize) {
 }
 
 async fn store_upsert(env: &BenchDb, rows: &[Candle], batch: usize) {
-    let statement = env.client.prepare(UPSERT).await.expect("prepare upsert");
+    let statement = env
+        .client
+        .prepare(statements::upsert_candles())
+        .await
+        .expect("prepare upsert");
     for chunk in rows.chunks(batch) {
         let dec = |f: fn(&Candle) -> Decimal| chunk.iter().map(f).collect::<Vec<_>>();
         let symbols: Vec<&str> = chunk.iter().map(|c| c.symbol.as_str()).collect();
@@ -112,7 +113,11 @@ async fn store_upsert(env: &BenchDb, rows: &[Candle], batch: usize) {
 }
 
 async fn store_copy(env: &BenchDb, rows: &[Candle]) {
-    let sink = env.client.copy_in(COPY).await.expect("start COPY");
+    let sink = env
+        .client
+        .copy_in(statements::copy_candles())
+        .await
+        .expect("start COPY");
     let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
     let mut writer = std::pin::pin!(writer);
     for c in rows {
@@ -167,8 +172,24 @@ async fn prepare(env: &BenchDb, n: usize) -> Vec<Candle> {
     rows
 }
 
-/// Runs `iters` timed iterations of `load`, each on a freshly truncated store.
-async fn timed<F, Fut>(env: &BenchDb, rows: &[Candle], iters: u64, load: F) -> Duration
+/// What the store holds when a timed iteration starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Nothing.
+    Empty,
+    /// Every row already (copied in, untimed): the timed load re-ingests them.
+    Full,
+}
+
+/// Runs `iters` timed iterations of `load`, each on a freshly truncated store, filled first
+/// when `start` is [`Start::Full`].
+async fn timed<F, Fut>(
+    env: &BenchDb,
+    rows: &[Candle],
+    iters: u64,
+    start: Start,
+    load: F,
+) -> Duration
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -177,6 +198,9 @@ where
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         env.truncate_all().await;
+        if start == Start::Full {
+            store_copy(env, rows).await;
+        }
         let start = Instant::now();
         load().await;
         total += start.elapsed();
@@ -201,19 +225,44 @@ fn bench_size(
         group.bench_function(format!("api_batch{}k", batch / 1_000), |b| {
             let (env, rows) = ready();
             b.iter_custom(|iters| {
-                rt.block_on(timed(env, rows, iters, || store_api(env, rows, batch)))
+                rt.block_on(timed(env, rows, iters, Start::Empty, || {
+                    store_api(env, rows, batch)
+                }))
             });
         });
     }
+    group.bench_function("api_batch50k_refresh", |b| {
+        let (env, rows) = ready();
+        b.iter_custom(|iters| {
+            rt.block_on(timed(env, rows, iters, Start::Empty, || async {
+                store_api(env, rows, 50_000).await;
+                env.store.refresh(None).await.expect("refresh");
+            }))
+        });
+    });
+    group.bench_function("api_reingest_batch50k", |b| {
+        let (env, rows) = ready();
+        b.iter_custom(|iters| {
+            rt.block_on(timed(env, rows, iters, Start::Full, || {
+                store_api(env, rows, 50_000)
+            }))
+        });
+    });
     group.bench_function("upsert_sql", |b| {
         let (env, rows) = ready();
         b.iter_custom(|iters| {
-            rt.block_on(timed(env, rows, iters, || store_upsert(env, rows, 50_000)))
+            rt.block_on(timed(env, rows, iters, Start::Empty, || {
+                store_upsert(env, rows, 50_000)
+            }))
         });
     });
     group.bench_function("copy", |b| {
         let (env, rows) = ready();
-        b.iter_custom(|iters| rt.block_on(timed(env, rows, iters, || store_copy(env, rows))));
+        b.iter_custom(|iters| {
+            rt.block_on(timed(env, rows, iters, Start::Empty, || {
+                store_copy(env, rows)
+            }))
+        });
     });
 }
 

@@ -211,13 +211,16 @@ fn summarize(measured: &[Measured]) {
         };
         for api in ms.iter().filter(|m| m.function.starts_with("api")) {
             let ratio = copy.mean_ns / api.mean_ns;
-            let verdict = if ratio >= INGEST_TARGET {
-                "meets"
-            } else {
-                "misses"
+            // The target is for appending batches; the refresh and re-ingest variants are
+            // context for it.
+            let appending = api.function.starts_with("api_batch") && api.function.ends_with('k');
+            let verdict = match (appending, ratio >= INGEST_TARGET) {
+                (true, true) => "meets the target",
+                (true, false) => "misses the target",
+                (false, _) => "for reference",
             };
             println!(
-                "  ingest {rows} rows: {} {}, copy {} -> api = {ratio:.2}x COPY throughput ({verdict} the target)",
+                "  ingest {rows} rows: {} {}, copy {} -> api = {ratio:.2}x COPY throughput ({verdict})",
                 api.function,
                 duration(api.mean_ns),
                 duration(copy.mean_ns),

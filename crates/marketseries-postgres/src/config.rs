@@ -10,7 +10,8 @@ use marketseries_core::validate::DEFAULT_MAX_BATCH;
 #[derive(Clone)]
 pub struct PgConfig {
     pub(crate) url: String,
-    /// Maximum pooled connections (default 8).
+    /// Maximum pooled connections (default 8). Plain PostgreSQL opens up to as many again,
+    /// on demand, for binary `COPY`.
     pub pool_size: u32,
     /// How long to wait for a pooled connection (default 10 s).
     pub connect_timeout: Duration,

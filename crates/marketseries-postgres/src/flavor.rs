@@ -60,8 +60,9 @@ pub fn raw_table(dataset: Dataset) -> &'static str {
 /// The backend-specific half of a [`SqlStore`].
 ///
 /// Both backends expose the same relations under the same names: raw tables `candles`,
-/// `sentiment`, `flows`; OHLCV aggregates `ohlcv_<interval>` for the intervals in
-/// [`Flavor::capabilities`]; sentiment and flow aggregates `sentiment_1h`, `sentiment_1d`,
+/// `sentiment`, `flows`; real-time OHLCV aggregates `ohlcv_<interval>` for the intervals in
+/// [`Flavor::capabilities`] and their materialized part `ohlcv_<interval>_materialized`;
+/// sentiment and flow aggregates `sentiment_1h`, `sentiment_1d`,
 /// `flows_1h`, `flows_1d`, with the columns of `migrations/postgres`. Whether those are
 /// tables kept in step by the writer or continuous aggregates is the flavor's business.
 #[async_trait]
@@ -70,11 +71,12 @@ pub trait Flavor: Send + Sync + Sized + 'static {
     fn capabilities(&self, config: &PgConfig) -> Capabilities;
 
     /// The relation holding only what is materialized of OHLCV aggregate `aggregate` (e.g.
-    /// `ohlcv_1h`), read for [`marketseries_core::Freshness::MaterializedOnly`]. The
-    /// default is the aggregate itself: rollups kept in step by the writer have no
-    /// real-time tail to leave out.
+    /// `ohlcv_1h`), read for [`marketseries_core::Freshness::MaterializedOnly`]. Both
+    /// backends name it `<aggregate>_materialized`: the rollup table behind plain
+    /// PostgreSQL's real-time view, the view over the materialization hypertable of a
+    /// TimescaleDB continuous aggregate.
     fn materialized_relation(&self, aggregate: &str) -> String {
-        aggregate.to_owned()
+        format!("{aggregate}_materialized")
     }
 
     /// Rejects configurations the flavor cannot honour (called by `connect`).
@@ -91,6 +93,15 @@ pub trait Flavor: Send + Sync + Sized + 'static {
         conn: &mut AsyncPgConnection,
         batch: &Batch<'_>,
     ) -> Result<()>;
+
+    /// Writes a batch of candles (validated and deduplicated) by a path faster than the
+    /// shared upsert, or returns `Ok(false)` having changed nothing, to leave the batch to
+    /// the upsert (the default). `Ok(true)` means the rows, and whatever
+    /// [`Flavor::in_write_transaction`] keeps in step with them, are committed.
+    async fn write_candles_fast(&self, store: &SqlStore<Self>, rows: &[&Candle]) -> Result<bool> {
+        let _ = (store, rows);
+        Ok(false)
+    }
 
     /// Runs inside the batch's transaction after the upsert; an error rolls the batch back.
     async fn in_write_transaction(

@@ -3,9 +3,15 @@
 //!
 //! Raw data lives in range-partitioned tables (`candles`, `sentiment`, `flows`) whose
 //! partitions the library creates before rows arrive and retention drops whole. Batches are
-//! one `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE` statement each, so they
-//! are atomic. OHLCV rollups (5m, 15m, 1h, 4h, 1d) are maintained in the same transaction as
-//! each candle batch (see the `rollup` module), so routed reads are exact and real-time.
+//! atomic: candle batches of 1,000 rows or more that only append are one binary `COPY`
+//! (see the `copy` module), every other batch one
+//! `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE` statement. OHLCV rollups (5m,
+//! 15m, 1h, 4h, 1d) are refreshed from the spans each write records, by
+//! [`TimeSeriesStore::refresh`](marketseries_core::TimeSeriesStore::refresh) or the
+//! background refresher that `apply_policies` starts; readers see them through real-time
+//! views that aggregate pending spans from raw rows (see the `rollup` module), so routed
+//! reads are exact whether or not a refresh has run. A store opens up to twice
+//! `pool_size` connections: the pool, and the clients that issue `COPY`.
 //!
 //! ```no_run
 //! # async fn demo() -> marketseries_core::Result<()> {
@@ -20,6 +26,7 @@ mod batch;
 mod bucket_rollup;
 mod cached;
 mod config;
+mod copy;
 mod error;
 mod flavor;
 mod flow;
@@ -29,6 +36,7 @@ mod partitions;
 mod pool;
 mod price;
 mod price_points;
+mod refresher;
 mod rollup;
 mod sentiment;
 pub mod statements;
@@ -38,5 +46,5 @@ pub use batch::count;
 pub use config::PgConfig;
 pub use error::db as database_error;
 pub use flavor::{raw_table, Batch, Flavor};
-pub use partitioned::{whole_days, Partitioned, PgStore, PARTITIONS_AHEAD};
+pub use partitioned::{whole_days, Partitioned, PgStore, WritePaths, PARTITIONS_AHEAD};
 pub use store::SqlStore;

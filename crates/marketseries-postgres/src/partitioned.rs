@@ -1,24 +1,30 @@
 //! [`Partitioned`]: the plain-PostgreSQL flavor. Raw tables are range-partitioned by the
-//! library; rollup tables are kept in step by every write; retention drops whole partitions.
+//! library; OHLCV rollups are refreshed from pending spans behind real-time views (see the
+//! `rollup` module), sentiment and flow rollups are kept in step by every write; retention
+//! drops whole partitions.
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use chrono::TimeDelta;
-use diesel::sql_types::{BigInt, Text};
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
-    AggregateStats, Capabilities, Clock, Dataset, Error, Policies, Result, RetentionAction,
+    AggregateStats, Candle, Capabilities, Clock, Dataset, Error, Policies, Result, RetentionAction,
     RetentionReport, StoreStats, SystemClock, TableStats, TimeRange,
 };
 
 use crate::batch::count;
 use crate::bucket_rollup::{self, Kind};
 use crate::config::PgConfig;
+use crate::copy::{self, CopyPool};
 use crate::error::db;
 use crate::flavor::{raw_table, Batch, Flavor};
 use crate::partitions;
+use crate::refresher::Refresher;
 use crate::rollup;
 use crate::store::SqlStore;
 
@@ -27,8 +33,43 @@ use crate::store::SqlStore;
 pub const PARTITIONS_AHEAD: i64 = 7;
 
 /// Plain PostgreSQL (no extensions): see the crate documentation.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Partitioned;
+#[derive(Default)]
+pub struct Partitioned {
+    /// The `COPY` clients, created on the first batch that is copied.
+    copy_pool: OnceLock<CopyPool>,
+    copied: AtomicU64,
+    upserted: AtomicU64,
+    refresher: Refresher,
+}
+
+impl fmt::Debug for Partitioned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Partitioned")
+            .field("write_paths", &self.write_paths())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many candle batches a [`PgStore`] wrote by each path since it connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WritePaths {
+    /// Appended by binary `COPY` (batches of at least 1,000 rows, none of whose keys was
+    /// stored already).
+    pub copied: u64,
+    /// Written by the `INSERT ... ON CONFLICT DO UPDATE` upsert.
+    pub upserted: u64,
+}
+
+impl Partitioned {
+    /// Batch counts per write path (for monitoring, and for tests that need to know which
+    /// path a batch took).
+    pub fn write_paths(&self) -> WritePaths {
+        WritePaths {
+            copied: AtomicU64::load(&self.copied, Ordering::Relaxed),
+            upserted: AtomicU64::load(&self.upserted, Ordering::Relaxed),
+        }
+    }
+}
 
 /// A store on plain PostgreSQL. Cheap to clone.
 pub type PgStore = SqlStore<Partitioned>;
@@ -50,7 +91,7 @@ impl SqlStore<Partitioned> {
     /// # Errors
     /// As [`PgStore::connect`].
     pub async fn connect_with_clock(config: PgConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        Self::connect_flavor(config, clock, Partitioned).await
+        Self::connect_flavor(config, clock, Partitioned::default()).await
     }
 }
 
@@ -66,10 +107,10 @@ struct Size {
     bytes: i64,
 }
 
-/// Rollup tables summarising `dataset`.
-fn rollups_of(dataset: Dataset) -> Vec<String> {
+/// Rollup tables summarising `dataset` (the tables, not the real-time views).
+fn rollup_tables(dataset: Dataset) -> Vec<String> {
     match dataset {
-        Dataset::Price => rollup::ROLLUPS.map(rollup::table).into(),
+        Dataset::Price => rollup::ROLLUPS.map(rollup::materialized).into(),
         Dataset::Sentiment => bucket_rollup::BUCKETS
             .map(|b| Kind::Sentiment.table(b))
             .into(),
@@ -108,13 +149,30 @@ impl Flavor for Partitioned {
         .map(drop)
     }
 
+    /// Appends by binary `COPY` where it can (see the `copy` module); counts the batches.
+    async fn write_candles_fast(&self, store: &SqlStore<Self>, rows: &[&Candle]) -> Result<bool> {
+        let copied = rows.len() >= copy::MIN_ROWS && {
+            let batch = Batch::Candles(rows);
+            self.before_write(store, &mut *store.conn().await?, &batch)
+                .await?;
+            let pool = self.copy_pool.get_or_init(|| copy::pool(store.config()));
+            let mut client = pool.get().await.map_err(copy::checkout_error)?;
+            copy::append(&mut client, rows, &rollup::spans_of(rows))
+                .await
+                .map_err(|e| copy::error(&e))?
+        };
+        let counter = if copied { &self.copied } else { &self.upserted };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(copied)
+    }
+
     async fn in_write_transaction(
         &self,
         conn: &mut AsyncPgConnection,
         batch: &Batch<'_>,
     ) -> diesel::QueryResult<()> {
         match *batch {
-            Batch::Candles(rows) => rollup::refresh_for(conn, rows).await,
+            Batch::Candles(rows) => rollup::record_pending(conn, &rollup::spans_of(rows)).await,
             Batch::Sentiment(rows) => {
                 bucket_rollup::refresh_for(
                     conn,
@@ -142,25 +200,51 @@ impl Flavor for Partitioned {
     }
 
     /// Creates the partitions of the next [`PARTITIONS_AHEAD`] days so that writes near
-    /// "now" never wait on DDL. Retention horizons are kept by the store and read by
-    /// `apply_retention`.
-    async fn apply_policies(&self, store: &SqlStore<Self>, _policies: &Policies) -> Result<()> {
+    /// "now" never wait on DDL, and (re)starts the background refresh of the OHLCV rollups
+    /// every `policies.refresh.schedule` (until the store is dropped). Retention horizons
+    /// are kept by the store and read by `apply_retention`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when called outside a tokio runtime (the refresher is a tokio
+    /// task).
+    async fn apply_policies(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()> {
         let now = store.now();
         let mut conn = store.conn().await?;
         for table in partitions::TABLES {
             let days = (0..=PARTITIONS_AHEAD).map(|d| now + TimeDelta::days(d));
             partitions::ensure(&mut conn, table, store.config().partition_width, days).await?;
         }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Config(
+                "apply_policies must run on a tokio runtime (the rollup refresher is a tokio \
+                 task)"
+                    .into(),
+            ));
+        }
+        let every = policies
+            .refresh
+            .schedule
+            .to_std()
+            .map_err(|_| Error::Config("the refresh schedule must be positive".into()))?;
+        self.refresher
+            .start(store.pool().clone(), every, store.clock());
         Ok(())
     }
 
+    /// Rebuilds the OHLCV rollups over every pending span (whatever `range` asks for: the
+    /// spans are few, and consuming them all keeps real-time reads cheap). Sentiment and
+    /// flow rollups are kept in step by every write and never pending.
     async fn refresh(
         &self,
-        _store: &SqlStore<Self>,
-        _datasets: &[Dataset],
+        store: &SqlStore<Self>,
+        datasets: &[Dataset],
         _range: Option<TimeRange>,
     ) -> Result<()> {
-        // Rollups are maintained synchronously with every write: nothing is ever pending.
+        if datasets.contains(&Dataset::Price) {
+            rollup::refresh_pending(&mut *store.conn().await?)
+                .await
+                .map_err(db)?;
+        }
         Ok(())
     }
 
@@ -183,9 +267,12 @@ impl Flavor for Partitioned {
                     .into_iter()
                     .next()
                     .map(|p| p.start);
-                rollup::trim(&mut conn, rollups_of(dataset), oldest)
+                rollup::trim(&mut conn, rollup_tables(dataset), oldest)
                     .await
                     .map_err(db)?;
+                if dataset == Dataset::Price {
+                    rollup::trim_pending(&mut conn, oldest).await.map_err(db)?;
+                }
             }
         }
         Ok(report)
@@ -221,18 +308,41 @@ impl Flavor for Partitioned {
         Ok(StoreStats {
             backend: store.caps.backend,
             tables,
-            // Rollups are refreshed with every write, so each is complete up to "now".
-            aggregates: Dataset::ALL
-                .into_iter()
-                .flat_map(rollups_of)
-                .map(|name| AggregateStats {
-                    name,
-                    watermark: Some(store.now()),
-                })
-                .collect(),
-            jobs: Vec::new(),
+            aggregates: aggregate_stats(&mut conn, store.now()).await?,
+            jobs: self.refresher.job().into_iter().collect(),
         })
     }
+}
+
+#[derive(QueryableByName)]
+struct Oldest {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    lo: Option<DateTime<Utc>>,
+}
+
+/// Every rollup with its watermark: the OHLCV rollups are complete up to the oldest pending
+/// raw time (up to `now` when nothing is pending); sentiment and flow rollups, kept in step
+/// by every write, up to `now`.
+async fn aggregate_stats(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<AggregateStats>> {
+    let oldest: Oldest = diesel::sql_query("SELECT min(lo) AS lo FROM ohlcv_pending")
+        .get_result(conn)
+        .await
+        .map_err(db)?;
+    let price = rollup::ROLLUPS.map(|m| AggregateStats {
+        name: rollup::table(m),
+        watermark: Some(oldest.lo.unwrap_or(now)),
+    });
+    let others = [Kind::Sentiment, Kind::Flows]
+        .into_iter()
+        .flat_map(|k| bucket_rollup::BUCKETS.map(|b| k.table(b)))
+        .map(|name| AggregateStats {
+            name,
+            watermark: Some(now),
+        });
+    Ok(price.into_iter().chain(others).collect())
 }
 
 /// Checks that a partition (or chunk) width is a whole number of days, so that aggregate

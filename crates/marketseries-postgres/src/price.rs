@@ -53,13 +53,6 @@ struct LevelRow {
     candles: i64,
 }
 
-const INSERT: &str =
-    "INSERT INTO candles (symbol, interval, time, open, high, low, close, volume) \
-    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::numeric[], \
-                         $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[]) \
-    ON CONFLICT (symbol, interval, time) DO UPDATE SET open = EXCLUDED.open, \
-    high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume";
-
 #[async_trait]
 impl<F: Flavor> PriceStore for SqlStore<F> {
     async fn store_candles(&self, candles: &[Candle]) -> Result<WriteSummary> {
@@ -69,11 +62,11 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
             received: candles.len(),
             distinct: rows.len(),
         };
-        if rows.is_empty() {
+        if rows.is_empty() || self.flavor().write_candles_fast(self, &rows).await? {
             return Ok(summary);
         }
         let col = |f: fn(&Candle) -> Decimal| rows.iter().map(|c| f(c)).collect::<Vec<_>>();
-        let insert = diesel::sql_query(INSERT)
+        let insert = diesel::sql_query(statements::upsert_candles())
             .bind::<Array<Text>, _>(rows.iter().map(|c| c.symbol.as_str()).collect::<Vec<_>>())
             .bind::<Array<Text>, _>(
                 rows.iter()

@@ -1,19 +1,29 @@
-//! OHLCV rollup tables (`ohlcv_5m` ... `ohlcv_1d`).
+//! OHLCV rollups (`ohlcv_5m` ... `ohlcv_1d`).
 //!
-//! Refresh strategy: synchronous and incremental. Every candle upsert recomputes, in the same
-//! transaction, exactly the rollup buckets its rows fall into, from the raw rows of those
-//! buckets. Rollups are therefore never stale (late and corrected data included), reads need
-//! no real-time merge, and `refresh` has nothing to do; the price is extra work on ingest,
-//! measured by `cargo xtask bench`. Each rollup holds every native interval that divides its
-//! width; it is refreshed hierarchically (see [`refresh_for`]): from the next finer rollup
-//! for the natives that one holds, from raw candles for the others.
+//! Refresh strategy: deferred, with real-time reads. A candle write records, in the same
+//! transaction, the span of raw times it touched per series in `ohlcv_pending`
+//! ([`record_pending`], one small insert per batch); it does not touch the rollups. A
+//! refresh ([`refresh_pending`]) consumes every pending span and rebuilds the rollup buckets
+//! those spans cover into the tables `ohlcv_<w>_materialized`. Readers use the views
+//! `ohlcv_<w>` (migration `00000000000004`), which serve the materialized buckets no pending
+//! span touches and aggregate the touched ones from raw candles on the fly, so answers are
+//! never stale, late and corrected data included, refreshed or not. The cost of maintaining
+//! the rollups leaves the ingest path and is paid by the refresh, measured separately by
+//! `cargo xtask bench`.
+//!
+//! Each rollup holds every native interval that divides its width; it is rebuilt
+//! hierarchically (see [`refresh_spans`]): from the next finer rollup for the natives that
+//! one holds, from raw candles for the others.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::sql_types::{Array, Nullable, Text, Timestamptz};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{AggregateCapability, Candle, Interval};
+
+use crate::statements;
 
 /// The materialized widths.
 pub(crate) const ROLLUPS: [Interval; 5] = [
@@ -29,10 +39,22 @@ pub(crate) fn capabilities() -> Vec<AggregateCapability> {
     ROLLUPS.into_iter().map(AggregateCapability::flat).collect()
 }
 
-/// Table name of the rollup of width `m` (derived from a parsed interval only).
+/// Name of the real-time rollup view of width `m`, the relation readers use (derived from
+/// a parsed interval only).
 pub(crate) fn table(m: Interval) -> String {
     format!("ohlcv_{}", m.identifier())
 }
+
+/// Name of the table holding what is materialized of rollup `m`.
+pub(crate) fn materialized(m: Interval) -> String {
+    format!("{}_materialized", table(m))
+}
+
+/// One series: symbol and native interval.
+pub(crate) type Series = (String, Interval);
+
+/// Spans `[lo, hi]` (inclusive) of raw candle times per series.
+pub(crate) type Spans = BTreeMap<Series, Vec<(DateTime<Utc>, DateTime<Utc>)>>;
 
 /// Buckets further apart than this start a new run (one range scan each), so scattered late
 /// rows do not make a refresh scan everything between them.
@@ -52,6 +74,110 @@ pub(crate) fn runs(
         }
     }
     out
+}
+
+/// Sorts `spans` and merges those that overlap or lie at most [`RUN_GAP`] apart.
+fn merge(mut spans: Vec<(DateTime<Utc>, DateTime<Utc>)>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    spans.sort_unstable();
+    let mut out: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(spans.len());
+    for (lo, hi) in spans {
+        match out.last_mut() {
+            Some(last) if lo <= last.1 + RUN_GAP => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// The spans of raw times of `rows`, per series.
+pub(crate) fn spans_of(rows: &[&Candle]) -> Spans {
+    let mut spans = Spans::new();
+    for c in rows {
+        spans
+            .entry((c.symbol.clone(), c.interval))
+            .or_default()
+            .push((c.time, c.time));
+    }
+    spans
+        .into_iter()
+        .map(|(series, times)| (series, merge(times)))
+        .collect()
+}
+
+/// Records `spans` as pending (part of a candle write's transaction).
+pub(crate) async fn record_pending(
+    conn: &mut AsyncPgConnection,
+    spans: &Spans,
+) -> Result<(), diesel::result::Error> {
+    let rows = spans
+        .iter()
+        .flat_map(|(series, runs)| runs.iter().map(move |run| (series, run)));
+    let (mut symbols, mut natives, mut lo, mut hi) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((symbol, native), &(from, to)) in rows {
+        symbols.push(symbol.as_str());
+        natives.push(native.to_string());
+        lo.push(from);
+        hi.push(to);
+    }
+    diesel::sql_query(statements::record_pending())
+        .bind::<Array<Text>, _>(symbols)
+        .bind::<Array<Text>, _>(natives)
+        .bind::<Array<Timestamptz>, _>(lo)
+        .bind::<Array<Timestamptz>, _>(hi)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+#[derive(QueryableByName)]
+struct PendingRow {
+    #[diesel(sql_type = Text)]
+    symbol: String,
+    #[diesel(sql_type = Text)]
+    interval: String,
+    #[diesel(sql_type = Timestamptz)]
+    lo: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    hi: DateTime<Utc>,
+}
+
+/// Key of the advisory lock that serialises refreshes (`"mktsrs"` in ASCII).
+const REFRESH_LOCK: i64 = 0x6d6b_7473_7273;
+
+/// Consumes every pending span and rebuilds the rollup buckets they cover, in one
+/// transaction (a failure leaves the spans pending). Refreshes are serialised by an
+/// advisory lock; a writer committing meanwhile leaves its span for the next refresh.
+/// Returns the number of spans consumed.
+pub(crate) async fn refresh_pending(
+    conn: &mut AsyncPgConnection,
+) -> Result<usize, diesel::result::Error> {
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<BigInt, _>(REFRESH_LOCK)
+            .execute(conn)
+            .await?;
+        let rows: Vec<PendingRow> =
+            diesel::sql_query("DELETE FROM ohlcv_pending RETURNING symbol, interval, lo, hi")
+                .load(conn)
+                .await?;
+        let consumed = rows.len();
+        let mut spans = Spans::new();
+        for r in rows {
+            let native: Interval = r
+                .interval
+                .parse()
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            spans
+                .entry((r.symbol, native))
+                .or_default()
+                .push((r.lo, r.hi));
+        }
+        let spans = spans.into_iter().map(|(k, v)| (k, merge(v))).collect();
+        refresh_spans(conn, &spans).await?;
+        Ok(consumed)
+    })
+    .await
 }
 
 /// The runs of affected buckets of one rollup that are rebuilt from one source table, as
@@ -86,36 +212,33 @@ fn refresh_sql(target: &str, source: &str) -> String {
     )
 }
 
-/// Recomputes every rollup bucket that `rows` (already upserted) fall into, finest rollup
-/// first. Each rollup is rebuilt hierarchically: the buckets of a series (symbol, native
-/// interval) whose native also divides the next finer rollup are recomputed from that
-/// rollup's (already refreshed) rows, the others (natives that divide this width but not
-/// the finer one, such as `1h` candles in `ohlcv_1h`) from raw candles. Widths divide one
-/// another and share the epoch grid, so the contents are exactly those of a rollup built
-/// from raw rows. One statement per rollup and source covers every contiguous run of
-/// affected buckets of every series, each run read by one index range scan.
-pub(crate) async fn refresh_for(
+/// Rebuilds every rollup bucket that holds a raw time of `spans` (merged per series),
+/// finest rollup first. Each rollup is rebuilt hierarchically: the buckets of a series
+/// whose native also divides the next finer rollup are recomputed from that rollup's
+/// (already rebuilt) rows, the others (natives that divide this width but not the finer
+/// one, such as `1h` candles in `ohlcv_1h`) from raw candles. Widths divide one another and
+/// share the epoch grid, so the contents are exactly those of a rollup built from raw rows.
+/// One statement per rollup and source covers every run of affected buckets of every
+/// series, each run read by one index range scan.
+pub(crate) async fn refresh_spans(
     conn: &mut AsyncPgConnection,
-    rows: &[&Candle],
+    spans: &Spans,
 ) -> Result<(), diesel::result::Error> {
     let mut finer: Option<Interval> = None;
     for m in ROLLUPS {
-        let mut series: BTreeMap<(&str, Interval), BTreeSet<DateTime<Utc>>> = BTreeMap::new();
-        for c in rows.iter().filter(|c| c.interval.divides(m)) {
-            series
-                .entry((c.symbol.as_str(), c.interval))
-                .or_default()
-                .insert(m.floor(c.time));
-        }
         let mut from_finer = Runs::default();
         let mut from_raw = Runs::default();
-        for ((symbol, native), buckets) in &series {
+        for ((symbol, native), raw) in spans.iter().filter(|((_, n), _)| n.divides(m)) {
             let target = if finer.is_some_and(|f| native.divides(f)) {
                 &mut from_finer
             } else {
                 &mut from_raw
             };
-            for (from, to) in runs(m, buckets) {
+            let buckets = raw
+                .iter()
+                .map(|&(lo, hi)| (m.floor(lo), m.floor(hi) + m.duration()))
+                .collect();
+            for (from, to) in merge(buckets) {
                 target.symbols.push(symbol);
                 target.natives.push(native.to_string());
                 target.from.push(from);
@@ -123,7 +246,7 @@ pub(crate) async fn refresh_for(
             }
         }
         let sources = [
-            (finer.map(table), from_finer),
+            (finer.map(materialized), from_finer),
             (Some("candles".to_owned()), from_raw),
         ];
         for (source, runs) in sources {
@@ -131,7 +254,7 @@ pub(crate) async fn refresh_for(
             if runs.symbols.is_empty() {
                 continue;
             }
-            diesel::sql_query(refresh_sql(&table(m), &source))
+            diesel::sql_query(refresh_sql(&materialized(m), &source))
                 .bind::<Text, _>(crate::price::stride(m))
                 .bind::<Timestamptz, _>(m.origin())
                 .bind::<Array<Text>, _>(runs.symbols)
@@ -166,6 +289,19 @@ pub(crate) async fn trim(
     Ok(())
 }
 
+/// After retention, forgets the pending spans that end before `lower_bound` (all when
+/// `None`): their raw rows are gone and [`trim`] removed their buckets.
+pub(crate) async fn trim_pending(
+    conn: &mut AsyncPgConnection,
+    lower_bound: Option<DateTime<Utc>>,
+) -> Result<(), diesel::result::Error> {
+    diesel::sql_query("DELETE FROM ohlcv_pending WHERE $1::timestamptz IS NULL OR hi < $1")
+        .bind::<Nullable<Timestamptz>, _>(lower_bound)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +322,35 @@ mod tests {
                 (t("2024-01-05T00:00:00Z"), t("2024-01-05T01:00:00Z")),
             ]
         );
+    }
+
+    #[test]
+    fn spans_split_series_and_far_apart_times() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let candle = |symbol: &str, time: &str| Candle {
+            symbol: symbol.to_owned(),
+            interval: Interval::M1,
+            time: t(time),
+            open: 1.into(),
+            high: 1.into(),
+            low: 1.into(),
+            close: 1.into(),
+            volume: 1.into(),
+        };
+        let rows = [
+            candle("A", "2024-01-01T00:05:00Z"),
+            candle("A", "2024-01-01T00:00:00Z"),
+            candle("B", "2024-01-01T00:00:00Z"),
+            candle("A", "2024-01-09T00:00:00Z"),
+        ];
+        let spans = spans_of(&rows.iter().collect::<Vec<_>>());
+        assert_eq!(
+            spans[&("A".to_owned(), Interval::M1)],
+            vec![
+                (t("2024-01-01T00:00:00Z"), t("2024-01-01T00:05:00Z")),
+                (t("2024-01-09T00:00:00Z"), t("2024-01-09T00:00:00Z")),
+            ]
+        );
+        assert_eq!(spans.len(), 2);
     }
 }

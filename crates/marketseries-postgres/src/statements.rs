@@ -197,3 +197,28 @@ pub fn materialized_ohlcv(table: &str) -> String {
          WHERE symbol = $1 AND interval = $2 AND time >= $3 AND time < $4 ORDER BY time"
     )
 }
+
+/// Records pending OHLCV rollup spans (plain PostgreSQL): `$1` symbols, `$2` native
+/// intervals, `$3` first and `$4` last raw time of each span (parallel arrays).
+pub fn record_pending() -> &'static str {
+    "INSERT INTO ohlcv_pending (symbol, interval, lo, hi) \
+     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])"
+}
+
+/// The candle upsert: arrays `$1` symbols, `$2` native intervals, `$3` times, `$4`..`$8`
+/// open, high, low, close, volume (numeric); a stored key is replaced.
+pub fn upsert_candles() -> &'static str {
+    "INSERT INTO candles (symbol, interval, time, open, high, low, close, volume) \
+     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::numeric[], \
+                          $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[]) \
+     ON CONFLICT (symbol, interval, time) DO UPDATE SET open = EXCLUDED.open, \
+     high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume"
+}
+
+/// The binary `COPY` of candles (plain PostgreSQL's append path). Columns in order: `text`
+/// symbol, `text` native interval, `timestamptz` time, `numeric` open, high, low, close,
+/// volume.
+pub fn copy_candles() -> &'static str {
+    "COPY candles (symbol, interval, time, open, high, low, close, volume) \
+     FROM STDIN (FORMAT binary)"
+}

@@ -94,6 +94,16 @@ impl<F: Flavor> SqlStore<F> {
         self.pool.get_owned().await.map_err(pool)
     }
 
+    /// The pool itself (for tasks that outlive one call).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The store's clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     /// "Now" by the store's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()

@@ -92,6 +92,10 @@ async fn policies_create_partitions_ahead_and_retention_drops_whole_partitions()
     let start = now() - TimeDelta::days(10);
     let candles = CandleSpec::minutes(1, 10, start, 3).generate();
     store.store_candles(&candles).await.expect("store");
+    store.refresh(None).await.expect("refresh");
+    // Late corrections, left pending: one in a day retention drops, one in a kept day.
+    let late = [candles[10].clone(), candles[candles.len() - 10].clone()];
+    store.store_candles(&late).await.expect("late");
     fixed.set(start + TimeDelta::days(365) + TimeDelta::days(4) + TimeDelta::hours(6));
     let report = store.apply_retention().await.expect("retention");
     let price = report
@@ -135,10 +139,26 @@ async fn policies_create_partitions_ahead_and_retention_drops_whole_partitions()
         got_days, kept_days,
         "the 1d rollup holds exactly the days whose partitions remain"
     );
-    assert!(daily
-        .bars
+    let real_time = store
+        .ohlcv(&OhlcvQuery::new("BTCUSDT", Interval::D1, all))
+        .await
+        .expect("1d");
+    assert_eq!(
+        real_time.bars.iter().map(|b| b.time).collect::<Vec<_>>(),
+        kept_days,
+        "the real-time 1d view too"
+    );
+    let stats = store.stats().await.expect("stats");
+    let watermark = stats
+        .aggregates
         .iter()
-        .all(|b| b.time >= Interval::D1.floor(cutoff)));
+        .find(|a| a.name == "ohlcv_1h")
+        .and_then(|a| a.watermark);
+    assert_eq!(
+        watermark,
+        Some(late[1].time),
+        "retention forgot the pending span in a dropped day; the kept one is the watermark"
+    );
     let minutes = store
         .ohlcv(&OhlcvQuery::new("BTCUSDT", Interval::M1, all))
         .await
@@ -255,14 +275,14 @@ struct Mismatches {
     n: i64,
 }
 
-/// The rollups are refreshed hierarchically (each from the next finer one where it can);
-/// whatever the order of writes, late corrections and natives that only a coarser rollup
-/// holds, every rollup table must equal the flat aggregation of the raw rows of the natives
-/// that divide its width.
+/// The rollups are refreshed hierarchically (each from the next finer one where it can) from
+/// pending spans, behind real-time views; whatever the order of writes, late corrections,
+/// overlapping spans and natives that only a coarser rollup holds, every real-time view must
+/// equal the flat aggregation of the raw rows of the natives that divide its width, before
+/// any refresh, with late data over refreshed buckets, and after a refresh, when the rollup
+/// tables must equal it too and nothing is left pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hierarchical_rollups_equal_a_flat_aggregation_of_raw_rows() {
-    use diesel_async::RunQueryDsl;
-
     let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
     let pg = store(clock).await;
     let start = now() - TimeDelta::days(3);
@@ -294,7 +314,15 @@ async fn hierarchical_rollups_equal_a_flat_aggregation_of_raw_rows() {
         .iter()
         .cloned()
         .partition(|c| c.time.timestamp() % 7 == 0);
-    for batch in early.chunks(1_777).chain(late.chunks(913)) {
+    for batch in early.chunks(1_777) {
+        pg.store_candles(batch).await.expect("store");
+    }
+    let mut conn = pg.conn().await.expect("conn");
+    assert_rollups_are_flat(&mut conn, &natives, "", "before any refresh").await;
+    drop(conn);
+    pg.refresh(None).await.expect("refresh");
+
+    for batch in late.chunks(913) {
         pg.store_candles(batch).await.expect("store");
     }
     let corrections: Vec<Candle> = all
@@ -309,8 +337,31 @@ async fn hierarchical_rollups_equal_a_flat_aggregation_of_raw_rows() {
         })
         .collect();
     pg.store_candles(&corrections).await.expect("corrections");
-
     let mut conn = pg.conn().await.expect("conn");
+    assert_rollups_are_flat(&mut conn, &natives, "", "late data over refreshed buckets").await;
+    drop(conn);
+
+    pg.refresh(None).await.expect("refresh");
+    let mut conn = pg.conn().await.expect("conn");
+    assert_rollups_are_flat(&mut conn, &natives, "", "after the refresh").await;
+    assert_rollups_are_flat(&mut conn, &natives, "_materialized", "after the refresh").await;
+    let count = diesel::sql_query("SELECT count(*) AS n FROM ohlcv_pending");
+    let pending: Mismatches = diesel_async::RunQueryDsl::get_result(count, &mut conn)
+        .await
+        .expect("pending");
+    assert_eq!(pending.n, 0, "a refresh consumes every pending span");
+}
+
+/// Asserts that every rollup relation `ohlcv_<w><suffix>` equals the flat aggregation of
+/// the raw rows of the `natives` that divide `w`, and is not empty.
+async fn assert_rollups_are_flat(
+    conn: &mut diesel_async::AsyncPgConnection,
+    natives: &[&str],
+    suffix: &str,
+    stage: &str,
+) {
+    use diesel_async::RunQueryDsl;
+
     for width in [
         Interval::M5,
         Interval::M15,
@@ -331,20 +382,87 @@ async fn hierarchical_rollups_equal_a_flat_aggregation_of_raw_rows() {
              FROM candles WHERE interval = ANY($1) GROUP BY 1, 2, 3",
             width.seconds()
         );
-        let table = format!("ohlcv_{width}");
+        let table = format!("ohlcv_{width}{suffix}");
         let diff: Mismatches = diesel::sql_query(format!(
             "SELECT count(*) AS n FROM ((SELECT * FROM {table} EXCEPT {flat}) \
              UNION ALL ({flat} EXCEPT SELECT * FROM {table})) d"
         ))
         .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&held)
-        .get_result(&mut conn)
+        .get_result(conn)
         .await
         .expect("compare");
-        assert_eq!(diff.n, 0, "{table} differs from raw rows of {held:?}");
+        assert_eq!(
+            diff.n, 0,
+            "{stage}: {table} differs from raw rows of {held:?}"
+        );
         let rows: Mismatches = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-            .get_result(&mut conn)
+            .get_result(conn)
             .await
             .expect("count");
-        assert!(rows.n > 0, "{table} is empty");
+        assert!(rows.n > 0, "{stage}: {table} is empty");
     }
+}
+
+/// `apply_policies` starts the background refresh of the OHLCV rollups; it consumes what
+/// writes left pending and reports itself as a job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_refresher_materializes_pending_spans() {
+    let pg = store(Arc::new(FixedClock::new(now()))).await;
+    let candles = CandleSpec::minutes(2, 1, now() - TimeDelta::days(2), 5).generate();
+    pg.store_candles(&candles).await.expect("store");
+    let watermark = |stats: &marketseries_core::StoreStats| {
+        stats
+            .aggregates
+            .iter()
+            .find(|a| a.name == "ohlcv_5m")
+            .and_then(|a| a.watermark)
+    };
+    let before = pg.stats().await.expect("stats");
+    assert_eq!(
+        watermark(&before),
+        Some(candles[0].time),
+        "the write left spans pending"
+    );
+    assert!(
+        before.jobs.is_empty(),
+        "no refresher before policies are applied"
+    );
+
+    let mut policies = Policies::default();
+    policies.refresh.schedule = TimeDelta::milliseconds(200);
+    pg.apply_policies(&policies).await.expect("policies");
+    // A liveness wait, not a timing assertion: the first run is due after 200 ms.
+    let mut after = pg.stats().await.expect("stats");
+    for _ in 0..300 {
+        if watermark(&after) == Some(now()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = pg.stats().await.expect("stats");
+    }
+    assert_eq!(watermark(&after), Some(now()), "nothing left pending");
+    let job = after
+        .jobs
+        .first()
+        .expect("the refresher is listed as a job");
+    assert_eq!(job.last_succeeded, Some(true));
+    assert_eq!(job.failures, 0);
+    let range = TimeRange::new(now() - TimeDelta::days(3), now()).expect("range");
+    let materialized = pg
+        .ohlcv(
+            &OhlcvQuery::new(candles[0].symbol.as_str(), Interval::H1, range)
+                .with_freshness(Freshness::MaterializedOnly),
+        )
+        .await
+        .expect("1h");
+    let real_time = pg
+        .ohlcv(&OhlcvQuery::new(
+            candles[0].symbol.as_str(),
+            Interval::H1,
+            range,
+        ))
+        .await
+        .expect("1h");
+    assert_eq!(materialized.bars.len(), 24);
+    assert_eq!(materialized.bars, real_time.bars);
 }

@@ -115,12 +115,6 @@ impl Flavor for Timescale {
         }
     }
 
-    /// The view over the continuous aggregate's materialization hypertable that the
-    /// migration creates next to each aggregate.
-    fn materialized_relation(&self, aggregate: &str) -> String {
-        format!("{aggregate}_materialized")
-    }
-
     fn check_config(&self, config: &PgConfig) -> Result<()> {
         whole_days(config.partition_width, "partition_width (the chunk width)")
     }

@@ -1,0 +1,91 @@
+//! The background refresh of the OHLCV rollups on plain PostgreSQL: the counterpart of a
+//! TimescaleDB refresh policy job. Reads are right without it (the rollup views aggregate
+//! pending spans from raw candles); it keeps them fast by materializing what writes left
+//! pending, every [`RefreshPolicy::schedule`](marketseries_core::RefreshPolicy).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use marketseries_core::{Clock, JobStats};
+use tokio::task::AbortHandle;
+
+use crate::pool::PgPool;
+use crate::rollup;
+
+/// Name the job has in [`marketseries_core::StoreStats::jobs`].
+pub(crate) const JOB_NAME: &str = "ohlcv rollup refresh (background)";
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Runs {
+    last_run: Option<DateTime<Utc>>,
+    last_succeeded: Option<bool>,
+    failures: u64,
+}
+
+/// The running refresher, if any. Dropping it stops the task.
+#[derive(Debug, Default)]
+pub(crate) struct Refresher {
+    task: Mutex<Option<AbortHandle>>,
+    runs: Arc<Mutex<Runs>>,
+}
+
+impl Refresher {
+    /// Starts refreshing every `every` (replacing a running refresher). The task holds the
+    /// pool, not the store, so dropping the store stops it.
+    pub(crate) fn start(&self, pool: PgPool, every: Duration, clock: Arc<dyn Clock>) {
+        let runs = self.runs.clone();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let ok = match pool.get().await {
+                    Ok(mut conn) => rollup::refresh_pending(&mut conn).await.is_ok(),
+                    Err(_) => false,
+                };
+                let mut r = runs.lock().unwrap_or_else(PoisonError::into_inner);
+                r.last_run = Some(clock.now());
+                r.last_succeeded = Some(ok);
+                r.failures += u64::from(!ok);
+            }
+        });
+        let old = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(task.abort_handle());
+        if let Some(old) = old {
+            old.abort();
+        }
+    }
+
+    /// The job's record, when a refresher was started.
+    pub(crate) fn job(&self) -> Option<JobStats> {
+        self.task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()?;
+        let r = *self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(JobStats {
+            id: 1,
+            name: JOB_NAME.to_owned(),
+            last_run: r.last_run,
+            last_succeeded: r.last_succeeded,
+            failures: r.failures,
+        })
+    }
+}
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .task
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            task.abort();
+        }
+    }
+}
