@@ -3,7 +3,8 @@
 //! refreshed, and `ANALYZE`d before any timing.
 //!
 //! - `hourly_30d`: `PgStore::ohlcv` for one symbol, 1h bars over 30 days (720 bars), routed
-//!   to the materialized `ohlcv_1h` rollup;
+//!   to the `ohlcv_1h` rollup (nothing pending after the refresh, so the API reads the table
+//!   `ohlcv_1h_materialized` rather than the real-time view);
 //! - `2h_30d`: the same for 2h bars (360), re-aggregated from `ohlcv_1h`;
 //! - `hourly_30d_rollup_sql`: the rollup read the API issues for `hourly_30d`, run directly
 //!   through `tokio-postgres` (prepared): the "same SQL" reference for the API's overhead;
@@ -213,7 +214,7 @@ fn main() {
         let q = query(Interval::H1);
         let (from, _) = q.interval.covering(&q.range);
         let to = q.range.to();
-        let sql = statements::materialized_ohlcv("ohlcv_1h");
+        let sql = statements::materialized_ohlcv("ohlcv_1h_materialized");
         let statement = prepared.get(&rt, env, &sql, &ROLLUP_TYPES);
         let params: [&(dyn ToSql + Sync); 4] = [&SYMBOL, &native, &from, &to];
         let once = rt.block_on(bars(env, &statement, &params));

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use marketseries_core::{
-    Candle, Capabilities, Dataset, Flow, Policies, Result, RetentionReport, SentimentReading,
-    StoreStats, TimeRange,
+    Candle, Capabilities, Dataset, Flow, Interval, Policies, Result, RetentionReport,
+    SentimentReading, StoreStats, TimeRange,
 };
 
 use crate::config::PgConfig;
@@ -77,6 +77,19 @@ pub trait Flavor: Send + Sync + Sized + 'static {
     /// TimescaleDB continuous aggregate.
     fn materialized_relation(&self, aggregate: &str) -> String {
         format!("{aggregate}_materialized")
+    }
+
+    /// Whether a real-time read of series (`symbol`, `native`) needs the real-time OHLCV
+    /// aggregates rather than [`Flavor::materialized_relation`] (default `true`: a
+    /// TimescaleDB aggregate's tail is unknown without reading it).
+    async fn has_real_time_tail(
+        &self,
+        conn: &mut AsyncPgConnection,
+        symbol: &str,
+        native: Interval,
+    ) -> Result<bool> {
+        let _ = (conn, symbol, native);
+        Ok(true)
     }
 
     /// Rejects configurations the flavor cannot honour (called by `connect`).

@@ -13,8 +13,8 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
-    AggregateStats, Candle, Capabilities, Clock, Dataset, Error, Policies, Result, RetentionAction,
-    RetentionReport, StoreStats, SystemClock, TableStats, TimeRange,
+    AggregateStats, Candle, Capabilities, Clock, Dataset, Error, Interval, Policies, Result,
+    RetentionAction, RetentionReport, StoreStats, SystemClock, TableStats, TimeRange,
 };
 
 use crate::batch::count;
@@ -131,6 +131,18 @@ impl Flavor for Partitioned {
 
     fn check_config(&self, config: &PgConfig) -> Result<()> {
         whole_days(config.partition_width, "partition_width")
+    }
+
+    /// Only while a span of the series is pending: otherwise the rollup tables are
+    /// complete for it, and reading them directly spares the planner the real-time view
+    /// (whose raw-candle branch it plans over every partition, milliseconds per call).
+    async fn has_real_time_tail(
+        &self,
+        conn: &mut AsyncPgConnection,
+        symbol: &str,
+        native: Interval,
+    ) -> Result<bool> {
+        rollup::is_pending(conn, symbol, native).await.map_err(db)
     }
 
     async fn before_write(

@@ -111,10 +111,22 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
                 .await?;
             conn = self.conn().await?;
         }
-        // Materialized-only reads leave out a real-time tail where the flavor has one.
+        // Materialized-only reads leave out a real-time tail where the flavor has one; the
+        // flavor may also serve a real-time read from the materialized relation when it
+        // knows nothing is pending for the series.
+        let materialized_only = match route {
+            Route::Materialized { native, .. } | Route::ReAggregate { native, .. } => {
+                query.freshness == Freshness::MaterializedOnly
+                    || !self
+                        .flavor()
+                        .has_real_time_tail(&mut conn, &query.symbol, native)
+                        .await?
+            }
+            Route::Raw { .. } | Route::NoData => false,
+        };
         let relation = |m: Interval| {
             let table = rollup::table(m);
-            if query.freshness == Freshness::MaterializedOnly {
+            if materialized_only {
                 self.flavor().materialized_relation(&table)
             } else {
                 table

@@ -222,3 +222,10 @@ pub fn copy_candles() -> &'static str {
     "COPY candles (symbol, interval, time, open, high, low, close, volume) \
      FROM STDIN (FORMAT binary)"
 }
+
+/// Whether a rollup span of series (`$1` symbol, `$2` native interval) is pending (plain
+/// PostgreSQL). Columns: `pending`.
+pub fn series_pending() -> &'static str {
+    "SELECT EXISTS (SELECT 1 FROM ohlcv_pending WHERE symbol = $1 AND interval = $2) \
+     AS pending"
+}
