@@ -301,7 +301,7 @@ fn main() {
         let statement = prepared.get(
             &rt,
             env,
-            statements::market_overview(),
+            statements::market_overview_rollup(),
             &[Type::TIMESTAMPTZ, Type::TIMESTAMPTZ],
         );
         let window = TimeRange::last(end(), overview_window()).expect("window");

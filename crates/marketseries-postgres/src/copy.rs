@@ -25,6 +25,7 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::config::PgConfig;
 use crate::rollup::Spans;
+use crate::series;
 use crate::statements;
 
 const COLUMN_TYPES: [Type; 8] = [
@@ -147,8 +148,9 @@ fn arrays(spans: &Spans) -> SpanArrays<'_> {
     out
 }
 
-/// Appends `rows` (validated, deduplicated; their partitions exist) by binary `COPY` and
-/// records `spans` (theirs) as pending, in one transaction. Returns `false`, having changed
+/// Appends `rows` (validated, deduplicated, sorted by key; their partitions exist) by binary
+/// `COPY`, records `spans` (theirs) as pending and the series' latest candles, in one
+/// transaction. Returns `false`, having changed
 /// nothing, when one of the keys is already stored (by an earlier batch or a concurrent
 /// writer): the unique violation aborts the `COPY` at that row, and the batch needs the
 /// upsert.
@@ -188,6 +190,9 @@ pub(crate) async fn append(
     let (symbols, natives, lo, hi) = arrays(spans);
     let params: [&(dyn ToSql + Sync); 4] = [&symbols, &natives, &lo, &hi];
     tx.execute(statements::record_pending(), &params).await?;
+    let (symbols, natives, times, closes) = series::latest(rows);
+    let params: [&(dyn ToSql + Sync); 4] = [&symbols, &natives, &times, &closes];
+    tx.execute(statements::record_series(), &params).await?;
     tx.commit().await?;
     Ok(true)
 }

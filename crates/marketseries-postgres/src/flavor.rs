@@ -92,6 +92,15 @@ pub trait Flavor: Send + Sync + Sized + 'static {
         Ok(true)
     }
 
+    /// Whether price changes and the market overview take the high and low of whole hours
+    /// from the `ohlcv_1h` rollup ([`statements::price_change_rollup`]); default `false`
+    /// (raw candles).
+    ///
+    /// [`statements::price_change_rollup`]: crate::statements::price_change_rollup
+    fn high_low_from_rollups(&self) -> bool {
+        false
+    }
+
     /// Rejects configurations the flavor cannot honour (called by `connect`).
     ///
     /// # Errors

@@ -39,6 +39,7 @@ mod price_points;
 mod refresher;
 mod rollup;
 mod sentiment;
+mod series;
 pub mod statements;
 mod store;
 

@@ -26,6 +26,7 @@ use crate::flavor::{raw_table, Batch, Flavor};
 use crate::partitions;
 use crate::refresher::Refresher;
 use crate::rollup;
+use crate::statements;
 use crate::store::SqlStore;
 
 /// Days of partitions [`TimeSeriesStore::apply_policies`](marketseries_core::TimeSeriesStore::apply_policies)
@@ -131,6 +132,10 @@ impl Flavor for Partitioned {
 
     fn check_config(&self, config: &PgConfig) -> Result<()> {
         whole_days(config.partition_width, "partition_width")
+    }
+
+    fn high_low_from_rollups(&self) -> bool {
+        true
     }
 
     /// Only while a span of the series is pending: otherwise the rollup tables are
@@ -284,6 +289,10 @@ impl Flavor for Partitioned {
                     .map_err(db)?;
                 if dataset == Dataset::Price {
                     rollup::trim_pending(&mut conn, oldest).await.map_err(db)?;
+                    diesel::sql_query(statements::forget_dead_series())
+                        .execute(&mut conn)
+                        .await
+                        .map_err(db)?;
                 }
             }
         }

@@ -136,7 +136,12 @@ impl<F: Flavor> SqlStore<F> {
         range: TimeRange,
     ) -> Result<Option<PriceChange>> {
         let mut conn = self.conn().await?;
-        let row: Option<ChangeRow> = cached(statements::price_change())
+        let sql = if self.flavor().high_low_from_rollups() {
+            statements::price_change_rollup()
+        } else {
+            statements::price_change()
+        };
+        let row: Option<ChangeRow> = cached(sql)
             .bind::<Text, _>(symbol)
             .bind::<Timestamptz, _>(range.from())
             .bind::<Timestamptz, _>(range.to())
@@ -150,7 +155,12 @@ impl<F: Flavor> SqlStore<F> {
     pub(crate) async fn overview(&self) -> Result<Vec<MarketOverview>> {
         let range = TimeRange::last(self.now(), overview_window())?;
         let mut conn = self.conn().await?;
-        let rows: Vec<OverviewRow> = cached(statements::market_overview())
+        let sql = if self.flavor().high_low_from_rollups() {
+            statements::market_overview_rollup()
+        } else {
+            statements::market_overview()
+        };
+        let rows: Vec<OverviewRow> = cached(sql)
             .bind::<Timestamptz, _>(range.from())
             .bind::<Timestamptz, _>(range.to())
             .load(&mut conn)

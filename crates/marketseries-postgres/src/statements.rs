@@ -4,11 +4,11 @@
 //! TimescaleDB hypertables included) over the `candles` columns and primary key
 //! `(symbol, interval, time)`.
 //!
-//! Which series (symbol, native interval) exist is found by **loose index scans** over the
-//! primary key: a recursive CTE steps from one distinct key prefix to the next with one
-//! index probe each, instead of `SELECT DISTINCT`, which reads every row. A probe still
-//! visits every partition (or chunk), so these cost a fraction of a millisecond per step on
-//! a month of daily partitions and grow with the number of partitions, not rows.
+//! Which series (symbol, native interval) exist, and the latest candle of each, come from
+//! the table `candle_series`, which every candle write keeps (see [`record_series`]), rather
+//! than from `candles`, where even a loose index scan probes the index of every partition (or
+//! chunk) once per distinct value. Each series read from it is checked to still have its
+//! latest candle (one primary-key probe), so series that retention removed entirely vanish.
 //!
 //! The statements that also take a time window read it through a `MATERIALIZED` CTE
 //! (`bounds`) rather than from `$n` directly. Plan-time partition pruning on `$n` would make
@@ -19,14 +19,17 @@
 
 use std::sync::LazyLock;
 
-/// Distinct native intervals of symbol `$1`, as CTE `natives (interval)` of a
-/// `WITH RECURSIVE` (text order).
-const NATIVES: &str = "natives (interval) AS ( \
-      (SELECT interval FROM candles WHERE symbol = $1 ORDER BY interval LIMIT 1) \
-    UNION ALL \
-      SELECT n.interval FROM natives p CROSS JOIN LATERAL ( \
-        SELECT c.interval FROM candles c WHERE c.symbol = $1 AND c.interval > p.interval \
-        ORDER BY c.interval LIMIT 1) n)";
+/// Condition that series `s` (a `candle_series` row) still has its latest candle. A scalar
+/// subquery, not `EXISTS`: the planner may turn `EXISTS` into a hash join over every row of
+/// `candles` when it misjudges the size of `candle_series`; a scalar subquery is always one
+/// primary-key probe per series.
+const LIVE: &str = "coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol \
+      AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)";
+
+/// Native intervals of symbol `$1`, as CTE `natives (interval)` of a `WITH RECURSIVE`.
+fn natives() -> String {
+    format!("natives (interval) AS (SELECT s.interval FROM candle_series s WHERE s.symbol = $1 AND {LIVE})")
+}
 
 /// `ORDER BY` keys that sort canonical interval texts (`<count><unit>`, see
 /// `marketseries_core::Interval`) as `Interval`'s `Ord` does: by width, then epoch-aligned
@@ -40,7 +43,8 @@ const BY_WIDTH: &str = "left(interval, -1)::bigint * CASE right(interval, 1) \
 /// first native by [`BY_WIDTH`]), for a `WITH RECURSIVE`.
 fn base_cte() -> String {
     format!(
-        "{NATIVES}, base (interval) AS (SELECT interval FROM natives ORDER BY {BY_WIDTH} LIMIT 1)"
+        "{natives}, base (interval) AS (SELECT interval FROM natives ORDER BY {BY_WIDTH} LIMIT 1)",
+        natives = natives()
     )
 }
 
@@ -51,20 +55,24 @@ fn bounds(from: u8, to: u8) -> String {
 
 /// Native intervals of one symbol (text order). `$1` symbol. Columns: `interval`.
 pub fn native_intervals() -> &'static str {
-    static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("WITH RECURSIVE {NATIVES} SELECT interval FROM natives"));
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH RECURSIVE {natives} SELECT interval FROM natives ORDER BY interval",
+            natives = natives()
+        )
+    });
     &SQL
 }
 
 /// Every symbol with candles, in byte order. No parameters. Columns: `symbol`.
 pub fn symbols() -> &'static str {
-    "WITH RECURSIVE symbols (symbol) AS ( \
-          (SELECT symbol FROM candles ORDER BY symbol LIMIT 1) \
-        UNION ALL \
-          SELECT n.symbol FROM symbols s CROSS JOIN LATERAL ( \
-            SELECT c.symbol FROM candles c WHERE c.symbol > s.symbol \
-            ORDER BY c.symbol LIMIT 1) n) \
-     SELECT symbol FROM symbols ORDER BY symbol COLLATE \"C\""
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT s.symbol FROM candle_series s WHERE {LIVE} \
+             GROUP BY s.symbol ORDER BY s.symbol COLLATE \"C\""
+        )
+    });
+    &SQL
 }
 
 /// Latest base-interval candle of one symbol; no row without candles. `$1` symbol.
@@ -72,12 +80,9 @@ pub fn symbols() -> &'static str {
 pub fn latest_price() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "WITH RECURSIVE {base} \
-             SELECT b.interval, l.time, l.close FROM base b CROSS JOIN LATERAL ( \
-               SELECT c.time, c.close FROM candles c \
-               WHERE c.symbol = $1 AND c.interval = b.interval \
-               ORDER BY c.time DESC LIMIT 1) l",
-            base = base_cte(),
+            "SELECT s.interval, s.latest_time AS time, s.latest_close AS close \
+             FROM candle_series s WHERE s.symbol = $1 AND {LIVE} \
+             ORDER BY {BY_WIDTH} LIMIT 1"
         )
     });
     &SQL
@@ -87,20 +92,29 @@ pub fn latest_price() -> &'static str {
 /// in `[$2, $3)`; no row when there are none. `$1` symbol. Columns: `first_time`, `open`,
 /// `last_time`, `close`, `high`, `low`.
 pub fn price_change() -> &'static str {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "WITH RECURSIVE {base}, \
-             {bounds} \
-             SELECT f.time AS first_time, f.open, z.time AS last_time, z.close, \
-                    hl.high, hl.low \
-             FROM base b CROSS JOIN bounds w \
-             {change}",
-            bounds = bounds(2, 3),
-            change = change_joins("$1", "CROSS"),
-            base = base_cte(),
-        )
-    });
+    static SQL: LazyLock<String> = LazyLock::new(|| price_change_sql(HighLow::Raw));
     &SQL
+}
+
+/// [`price_change`] for plain PostgreSQL: the high and low of whole hours come from the
+/// `ohlcv_1h` rollup (see [`HighLow::Rollup`]).
+pub fn price_change_rollup() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| price_change_sql(HighLow::Rollup));
+    &SQL
+}
+
+fn price_change_sql(high_low: HighLow) -> String {
+    format!(
+        "WITH RECURSIVE {base}, \
+         {bounds} \
+         SELECT f.time AS first_time, f.open, z.time AS last_time, z.close, \
+                hl.high, hl.low \
+         FROM base b CROSS JOIN bounds w \
+         {change}",
+        bounds = bounds(2, 3),
+        change = change_joins("$1", "CROSS", high_low),
+        base = base_cte(),
+    )
 }
 
 /// Volume of one symbol's base-interval candles with `time` in `[$3, $4)` by closing price
@@ -129,50 +143,83 @@ pub fn volume_profile() -> &'static str {
 /// change columns when it has no base-interval candles there), in byte order of symbol.
 /// Columns: `symbol`, `interval`, `time`, `price`, then those of [`price_change`].
 pub fn market_overview() -> &'static str {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "WITH RECURSIVE series (symbol, interval) AS ( \
-                  (SELECT symbol, interval FROM candles ORDER BY symbol, interval LIMIT 1) \
-                UNION ALL \
-                  SELECT n.symbol, n.interval FROM series s CROSS JOIN LATERAL ( \
-                    SELECT c.symbol, c.interval FROM candles c \
-                    WHERE (c.symbol, c.interval) > (s.symbol, s.interval) \
-                    ORDER BY c.symbol, c.interval LIMIT 1) n), \
-             base (symbol, interval) AS ( \
-               SELECT DISTINCT ON (symbol) symbol, interval FROM series \
-               ORDER BY symbol, {BY_WIDTH}), \
-             {bounds} \
-             SELECT b.symbol, b.interval, l.time, l.close AS price, \
-                    f.time AS first_time, f.open, z.time AS last_time, z.close, \
-                    hl.high, hl.low \
-             FROM base b CROSS JOIN bounds w \
-             CROSS JOIN LATERAL ( \
-               SELECT c.time, c.close FROM candles c \
-               WHERE c.symbol = b.symbol AND c.interval = b.interval \
-               ORDER BY c.time DESC LIMIT 1) l \
-             {change} \
-             ORDER BY b.symbol COLLATE \"C\"",
-            bounds = bounds(1, 2),
-            change = change_joins("b.symbol", "LEFT"),
-        )
-    });
+    static SQL: LazyLock<String> = LazyLock::new(|| market_overview_sql(HighLow::Raw));
     &SQL
 }
 
+/// [`market_overview`] for plain PostgreSQL: the high and low of whole hours come from the
+/// `ohlcv_1h` rollup (see [`HighLow::Rollup`]).
+pub fn market_overview_rollup() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| market_overview_sql(HighLow::Rollup));
+    &SQL
+}
+
+fn market_overview_sql(high_low: HighLow) -> String {
+    format!(
+        "WITH base (symbol, interval, time, price) AS ( \
+           SELECT DISTINCT ON (s.symbol) s.symbol, s.interval, s.latest_time, \
+                  s.latest_close \
+           FROM candle_series s WHERE {LIVE} ORDER BY s.symbol, {BY_WIDTH}), \
+         {bounds} \
+         SELECT b.symbol, b.interval, b.time, b.price, \
+                f.time AS first_time, f.open, z.time AS last_time, z.close, \
+                hl.high, hl.low \
+         FROM base b CROSS JOIN bounds w \
+         {change} \
+         ORDER BY b.symbol COLLATE \"C\"",
+        bounds = bounds(1, 2),
+        change = change_joins("b.symbol", "LEFT", high_low),
+    )
+}
+
+/// Where the high and low of a window come from.
+#[derive(Clone, Copy)]
+enum HighLow {
+    /// A range scan of the raw candles of the window.
+    Raw,
+    /// Plain PostgreSQL: the whole hours of the window from `ohlcv_1h_materialized`, the
+    /// partial hours at either end from raw candles, so a 24-hour window reads about 23
+    /// rollup rows and at most two hours of candles instead of 1,440 one-minute candles.
+    /// Only when the series' native divides an hour and no pending span touches those
+    /// hours (the rollup is then exact for them); otherwise the raw range scan.
+    Rollup,
+}
+
 /// Lateral joins `f` (first candle), `z` (last candle) and `hl` (high, low) over the
-/// candles of `symbol` and `b.interval` in `w`: two index probes and one range scan, where
+/// candles of `symbol` and `b.interval` in `w`: two index probes and range scans, where
 /// ordered `array_agg`s would sort the whole window. `join` is `CROSS` (no first candle, no
 /// row) or `LEFT` (null columns).
-fn change_joins(symbol: &str, join: &str) -> String {
-    let window = format!(
-        "FROM candles c WHERE c.symbol = {symbol} AND c.interval = b.interval \
-         AND c.time >= w.lo AND c.time < w.hi"
-    );
+fn change_joins(symbol: &str, join: &str, high_low: HighLow) -> String {
+    let series = format!("c.symbol = {symbol} AND c.interval = b.interval");
+    let window = format!("FROM candles c WHERE {series} AND c.time >= w.lo AND c.time < w.hi");
     let on = if join == "LEFT" { " ON true" } else { "" };
+    let hl = match high_low {
+        HighLow::Raw => format!("SELECT max(c.high) AS high, min(c.low) AS low {window}"),
+        // Every branch but one is switched off by a filter on the outer row, so only the
+        // chosen range scans run.
+        HighLow::Rollup => format!(
+            "SELECT max(x.high) AS high, min(x.low) AS low \
+             FROM (SELECT date_bin('1 hour', w.lo - interval '1 microsecond', \
+                            timestamptz 'epoch') + interval '1 hour' AS lo, \
+                          date_bin('1 hour', w.hi, timestamptz 'epoch') AS hi) m \
+             CROSS JOIN LATERAL (SELECT 3600 % marketseries_interval_seconds(b.interval) = 0 \
+               AND m.lo < m.hi AND NOT EXISTS (SELECT 1 FROM ohlcv_pending p \
+                 WHERE p.symbol = {symbol} AND p.interval = b.interval \
+                   AND p.lo < m.hi AND p.hi >= m.lo) AS ok) u \
+             CROSS JOIN LATERAL ( \
+               SELECT c.high, c.low {window} AND NOT u.ok \
+               UNION ALL SELECT c.high, c.low FROM candles c WHERE u.ok AND {series} \
+                 AND c.time >= w.lo AND c.time < m.lo \
+               UNION ALL SELECT c.high, c.low FROM candles c WHERE u.ok AND {series} \
+                 AND c.time >= m.hi AND c.time < w.hi \
+               UNION ALL SELECT c.high, c.low FROM ohlcv_1h_materialized c \
+                 WHERE u.ok AND {series} AND c.time >= m.lo AND c.time < m.hi) x"
+        ),
+    };
     format!(
         "{join} JOIN LATERAL (SELECT c.time, c.open {window} ORDER BY c.time LIMIT 1) f{on} \
          {join} JOIN LATERAL (SELECT c.time, c.close {window} ORDER BY c.time DESC LIMIT 1) z{on} \
-         {join} JOIN LATERAL (SELECT max(c.high) AS high, min(c.low) AS low {window}) hl{on}"
+         {join} JOIN LATERAL ({hl}) hl{on}"
     )
 }
 
@@ -228,4 +275,23 @@ pub fn copy_candles() -> &'static str {
 pub fn series_pending() -> &'static str {
     "SELECT EXISTS (SELECT 1 FROM ohlcv_pending WHERE symbol = $1 AND interval = $2) \
      AS pending"
+}
+
+/// Records the latest candle of each series of a batch (`$1` symbols, `$2` native
+/// intervals, `$3` times, `$4` closes; one element per series): a series' row moves only
+/// forward in time, and a correction of its latest candle updates it.
+pub fn record_series() -> &'static str {
+    "INSERT INTO candle_series (symbol, interval, latest_time, latest_close) \
+     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::numeric[]) \
+     ON CONFLICT (symbol, interval) DO UPDATE SET latest_time = EXCLUDED.latest_time, \
+     latest_close = EXCLUDED.latest_close \
+     WHERE candle_series.latest_time <= EXCLUDED.latest_time"
+}
+
+/// Deletes the `candle_series` rows whose latest candle no longer exists (after retention
+/// dropped every row of the series).
+pub fn forget_dead_series() -> &'static str {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("DELETE FROM candle_series s WHERE NOT {LIVE}"));
+    &SQL
 }

@@ -142,9 +142,9 @@ impl<F: Flavor> SqlStore<F> {
         *self.policies.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes one deduplicated batch: the flavor's preparation, then `upsert` and the
-    /// flavor's in-transaction work in one transaction, so the rows and whatever the flavor
-    /// keeps in step with them land together or not at all.
+    /// Writes one deduplicated batch: the flavor's preparation, then `upsert`, for candles
+    /// the `candle_series` record, and the flavor's in-transaction work in one transaction,
+    /// so the rows and whatever is kept in step with them land together or not at all.
     pub(crate) async fn write<Q>(&self, batch: Batch<'_>, upsert: Q) -> Result<()>
     where
         Q: ExecuteDsl<AsyncPgConnection> + Send,
@@ -155,6 +155,9 @@ impl<F: Flavor> SqlStore<F> {
         let batch = &batch;
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
             upsert.execute(conn).await?;
+            if let Batch::Candles(rows) = batch {
+                crate::series::record(conn, rows).await?;
+            }
             flavor.in_write_transaction(conn, batch).await
         })
         .await

@@ -1,0 +1,1 @@
+DROP TABLE candle_series;
