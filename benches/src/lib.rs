@@ -76,7 +76,8 @@ impl BenchDb {
             .expect("connect a plain client");
         tokio::spawn(connection);
         client
-            .batch_execute("SET TIME ZONE 'UTC'")
+            // The store's session settings, so direct statements are planned as the store's.
+            .batch_execute(marketseries_postgres::SESSION_SETUP)
             .await
             .expect("set the time zone");
         let tables: String = client

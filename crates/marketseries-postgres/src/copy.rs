@@ -85,7 +85,8 @@ pub(crate) fn pool(config: &PgConfig) -> CopyPool {
     let manager = Manager {
         url: config.url().to_owned(),
         setup: format!(
-            "SET TIME ZONE 'UTC'; SET statement_timeout = {}",
+            "{}; SET statement_timeout = {}",
+            crate::pool::SESSION_SETUP,
             config.statement_timeout.as_millis()
         ),
     };

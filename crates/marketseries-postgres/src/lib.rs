@@ -48,4 +48,5 @@ pub use config::PgConfig;
 pub use error::db as database_error;
 pub use flavor::{raw_table, Batch, Flavor};
 pub use partitioned::{whole_days, Partitioned, PgStore, WritePaths, PARTITIONS_AHEAD};
+pub use pool::SESSION_SETUP;
 pub use store::SqlStore;

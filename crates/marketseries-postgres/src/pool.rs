@@ -11,6 +11,14 @@ use marketseries_core::{Error, Result};
 
 use crate::config::PgConfig;
 
+/// Settings of every session the store opens. Reads are prepared statements kept per
+/// connection (`cached.rs`) whose parameters include symbols and time windows; a generic
+/// plan prunes partitions (and TimescaleDB chunks) on those parameters when the executor
+/// starts, so it is as selective as a custom plan without re-planning on every call over
+/// every partition, which PostgreSQL's default plan-cache heuristic would otherwise do here
+/// (custom plans look cheaper to it because they are pruned at plan time).
+pub const SESSION_SETUP: &str = "SET TIME ZONE 'UTC'; SET plan_cache_mode = force_generic_plan";
+
 /// The pool type the backend uses.
 pub(crate) type PgPool = Pool<AsyncPgConnection>;
 
@@ -29,7 +37,7 @@ pub(crate) async fn build(config: &PgConfig) -> Result<PgPool> {
         async move {
             let mut conn = AsyncPgConnection::establish(&url).await?;
             conn.batch_execute(&format!(
-                "SET TIME ZONE 'UTC'; SET statement_timeout = {timeout_ms}"
+                "{SESSION_SETUP}; SET statement_timeout = {timeout_ms}"
             ))
             .await
             .map_err(ConnectionError::CouldntSetupConfiguration)?;

@@ -10,12 +10,12 @@
 //! chunk) once per distinct value. Each series read from it is checked to still have its
 //! latest candle (one primary-key probe), so series that retention removed entirely vanish.
 //!
-//! The statements that also take a time window read it through a `MATERIALIZED` CTE
-//! (`bounds`) rather than from `$n` directly. Plan-time partition pruning on `$n` would make
-//! PostgreSQL's plan cache prefer a custom plan, re-planned on every call over all the
-//! partitions the loose index scans visit (milliseconds); with the bounds hidden in the CTE
-//! the custom and generic plans are the same, the generic one is kept, and pruning happens
-//! at execution time instead.
+//! The store's sessions run with `plan_cache_mode = force_generic_plan` (see
+//! `pool::SESSION_SETUP`): each statement is planned once per connection, and partitions
+//! (chunks) outside its `$n` time window are pruned when the executor starts. Statements
+//! that take a time window name it through a CTE `bounds (lo, hi)`, which the planner
+//! inlines, so that pruning sees the parameters. Issued elsewhere without that setting,
+//! PostgreSQL's default heuristic may prefer custom plans, re-planned on every call.
 
 use std::sync::LazyLock;
 
@@ -48,9 +48,10 @@ fn base_cte() -> String {
     )
 }
 
-/// Time window `[$from, $to)` as CTE `bounds (lo, hi)` (see the module docs for why).
+/// Time window `[$from, $to)` as CTE `bounds (lo, hi)` (inlined by the planner; see the
+/// module docs).
 fn bounds(from: u8, to: u8) -> String {
-    format!("bounds (lo, hi) AS MATERIALIZED (SELECT ${from}::timestamptz, ${to}::timestamptz)")
+    format!("bounds (lo, hi) AS (SELECT ${from}::timestamptz, ${to}::timestamptz)")
 }
 
 /// Native intervals of one symbol (text order). `$1` symbol. Columns: `interval`.
