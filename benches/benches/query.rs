@@ -5,6 +5,9 @@
 //! - `hourly_30d`: `PgStore::ohlcv` for one symbol, 1h bars over 30 days (720 bars), routed
 //!   to the `ohlcv_1h` rollup (nothing pending after the refresh, so the API reads the table
 //!   `ohlcv_1h_materialized` rather than the real-time view);
+//! - `hourly_30d_pending`: the same for a symbol with one late correction not yet refreshed,
+//!   read through the real-time view `ohlcv_1h` (rollup rows plus the pending hour from raw
+//!   candles);
 //! - `2h_30d`: the same for 2h bars (360), re-aggregated from `ohlcv_1h`;
 //! - `hourly_30d_rollup_sql`: the rollup read the API issues for `hourly_30d`, run directly
 //!   through `tokio-postgres` (prepared): the "same SQL" reference for the API's overhead;
@@ -49,6 +52,8 @@ const SYMBOLS: usize = 3;
 const DAYS: u32 = 30;
 const SEED: u64 = 20_240_101;
 const SYMBOL: &str = "BTCUSDT";
+/// The symbol left with a pending rollup span.
+const PENDING_SYMBOL: &str = "ETHUSDT";
 
 /// Parameter types the store binds for an OHLCV aggregation (stride as text).
 const AGGREGATE_TYPES: [Type; 6] = [
@@ -82,6 +87,15 @@ async fn load() -> BenchDb {
     // What the background refresher does: nothing is left pending, so the rollup views
     // serve only materialized rows.
     env.store.refresh(None).await.expect("refresh");
+    // Then one late correction of PENDING_SYMBOL, mid-month, left pending: its reads go
+    // through the real-time views (`hourly_30d_pending`).
+    let mut late = rows
+        .iter()
+        .find(|c| c.symbol == PENDING_SYMBOL && c.time >= start() + TimeDelta::days(15))
+        .expect("a candle to correct")
+        .clone();
+    late.volume += Decimal::ONE;
+    env.store.store_candles(&[late]).await.expect("late candle");
     env.client.batch_execute("ANALYZE").await.expect("analyze");
     assert_eq!(
         usize::try_from(env.candle_count().await).ok(),
@@ -189,6 +203,19 @@ fn main() {
                 "1h should be served by its rollup, got {}",
                 s.route
             );
+        });
+    });
+
+    group.bench_function("hourly_30d_pending", |b| {
+        let env = ready();
+        let q = OhlcvQuery::new(PENDING_SYMBOL, Interval::H1, query(Interval::H1).range);
+        let once = rt.block_on(env.store.ohlcv(&q)).expect("ohlcv");
+        assert_eq!(once.bars.len(), hours, "hourly bars (pending)");
+        assert!(matches!(once.route, Route::Materialized { .. }));
+        b.iter_custom(|iters| {
+            timed(&rt, iters, || async {
+                env.store.ohlcv(&q).await.expect("ohlcv")
+            })
         });
     });
 

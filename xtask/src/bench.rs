@@ -268,6 +268,7 @@ reads, 3 symbols x 30 days of 1m candles (client round trips):"
     if let Some(raw) = find("hourly_30d_raw_sql") {
         for (name, label) in [
             ("hourly_30d", "routed api"),
+            ("hourly_30d_pending", "routed api with a pending span"),
             ("hourly_30d_rollup_sql", "rollup SQL"),
         ] {
             if let Some(m) = find(name) {

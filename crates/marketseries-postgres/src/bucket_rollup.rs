@@ -1,5 +1,5 @@
 //! Hourly and daily sentiment and flow rollups (`sentiment_1h`, `sentiment_1d`, `flows_1h`,
-//! `flows_1d`), refreshed like the OHLCV rollups: synchronously, in the writer's
+//! `flows_1d`), refreshed synchronously (unlike the OHLCV rollups), in the writer's
 //! transaction, by recomputing every bucket in each contiguous run of affected buckets per
 //! asset from raw rows.
 

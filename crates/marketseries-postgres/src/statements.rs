@@ -97,8 +97,10 @@ pub fn price_change() -> &'static str {
     &SQL
 }
 
-/// [`price_change`] for plain PostgreSQL: the high and low of whole hours come from the
-/// `ohlcv_1h` rollup (see [`HighLow::Rollup`]).
+/// [`price_change`] for plain PostgreSQL: the high and low of the whole hours of the window
+/// come from `ohlcv_1h_materialized`, those of the partial hours at either end from raw
+/// candles, when the series' native divides an hour and no pending span touches those
+/// hours (otherwise from raw candles only).
 pub fn price_change_rollup() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| price_change_sql(HighLow::Rollup));
     &SQL
@@ -148,8 +150,7 @@ pub fn market_overview() -> &'static str {
     &SQL
 }
 
-/// [`market_overview`] for plain PostgreSQL: the high and low of whole hours come from the
-/// `ohlcv_1h` rollup (see [`HighLow::Rollup`]).
+/// [`market_overview`] for plain PostgreSQL: high and low as in [`price_change_rollup`].
 pub fn market_overview_rollup() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| market_overview_sql(HighLow::Rollup));
     &SQL

@@ -64,8 +64,14 @@ BEGIN
                 FROM ohlcv_pending
                 WHERE %3$s %% marketseries_interval_seconds(interval) = 0
                 GROUP BY symbol, interval) p
-            JOIN candles c ON c.symbol = p.symbol AND c.interval = p.interval
-                AND c.time >= lower(p.span) AND c.time < upper(p.span)
+            -- One index range scan per merged span, never a scan of the whole series: the
+            -- OFFSET keeps the planner from flattening the lateral subquery and driving the
+            -- join from `candles`.
+            CROSS JOIN LATERAL (
+                SELECT c.time, c.open, c.high, c.low, c.close, c.volume FROM candles c
+                WHERE c.symbol = p.symbol AND c.interval = p.interval
+                  AND c.time >= lower(p.span) AND c.time < upper(p.span)
+                OFFSET 0) c
             GROUP BY p.symbol, p.interval, 3
         $view$, 'ohlcv_' || w.name, 'ohlcv_' || w.name || '_materialized', w.seconds);
     END LOOP;
