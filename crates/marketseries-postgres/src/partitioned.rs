@@ -139,8 +139,8 @@ impl Flavor for Partitioned {
     }
 
     /// Only while a span of the series is pending: otherwise the rollup tables are
-    /// complete for it, and reading them directly spares the planner the real-time view
-    /// (whose raw-candle branch it plans over every partition, milliseconds per call).
+    /// complete for it, and reading them directly skips the real-time view's anti-join
+    /// and raw-candle branch (`cargo xtask bench`: 2.7 ms vs 4.4 ms for a 30-day 1h read).
     async fn has_real_time_tail(
         &self,
         conn: &mut AsyncPgConnection,
