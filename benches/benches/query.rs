@@ -8,6 +8,8 @@
 //! - `hourly_30d_pending`: the same for a symbol with one late correction not yet refreshed,
 //!   read through the real-time view `ohlcv_1h` (rollup rows plus the pending hour from raw
 //!   candles);
+//! - `latest_price_unverified` / `market_overview_unverified`: those calls on a second store
+//!   whose pool skips the verifying round trip on checkout (`verify_on_checkout = false`);
 //! - `2h_30d`: the same for 2h bars (360), re-aggregated from `ohlcv_1h`;
 //! - `hourly_30d_rollup_sql`: the rollup read the API issues for `hourly_30d`, run directly
 //!   through `tokio-postgres` (prepared): the "same SQL" reference for the API's overhead;
@@ -41,7 +43,7 @@ use marketseries_core::{
     Clock, FixedClock, Interval, OhlcvQuery, OhlcvSeries, PriceStore, Route, TimeRange,
     TimeSeriesStore, Unit,
 };
-use marketseries_postgres::statements;
+use marketseries_postgres::{statements, PgConfig, PgStore};
 use marketseries_testkit::generate::CandleSpec;
 use rust_decimal::Decimal;
 use tokio::runtime::Runtime;
@@ -308,6 +310,43 @@ fn main() {
         b.iter_custom(|iters| {
             timed(&rt, iters, || async {
                 latest(rows(env, &statement, &params).await)
+            })
+        });
+    });
+
+    // The same two calls on a store whose pool hands out connections without a verifying
+    // round trip (`PgConfig::verify_on_checkout = false`): how much of the API overhead
+    // that default costs.
+    let unverified: OnceCell<PgStore> = OnceCell::new();
+    let unverified = || {
+        unverified.get_or_init(|| {
+            let mut config = PgConfig::new(ready().db.url());
+            config.pool_size = 2;
+            config.verify_on_checkout = false;
+            let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(end()));
+            rt.block_on(PgStore::connect_with_clock(config, clock))
+                .expect("connect an unverified store")
+        })
+    };
+    group.bench_function("latest_price_unverified", |b| {
+        let store = unverified();
+        assert!(rt
+            .block_on(store.latest_price(SYMBOL))
+            .expect("latest")
+            .is_some());
+        b.iter_custom(|iters| {
+            timed(&rt, iters, || async {
+                store.latest_price(SYMBOL).await.expect("latest")
+            })
+        });
+    });
+    group.bench_function("market_overview_unverified", |b| {
+        let store = unverified();
+        let once = rt.block_on(store.market_overview()).expect("overview");
+        assert_eq!(once.len(), SYMBOLS, "one overview row per symbol");
+        b.iter_custom(|iters| {
+            timed(&rt, iters, || async {
+                store.market_overview().await.expect("overview")
             })
         });
     });

@@ -310,6 +310,14 @@ reads, 3 symbols x 30 days of 1m candles (client round trips):"
             duration(sql.mean_ns),
             overhead(api.mean_ns, sql.mean_ns)
         );
+        if let Some(fast) = find(&format!("{name}_unverified")) {
+            println!(
+                "  {name}: api without the verifying checkout {} vs its SQL direct {} -> {}",
+                duration(fast.mean_ns),
+                duration(sql.mean_ns),
+                overhead(fast.mean_ns, sql.mean_ns)
+            );
+        }
         if let Some(rt) = roundtrip {
             // A prepared statement's round trip minus `SELECT 1`'s is its server time (plus
             // the transfer of its rows), which is what the target is about.

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use marketseries_core::{
-    Candle, Capabilities, Dataset, Flow, Interval, Policies, Result, RetentionReport,
-    SentimentReading, StoreStats, TimeRange,
+    Candle, Capabilities, Dataset, Flow, Policies, Result, RetentionReport, SentimentReading,
+    StoreStats, TimeRange,
 };
 
 use crate::config::PgConfig;
@@ -79,17 +79,12 @@ pub trait Flavor: Send + Sync + Sized + 'static {
         format!("{aggregate}_materialized")
     }
 
-    /// Whether a real-time read of series (`symbol`, `native`) needs the real-time OHLCV
-    /// aggregates rather than [`Flavor::materialized_relation`] (default `true`: a
-    /// TimescaleDB aggregate's tail is unknown without reading it).
-    async fn has_real_time_tail(
-        &self,
-        conn: &mut AsyncPgConnection,
-        symbol: &str,
-        native: Interval,
-    ) -> Result<bool> {
-        let _ = (conn, symbol, native);
-        Ok(true)
+    /// Whether writes record pending rollup spans in `ohlcv_pending` (plain PostgreSQL).
+    /// If so, a real-time read of a series with none pending reads
+    /// [`Flavor::materialized_relation`], which is then complete for it; otherwise
+    /// (default) real-time reads always read the real-time aggregates.
+    fn records_pending_spans(&self) -> bool {
+        false
     }
 
     /// Whether price changes and the market overview take the high and low of whole hours

@@ -13,8 +13,8 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
-    AggregateStats, Candle, Capabilities, Clock, Dataset, Error, Interval, Policies, Result,
-    RetentionAction, RetentionReport, StoreStats, SystemClock, TableStats, TimeRange,
+    AggregateStats, Candle, Capabilities, Clock, Dataset, Error, Policies, Result, RetentionAction,
+    RetentionReport, StoreStats, SystemClock, TableStats, TimeRange,
 };
 
 use crate::batch::count;
@@ -138,16 +138,11 @@ impl Flavor for Partitioned {
         true
     }
 
-    /// Only while a span of the series is pending: otherwise the rollup tables are
-    /// complete for it, and reading them directly skips the real-time view's anti-join
-    /// and raw-candle branch (`cargo xtask bench`: 2.7 ms vs 4.4 ms for a 30-day 1h read).
-    async fn has_real_time_tail(
-        &self,
-        conn: &mut AsyncPgConnection,
-        symbol: &str,
-        native: Interval,
-    ) -> Result<bool> {
-        rollup::is_pending(conn, symbol, native).await.map_err(db)
+    /// A real-time read of a series with nothing pending reads the rollup table and skips
+    /// the real-time view's anti-join and raw-candle branch (`cargo xtask bench`: 2.7 ms vs
+    /// 4.4 ms for a 30-day 1h read).
+    fn records_pending_spans(&self) -> bool {
+        true
     }
 
     async fn before_write(

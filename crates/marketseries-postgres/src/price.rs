@@ -17,7 +17,7 @@ use crate::batch::{count, last_wins};
 use crate::cached::cached;
 use crate::error::db;
 use crate::flavor::{Batch, Flavor};
-use crate::price_points::native_intervals;
+use crate::price_points::{native_intervals, series_of};
 use crate::rollup;
 use crate::statements;
 use crate::store::SqlStore;
@@ -90,7 +90,9 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
     async fn ohlcv(&self, query: &OhlcvQuery) -> Result<OhlcvSeries> {
         // One connection for the lookup and the read: a verified checkout is a round trip.
         let mut conn = self.conn().await?;
-        let natives = native_intervals(&mut conn, &query.symbol).await?;
+        let pending_spans = self.flavor().records_pending_spans();
+        let series = series_of(&mut conn, &query.symbol, pending_spans).await?;
+        let natives: Vec<Interval> = series.iter().map(|&(native, _)| native).collect();
         let route = QueryRouter::route(query, &natives, &self.caps)?;
         let (start, end) = query.interval.covering(&query.range);
         if let Route::Materialized {
@@ -117,10 +119,7 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
         let materialized_only = match route {
             Route::Materialized { native, .. } | Route::ReAggregate { native, .. } => {
                 query.freshness == Freshness::MaterializedOnly
-                    || !self
-                        .flavor()
-                        .has_real_time_tail(&mut conn, &query.symbol, native)
-                        .await?
+                    || (pending_spans && !series.contains(&(native, true)))
             }
             Route::Raw { .. } | Route::NoData => false,
         };

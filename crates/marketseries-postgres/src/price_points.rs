@@ -83,6 +83,39 @@ struct OverviewRow {
     change: ChangeRow,
 }
 
+#[derive(QueryableByName)]
+struct SeriesRow {
+    #[diesel(sql_type = Text)]
+    interval: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pending: bool,
+}
+
+/// Native intervals of `symbol` on `conn`, finest first, each with whether a rollup span of
+/// the series is pending: looked up when `with_pending` (flavors that record spans), else
+/// `true` (unknown, so real-time reads use the real-time aggregates).
+pub(crate) async fn series_of(
+    conn: &mut AsyncPgConnection,
+    symbol: &str,
+    with_pending: bool,
+) -> Result<Vec<(Interval, bool)>> {
+    if !with_pending {
+        let natives = native_intervals(conn, symbol).await?;
+        return Ok(natives.into_iter().map(|n| (n, true)).collect());
+    }
+    let rows: Vec<SeriesRow> = cached(statements::native_intervals_pending())
+        .bind::<Text, _>(symbol)
+        .load(conn)
+        .await
+        .map_err(db)?;
+    let mut series = rows
+        .into_iter()
+        .map(|r| Ok((r.interval.parse()?, r.pending)))
+        .collect::<Result<Vec<(Interval, bool)>>>()?;
+    series.sort();
+    Ok(series)
+}
+
 /// Native intervals of `symbol` on `conn`, finest first.
 pub(crate) async fn native_intervals(
     conn: &mut AsyncPgConnection,

@@ -142,26 +142,6 @@ struct PendingRow {
     hi: DateTime<Utc>,
 }
 
-#[derive(QueryableByName)]
-struct Flag {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    pending: bool,
-}
-
-/// Whether a span of series (`symbol`, `native`) is pending.
-pub(crate) async fn is_pending(
-    conn: &mut AsyncPgConnection,
-    symbol: &str,
-    native: Interval,
-) -> Result<bool, diesel::result::Error> {
-    let flag: Flag = crate::cached::cached(statements::series_pending())
-        .bind::<Text, _>(symbol.to_owned())
-        .bind::<Text, _>(native.to_string())
-        .get_result(conn)
-        .await?;
-    Ok(flag.pending)
-}
-
 /// Key of the advisory lock that serialises refreshes (`"mktsrs"` in ASCII).
 const REFRESH_LOCK: i64 = 0x6d6b_7473_7273;
 

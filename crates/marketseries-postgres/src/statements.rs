@@ -65,6 +65,19 @@ pub fn native_intervals() -> &'static str {
     &SQL
 }
 
+/// [`native_intervals`] plus, per native, whether a rollup span of the series is pending
+/// (plain PostgreSQL). `$1` symbol. Columns: `interval`, `pending`.
+pub fn native_intervals_pending() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT s.interval, EXISTS (SELECT 1 FROM ohlcv_pending p \
+               WHERE p.symbol = s.symbol AND p.interval = s.interval) AS pending \
+             FROM candle_series s WHERE s.symbol = $1 AND {LIVE} ORDER BY s.interval"
+        )
+    });
+    &SQL
+}
+
 /// Every symbol with candles, in byte order. No parameters. Columns: `symbol`.
 pub fn symbols() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
@@ -270,13 +283,6 @@ pub fn upsert_candles() -> &'static str {
 pub fn copy_candles() -> &'static str {
     "COPY candles (symbol, interval, time, open, high, low, close, volume) \
      FROM STDIN (FORMAT binary)"
-}
-
-/// Whether a rollup span of series (`$1` symbol, `$2` native interval) is pending (plain
-/// PostgreSQL). Columns: `pending`.
-pub fn series_pending() -> &'static str {
-    "SELECT EXISTS (SELECT 1 FROM ohlcv_pending WHERE symbol = $1 AND interval = $2) \
-     AS pending"
 }
 
 /// Records the latest candle of each series of a batch (`$1` symbols, `$2` native
