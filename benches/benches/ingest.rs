@@ -41,23 +41,11 @@ use marketseries_testkit::generate::CandleSpec;
 use rust_decimal::Decimal;
 use tokio::runtime::Runtime;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::Type;
 
 /// Data set sizes (rows); each is 10 symbols x `rows / 10` consecutive minutes.
 const SIZES: [usize; 2] = [50_000, 200_000];
 const SYMBOLS: usize = 10;
 const SEED: u64 = 20_240_101;
-
-const COPY_TYPES: [Type; 8] = [
-    Type::TEXT,
-    Type::TEXT,
-    Type::TIMESTAMPTZ,
-    Type::NUMERIC,
-    Type::NUMERIC,
-    Type::NUMERIC,
-    Type::NUMERIC,
-    Type::NUMERIC,
-];
 
 /// Digest of the table's contents, independent of numeric display scale.
 const DIGEST: &str = "SELECT md5(coalesce(string_agg(concat_ws('|', symbol, interval, \
@@ -118,7 +106,7 @@ async fn store_copy(env: &BenchDb, rows: &[Candle]) {
         .copy_in(statements::copy_candles())
         .await
         .expect("start COPY");
-    let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
+    let writer = BinaryCopyInWriter::new(sink, &statements::COPY_CANDLE_TYPES);
     let mut writer = std::pin::pin!(writer);
     for c in rows {
         let interval = c.interval.to_string();

@@ -16,28 +16,16 @@
 use std::fmt;
 use std::pin::pin;
 
-use chrono::{DateTime, Utc};
 use marketseries_core::{Candle, Error};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::PgConfig;
-use crate::rollup::Spans;
+use crate::rollup::{self, Spans};
 use crate::series;
 use crate::statements;
-
-const COLUMN_TYPES: [Type; 8] = [
-    Type::TEXT,
-    Type::TEXT,
-    Type::TIMESTAMPTZ,
-    Type::NUMERIC,
-    Type::NUMERIC,
-    Type::NUMERIC,
-    Type::NUMERIC,
-    Type::NUMERIC,
-];
 
 /// Batches smaller than this are upserted: for them the extra connection checkout and
 /// round trips of this path cost more than `COPY` saves.
@@ -128,27 +116,6 @@ pub(crate) fn checkout_error(e: bb8::RunError<tokio_postgres::Error>) -> Error {
     }
 }
 
-/// `spans` as the four parallel arrays of [`statements::record_pending`].
-type SpanArrays<'a> = (
-    Vec<&'a str>,
-    Vec<String>,
-    Vec<DateTime<Utc>>,
-    Vec<DateTime<Utc>>,
-);
-
-fn arrays(spans: &Spans) -> SpanArrays<'_> {
-    let mut out = SpanArrays::default();
-    for ((symbol, native), runs) in spans {
-        for &(lo, hi) in runs {
-            out.0.push(symbol);
-            out.1.push(native.to_string());
-            out.2.push(lo);
-            out.3.push(hi);
-        }
-    }
-    out
-}
-
 /// Appends `rows` (validated, deduplicated, sorted by key; their partitions exist) by binary
 /// `COPY`, records `spans` (theirs) as pending and the series' latest candles, in one
 /// transaction. Returns `false`, having changed
@@ -168,7 +135,10 @@ pub(crate) async fn append(
     let tx = client.transaction().await?;
     let copied = async {
         let sink = tx.copy_in(statements::copy_candles()).await?;
-        let mut writer = pin!(BinaryCopyInWriter::new(sink, &COLUMN_TYPES));
+        let mut writer = pin!(BinaryCopyInWriter::new(
+            sink,
+            &statements::COPY_CANDLE_TYPES
+        ));
         for c in rows {
             let native = c.interval.to_string();
             writer
@@ -188,7 +158,7 @@ pub(crate) async fn append(
         }
         other => other?,
     };
-    let (symbols, natives, lo, hi) = arrays(spans);
+    let (symbols, natives, lo, hi) = rollup::span_arrays(spans);
     let params: [&(dyn ToSql + Sync); 4] = [&symbols, &natives, &lo, &hi];
     tx.execute(statements::record_pending(), &params).await?;
     let (symbols, natives, times, closes) = series::latest(rows);

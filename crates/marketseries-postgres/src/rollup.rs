@@ -104,22 +104,34 @@ pub(crate) fn spans_of(rows: &[&Candle]) -> Spans {
         .collect()
 }
 
+/// `spans` as the four parallel arrays of [`statements::record_pending`].
+pub(crate) type SpanArrays<'a> = (
+    Vec<&'a str>,
+    Vec<String>,
+    Vec<DateTime<Utc>>,
+    Vec<DateTime<Utc>>,
+);
+
+/// See [`SpanArrays`].
+pub(crate) fn span_arrays(spans: &Spans) -> SpanArrays<'_> {
+    let mut out = SpanArrays::default();
+    for ((symbol, native), runs) in spans {
+        for &(lo, hi) in runs {
+            out.0.push(symbol);
+            out.1.push(native.to_string());
+            out.2.push(lo);
+            out.3.push(hi);
+        }
+    }
+    out
+}
+
 /// Records `spans` as pending (part of a candle write's transaction).
 pub(crate) async fn record_pending(
     conn: &mut AsyncPgConnection,
     spans: &Spans,
 ) -> Result<(), diesel::result::Error> {
-    let rows = spans
-        .iter()
-        .flat_map(|(series, runs)| runs.iter().map(move |run| (series, run)));
-    let (mut symbols, mut natives, mut lo, mut hi) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for ((symbol, native), &(from, to)) in rows {
-        symbols.push(symbol.as_str());
-        natives.push(native.to_string());
-        lo.push(from);
-        hi.push(to);
-    }
+    let (symbols, natives, lo, hi) = span_arrays(spans);
     diesel::sql_query(statements::record_pending())
         .bind::<Array<Text>, _>(symbols)
         .bind::<Array<Text>, _>(natives)

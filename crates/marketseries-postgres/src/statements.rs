@@ -19,6 +19,21 @@
 
 use std::sync::LazyLock;
 
+use tokio_postgres::types::Type;
+
+/// Column types of [`copy_candles`], in order: symbol, native interval, time, open, high,
+/// low, close, volume.
+pub const COPY_CANDLE_TYPES: [Type; 8] = [
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::NUMERIC,
+    Type::NUMERIC,
+    Type::NUMERIC,
+    Type::NUMERIC,
+    Type::NUMERIC,
+];
+
 /// Condition that series `s` (a `candle_series` row) still has its latest candle. A scalar
 /// subquery, not `EXISTS`: the planner may turn `EXISTS` into a hash join over every row of
 /// `candles` when it misjudges the size of `candle_series`; a scalar subquery is always one
@@ -277,9 +292,8 @@ pub fn upsert_candles() -> &'static str {
      high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume"
 }
 
-/// The binary `COPY` of candles (plain PostgreSQL's append path). Columns in order: `text`
-/// symbol, `text` native interval, `timestamptz` time, `numeric` open, high, low, close,
-/// volume.
+/// The binary `COPY` of candles (plain PostgreSQL's append path). Columns in order:
+/// [`COPY_CANDLE_TYPES`].
 pub fn copy_candles() -> &'static str {
     "COPY candles (symbol, interval, time, open, high, low, close, volume) \
      FROM STDIN (FORMAT binary)"
