@@ -36,7 +36,7 @@ use chrono::{DateTime, Utc};
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use marketseries_benches::{criterion, runtime, BenchDb};
 use marketseries_core::{Candle, PriceStore, TimeSeriesStore};
-use marketseries_postgres::statements;
+use marketseries_sql::statements;
 use marketseries_testkit::generate::CandleSpec;
 use rust_decimal::Decimal;
 use tokio::runtime::Runtime;

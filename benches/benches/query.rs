@@ -26,7 +26,7 @@
 //!   minus this one estimates the statement's server time.
 //!
 //! Times are client-side round trips (all statements of the call). The SQL texts come from
-//! `marketseries_postgres::statements` and are prepared with the parameter types the store
+//! `marketseries_sql::statements` (and `marketseries_postgres::statements::READS`) and are prepared with the parameter types the store
 //! binds, so the direct runs issue exactly what the store issues.
 
 use std::cell::{OnceCell, RefCell};
@@ -43,7 +43,8 @@ use marketseries_core::{
     Clock, FixedClock, Interval, OhlcvQuery, OhlcvSeries, PriceStore, Route, TimeRange,
     TimeSeriesStore, Unit,
 };
-use marketseries_postgres::{statements, PgConfig, PgStore};
+use marketseries_postgres::{PgConfig, PgStore};
+use marketseries_sql::statements;
 use marketseries_testkit::generate::CandleSpec;
 use rust_decimal::Decimal;
 use tokio::runtime::Runtime;
@@ -367,7 +368,7 @@ fn main() {
         let statement = prepared.get(
             &rt,
             env,
-            statements::market_overview_rollup(),
+            marketseries_postgres::statements::READS.market_overview(),
             &[Type::TIMESTAMPTZ, Type::TIMESTAMPTZ],
         );
         let window = TimeRange::last(end(), overview_window()).expect("window");

@@ -77,7 +77,7 @@ impl BenchDb {
         tokio::spawn(connection);
         client
             // The store's session settings, so direct statements are planned as the store's.
-            .batch_execute(marketseries_postgres::SESSION_SETUP)
+            .batch_execute(marketseries_sql::SESSION_SETUP)
             .await
             .expect("set the time zone");
         let tables: String = client

@@ -210,7 +210,7 @@ pub async fn connect(url: &DbUrl, options: ConnectOptions) -> CliResult<Opened> 
             PgStore::connect(config).await.map_err(cannot_open)?,
         )),
         Backend::Timescale => Opened::Timescale(Arc::new(
-            marketseries_timescale::connect(config)
+            marketseries_timescale::TimescaleStore::connect(config)
                 .await
                 .map_err(cannot_open)?,
         )),

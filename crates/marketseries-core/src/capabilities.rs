@@ -5,6 +5,18 @@ use serde::Serialize;
 use crate::interval::Interval;
 use crate::validate::DEFAULT_MAX_BATCH;
 
+/// Widths of the OHLCV aggregates every database backend materializes (and the in-memory
+/// reference store mirrors), finest first; each divides the next, so the aggregates can be
+/// built hierarchically. The one list: backends and [`MemoryStore`](crate::MemoryStore)
+/// read it rather than keep their own.
+pub const OHLCV_AGGREGATE_WIDTHS: [Interval; 5] = [
+    Interval::M5,
+    Interval::M15,
+    Interval::H1,
+    Interval::H4,
+    Interval::D1,
+];
+
 /// One materialized OHLCV aggregate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct AggregateCapability {

@@ -34,7 +34,7 @@ pub use candle::{
     aggregate_bars, Bar, Candle, MarketOverview, OhlcvQuery, OhlcvSeries, PriceChange, PricePoint,
     PriceRange, VolumeLevel, VolumeProfileQuery,
 };
-pub use capabilities::{AggregateCapability, Capabilities};
+pub use capabilities::{AggregateCapability, Capabilities, OHLCV_AGGREGATE_WIDTHS};
 pub use error::{Error, ErrorKind, Result};
 pub use flow::{ExchangeFlow, Flow, FlowAggregate, FlowType, FlowVelocity, NetFlow, WhaleQuery};
 pub use interval::{Interval, Unit};

@@ -10,10 +10,11 @@ use diesel::sql_types::{Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{AggregateBucket, Interval};
 
+use marketseries_sql::schema;
+
 use crate::rollup::runs;
 
-/// The two bucket widths.
-pub(crate) const BUCKETS: [AggregateBucket; 2] = [AggregateBucket::Hour, AggregateBucket::Day];
+pub(crate) use marketseries_sql::schema::BUCKETS;
 
 /// Which raw dataset a rollup summarises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,16 +26,12 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) fn raw_table(self) -> &'static str {
-        match self {
-            Self::Sentiment => "sentiment",
-            Self::Flows => "flows",
-        }
-    }
-
     /// Rollup table name (derived from constants and a parsed interval only).
     pub(crate) fn table(self, bucket: AggregateBucket) -> String {
-        format!("{}_{}", self.raw_table(), bucket.interval().identifier())
+        match self {
+            Self::Sentiment => schema::sentiment_aggregate(bucket),
+            Self::Flows => schema::flow_aggregate(bucket),
+        }
     }
 
     fn refresh_sql(self, bucket: AggregateBucket) -> String {
@@ -80,7 +77,7 @@ pub(crate) async fn refresh_for<'a>(
         for (asset, buckets) in &by_asset {
             for (from, to) in runs(width, buckets) {
                 diesel::sql_query(&sql)
-                    .bind::<Text, _>(crate::price::stride(width))
+                    .bind::<Text, _>(schema::stride(width))
                     .bind::<Timestamptz, _>(width.origin())
                     .bind::<Text, _>(*asset)
                     .bind::<Timestamptz, _>(from)

@@ -5,7 +5,6 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -13,21 +12,20 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
-    AggregateStats, Candle, Capabilities, Clock, Dataset, Error, Policies, Result, RetentionAction,
-    RetentionReport, StoreStats, SystemClock, TableStats, TimeRange,
+    AggregateStats, Candle, Capabilities, Dataset, Error, Policies, Result, RetentionAction,
+    RetentionReport, StoreStats, TableStats, TimeRange, TimeSeriesStore,
+};
+use marketseries_sql::schema::raw_table;
+use marketseries_sql::statements::ReadStatements;
+use marketseries_sql::{
+    count, database_error as db, whole_days, Batch, Flavor, PgConfig, SqlStore, MIN_COPY_ROWS,
 };
 
-use crate::batch::count;
 use crate::bucket_rollup::{self, Kind};
-use crate::config::PgConfig;
-use crate::copy::{self, CopyPool};
-use crate::error::db;
-use crate::flavor::{raw_table, Batch, Flavor};
 use crate::partitions;
 use crate::refresher::Refresher;
 use crate::rollup;
 use crate::statements;
-use crate::store::SqlStore;
 
 /// Days of partitions [`TimeSeriesStore::apply_policies`](marketseries_core::TimeSeriesStore::apply_policies)
 /// creates ahead of "now".
@@ -36,8 +34,6 @@ pub const PARTITIONS_AHEAD: i64 = 7;
 /// Plain PostgreSQL (no extensions): see the crate documentation.
 #[derive(Default)]
 pub struct Partitioned {
-    /// The `COPY` clients, created on the first batch that is copied.
-    copy_pool: OnceLock<CopyPool>,
     copied: AtomicU64,
     upserted: AtomicU64,
     refresher: Refresher,
@@ -72,29 +68,9 @@ impl Partitioned {
     }
 }
 
-/// A store on plain PostgreSQL. Cheap to clone.
+/// A store on plain PostgreSQL. Cheap to clone. Open it with
+/// [`SqlStore::connect`](marketseries_sql::SqlStore::connect) (`PgStore::connect(config)`).
 pub type PgStore = SqlStore<Partitioned>;
-
-impl SqlStore<Partitioned> {
-    /// Connects with the system clock. Call
-    /// [`TimeSeriesStore::migrate`](marketseries_core::TimeSeriesStore::migrate) before
-    /// first use.
-    ///
-    /// # Errors
-    /// [`Error::Config`] when `partition_width` is not a whole number of days;
-    /// [`Error::Connection`] when the server cannot be reached or rejects the connection.
-    pub async fn connect(config: PgConfig) -> Result<Self> {
-        Self::connect_with_clock(config, Arc::new(SystemClock)).await
-    }
-
-    /// Connects with an explicit clock (relative queries and retention use it).
-    ///
-    /// # Errors
-    /// As [`PgStore::connect`].
-    pub async fn connect_with_clock(config: PgConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        Self::connect_flavor(config, clock, Partitioned::default()).await
-    }
-}
 
 #[derive(QueryableByName)]
 struct Count {
@@ -121,6 +97,10 @@ fn rollup_tables(dataset: Dataset) -> Vec<String> {
 
 #[async_trait]
 impl Flavor for Partitioned {
+    async fn setup(_config: &PgConfig) -> Result<Self> {
+        Ok(Self::default())
+    }
+
     fn capabilities(&self, config: &PgConfig) -> Capabilities {
         Capabilities {
             aggregates: rollup::capabilities(),
@@ -134,15 +114,12 @@ impl Flavor for Partitioned {
         whole_days(config.partition_width, "partition_width")
     }
 
-    fn high_low_from_rollups(&self) -> bool {
-        true
-    }
-
-    /// A real-time read of a series with nothing pending reads the rollup table and skips
-    /// the real-time view's anti-join and raw-candle branch (`cargo xtask bench`: 2.7 ms vs
-    /// 4.4 ms for a 30-day 1h read).
-    fn records_pending_spans(&self) -> bool {
-        true
+    /// Series with nothing pending are complete in the rollup tables, so a real-time read
+    /// of one reads the rollup table and skips the real-time view's anti-join and
+    /// raw-candle branch (`cargo xtask bench`: 2.7 ms vs 4.4 ms for a 30-day 1h read); price
+    /// changes and the overview take the high and low of whole hours from `ohlcv_1h`.
+    fn reads(&self) -> &'static ReadStatements {
+        &statements::READS
     }
 
     async fn before_write(
@@ -161,21 +138,28 @@ impl Flavor for Partitioned {
         .map(drop)
     }
 
-    /// Appends by binary `COPY` where it can (see the `copy` module); counts the batches.
+    /// Appends batches of at least [`MIN_COPY_ROWS`] by binary `COPY`
+    /// ([`SqlStore::append_candles`]); counts the batches per path.
     async fn write_candles_fast(&self, store: &SqlStore<Self>, rows: &[&Candle]) -> Result<bool> {
-        let copied = rows.len() >= copy::MIN_ROWS && {
-            let batch = Batch::Candles(rows);
-            self.before_write(store, &mut *store.conn().await?, &batch)
-                .await?;
-            let pool = self.copy_pool.get_or_init(|| copy::pool(store.config()));
-            let mut client = pool.get().await.map_err(copy::checkout_error)?;
-            copy::append(&mut client, rows, &rollup::spans_of(rows))
-                .await
-                .map_err(|e| copy::error(&e))?
-        };
+        let copied = rows.len() >= MIN_COPY_ROWS && store.append_candles(rows).await?;
         let counter = if copied { &self.copied } else { &self.upserted };
         counter.fetch_add(1, Ordering::Relaxed);
         Ok(copied)
+    }
+
+    /// Records the copied rows' pending rollup spans.
+    async fn in_copy_transaction(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        rows: &[&Candle],
+    ) -> std::result::Result<(), tokio_postgres::Error> {
+        let spans = rollup::spans_of(rows);
+        let (symbols, natives, lo, hi) = rollup::span_arrays(&spans);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&symbols, &natives, &lo, &hi];
+        tx.execute(statements::record_pending(), &params)
+            .await
+            .map(drop)
     }
 
     async fn in_write_transaction(
@@ -206,7 +190,7 @@ impl Flavor for Partitioned {
 
     async fn migrate(&self, store: &SqlStore<Self>) -> Result<()> {
         store
-            .run_migrations(crate::migrate::POSTGRES)
+            .run_migrations(crate::MIGRATIONS)
             .await
             .map(drop)
     }
@@ -222,7 +206,7 @@ impl Flavor for Partitioned {
     async fn apply_policies(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()> {
         let now = store.now();
         let mut conn = store.conn().await?;
-        for table in partitions::TABLES {
+        for table in partitions::tables() {
             let days = (0..=PARTITIONS_AHEAD).map(|d| now + TimeDelta::days(d));
             partitions::ensure(&mut conn, table, store.config().partition_width, days).await?;
         }
@@ -284,7 +268,7 @@ impl Flavor for Partitioned {
                     .map_err(db)?;
                 if dataset == Dataset::Price {
                     rollup::trim_pending(&mut conn, oldest).await.map_err(db)?;
-                    diesel::sql_query(statements::forget_dead_series())
+                    diesel::sql_query(marketseries_sql::statements::forget_dead_series())
                         .execute(&mut conn)
                         .await
                         .map_err(db)?;
@@ -297,7 +281,7 @@ impl Flavor for Partitioned {
     async fn stats(&self, store: &SqlStore<Self>) -> Result<StoreStats> {
         let mut conn = store.conn().await?;
         let mut tables = Vec::new();
-        for table in partitions::TABLES {
+        for table in partitions::tables() {
             let rows: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
                 .get_result(&mut conn)
                 .await
@@ -322,7 +306,7 @@ impl Flavor for Partitioned {
             });
         }
         Ok(StoreStats {
-            backend: store.caps.backend,
+            backend: store.capabilities().backend,
             tables,
             aggregates: aggregate_stats(&mut conn, store.now()).await?,
             jobs: self.refresher.job().into_iter().collect(),
@@ -348,7 +332,7 @@ async fn aggregate_stats(
         .await
         .map_err(db)?;
     let price = rollup::ROLLUPS.map(|m| AggregateStats {
-        name: rollup::table(m),
+        name: marketseries_sql::schema::ohlcv_aggregate(m),
         watermark: Some(oldest.lo.unwrap_or(now)),
     });
     let others = [Kind::Sentiment, Kind::Flows]
@@ -359,20 +343,4 @@ async fn aggregate_stats(
             watermark: Some(now),
         });
     Ok(price.into_iter().chain(others).collect())
-}
-
-/// Checks that a partition (or chunk) width is a whole number of days, so that aggregate
-/// buckets of up to a day never straddle a partition that retention drops.
-///
-/// # Errors
-/// [`Error::Config`] naming `setting` otherwise.
-pub fn whole_days(width: TimeDelta, setting: &str) -> Result<()> {
-    let day = TimeDelta::days(1);
-    if width < day || width.num_seconds() % day.num_seconds() != 0 {
-        return Err(Error::Config(format!(
-            "{setting} must be a whole number of days (got {width}): aggregate buckets of up \
-             to a day must never straddle a partition that retention drops"
-        )));
-    }
-    Ok(())
 }

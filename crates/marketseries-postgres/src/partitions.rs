@@ -12,10 +12,13 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use marketseries_core::{Error, Result};
 
-use crate::error::db;
+use marketseries_sql::database_error as db;
 
-/// Tables this backend partitions. Identifiers are only ever these constants.
-pub(crate) const TABLES: [&str; 3] = ["candles", "sentiment", "flows"];
+/// Tables this backend partitions (every raw table). Identifiers are only ever these
+/// constants.
+pub(crate) fn tables() -> impl Iterator<Item = &'static str> {
+    marketseries_sql::schema::raw_tables()
+}
 
 #[derive(QueryableByName)]
 struct Name {

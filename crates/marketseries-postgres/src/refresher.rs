@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use marketseries_core::{Clock, JobStats};
 use tokio::task::AbortHandle;
 
-use crate::pool::PgPool;
+use marketseries_sql::PgPool;
+
 use crate::rollup;
 
 /// Name the job has in [`marketseries_core::StoreStats::jobs`].

@@ -23,31 +23,21 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{AggregateCapability, Candle, Interval};
 
+use marketseries_sql::schema;
+
 use crate::statements;
 
-/// The materialized widths.
-pub(crate) const ROLLUPS: [Interval; 5] = [
-    Interval::M5,
-    Interval::M15,
-    Interval::H1,
-    Interval::H4,
-    Interval::D1,
-];
+/// The materialized widths (the shared list).
+pub(crate) const ROLLUPS: [Interval; 5] = schema::OHLCV_WIDTHS;
 
 /// The rollups as router capabilities.
 pub(crate) fn capabilities() -> Vec<AggregateCapability> {
     ROLLUPS.into_iter().map(AggregateCapability::flat).collect()
 }
 
-/// Name of the real-time rollup view of width `m`, the relation readers use (derived from
-/// a parsed interval only).
-pub(crate) fn table(m: Interval) -> String {
-    format!("ohlcv_{}", m.identifier())
-}
-
 /// Name of the table holding what is materialized of rollup `m`.
 pub(crate) fn materialized(m: Interval) -> String {
-    format!("{}_materialized", table(m))
+    schema::ohlcv_materialized(m)
 }
 
 /// One series: symbol and native interval.
@@ -267,7 +257,7 @@ pub(crate) async fn refresh_spans(
                 continue;
             }
             diesel::sql_query(refresh_sql(&materialized(m), &source))
-                .bind::<Text, _>(crate::price::stride(m))
+                .bind::<Text, _>(schema::stride(m))
                 .bind::<Timestamptz, _>(m.origin())
                 .bind::<Array<Text>, _>(runs.symbols)
                 .bind::<Array<Text>, _>(runs.natives)

@@ -4,7 +4,7 @@ use diesel::sql_types::{Bool, Nullable, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{Error, Result};
-use marketseries_postgres::{database_error, PgConfig};
+use marketseries_sql::{database_error, PgConfig};
 
 /// The TimescaleDB edition of a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

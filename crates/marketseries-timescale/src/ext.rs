@@ -7,7 +7,8 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use marketseries_core::{Dataset, Error, Result};
-use marketseries_postgres::{count, database_error, raw_table};
+use marketseries_sql::schema::raw_table;
+use marketseries_sql::{count, database_error};
 
 use crate::TimescaleStore;
 

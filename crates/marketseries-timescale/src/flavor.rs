@@ -10,9 +10,8 @@ use marketseries_core::{
     Capabilities, Dataset, Interval, Policies, Result, RetentionAction, RetentionReport,
     StoreStats, TimeRange,
 };
-use marketseries_postgres::{
-    count, database_error, raw_table, whole_days, Batch, Flavor, PgConfig, SqlStore,
-};
+use marketseries_sql::schema::raw_table;
+use marketseries_sql::{count, database_error, whole_days, Flavor, PgConfig, SqlStore};
 
 use crate::aggregates::{ohlcv_capabilities, AGGREGATES};
 use crate::edition::Edition;
@@ -99,6 +98,11 @@ pub(crate) async fn refresh_aggregates(
 
 #[async_trait]
 impl Flavor for Timescale {
+    /// Detects the server's edition (`timescaledb.license`) on a one-off connection.
+    async fn setup(config: &PgConfig) -> Result<Self> {
+        crate::edition::detect(config).await.map(Self::new)
+    }
+
     fn capabilities(&self, config: &PgConfig) -> Capabilities {
         let tsl = self.edition.has_tsl();
         Capabilities {
@@ -119,26 +123,6 @@ impl Flavor for Timescale {
         whole_days(config.partition_width, "partition_width (the chunk width)")
     }
 
-    async fn before_write(
-        &self,
-        _store: &SqlStore<Self>,
-        _conn: &mut AsyncPgConnection,
-        _batch: &Batch<'_>,
-    ) -> Result<()> {
-        // Hypertables create their chunks as rows arrive.
-        Ok(())
-    }
-
-    async fn in_write_transaction(
-        &self,
-        _conn: &mut AsyncPgConnection,
-        _batch: &Batch<'_>,
-    ) -> diesel::QueryResult<()> {
-        // Continuous aggregates pick the rows up: real-time above their watermark, through
-        // invalidation and refresh below it.
-        Ok(())
-    }
-
     /// Runs the migrations, then sets the chunk width of every hypertable (raw tables and,
     /// on the community edition, the aggregates' materializations) to the configured
     /// width, so that retention trims aggregates exactly where it trims raw data.
@@ -147,10 +131,7 @@ impl Flavor for Timescale {
         let width = pg_interval(store.config().partition_width);
         let mut conn = store.conn().await?;
         let aggregates = AGGREGATES.iter().filter(|_| self.edition.has_tsl());
-        for name in Dataset::ALL
-            .into_iter()
-            .map(raw_table)
-            .chain(aggregates.map(|a| a.name))
+        for name in marketseries_sql::schema::raw_tables().chain(aggregates.map(|a| a.name))
         {
             diesel::sql_query("SELECT set_chunk_time_interval($1::text::regclass, $2::interval)")
                 .bind::<Text, _>(name)

@@ -1,7 +1,8 @@
 //! TimescaleDB backend for marketseries (TimescaleDB 2.13 or newer).
 //!
-//! The tables, upserts and queries are those of `marketseries-postgres` (this crate is a
-//! [`Flavor`](marketseries_postgres::Flavor) of its [`SqlStore`]); what differs lives here:
+//! The tables, upserts and queries are those of `marketseries-sql` (this crate is a
+//! [`Flavor`](marketseries_sql::Flavor) of its [`SqlStore`](marketseries_sql::SqlStore));
+//! what differs lives here:
 //!
 //! - raw tables are **hypertables** with 1-day chunks (configurable through
 //!   [`PgConfig::partition_width`]);
@@ -24,8 +25,8 @@
 //! ```no_run
 //! # async fn demo() -> marketseries_core::Result<()> {
 //! use marketseries_core::TimeSeriesStore;
-//! use marketseries_postgres::PgConfig;
-//! let store = marketseries_timescale::connect(PgConfig::new(
+//! use marketseries_timescale::{PgConfig, TimescaleStore};
+//! let store = TimescaleStore::connect(PgConfig::new(
 //!     "postgres://postgres@127.0.0.1/market?sslmode=disable",
 //! ))
 //! .await?;
@@ -40,36 +41,14 @@ mod flavor;
 mod policies;
 mod stats;
 
-use std::sync::Arc;
-
-use marketseries_core::{Clock, Result, SystemClock};
-use marketseries_postgres::{PgConfig, SqlStore};
-
 pub use aggregates::{Aggregate, AGGREGATES};
 pub use edition::{prefers_timescale, Edition};
 pub use ext::{Policy, TimescaleExt};
 pub use flavor::Timescale;
+pub use marketseries_sql::PgConfig;
 
-/// A store on TimescaleDB. Cheap to clone.
-pub type TimescaleStore = SqlStore<Timescale>;
-
-/// Connects with the system clock, detecting the server's TimescaleDB edition. Call
-/// [`TimeSeriesStore::migrate`](marketseries_core::TimeSeriesStore::migrate) before first
-/// use.
-///
-/// # Errors
-/// [`marketseries_core::Error::Connection`] when the server cannot be reached;
-/// [`marketseries_core::Error::Config`] when TimescaleDB is not available on it or the
-/// configuration is unusable.
-pub async fn connect(config: PgConfig) -> Result<TimescaleStore> {
-    connect_with_clock(config, Arc::new(SystemClock)).await
-}
-
-/// Connects with an explicit clock (relative queries and retention use it).
-///
-/// # Errors
-/// As [`connect`].
-pub async fn connect_with_clock(config: PgConfig, clock: Arc<dyn Clock>) -> Result<TimescaleStore> {
-    let edition = edition::detect(&config).await?;
-    SqlStore::connect_flavor(config, clock, Timescale::new(edition)).await
-}
+/// A store on TimescaleDB. Cheap to clone. Open it with
+/// [`SqlStore::connect`](marketseries_sql::SqlStore::connect)
+/// (`TimescaleStore::connect(config)`), which detects the server's TimescaleDB edition;
+/// [`marketseries_core::Error::Config`] when TimescaleDB is not available on the server.
+pub type TimescaleStore = marketseries_sql::SqlStore<Timescale>;

@@ -7,7 +7,8 @@ use chrono::TimeDelta;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{Dataset, Error, Policies, Result};
-use marketseries_postgres::{database_error, raw_table};
+use marketseries_sql::database_error;
+use marketseries_sql::schema::raw_table;
 
 use crate::aggregates::{Aggregate, AGGREGATES};
 use crate::flavor::pg_interval;

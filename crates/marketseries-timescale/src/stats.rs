@@ -6,7 +6,8 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{AggregateStats, Dataset, JobStats, Result, StoreStats, TableStats};
-use marketseries_postgres::{count, database_error, raw_table};
+use marketseries_sql::schema::raw_table;
+use marketseries_sql::{count, database_error};
 
 use crate::aggregates::AGGREGATES;
 use crate::edition::Edition;

@@ -14,7 +14,7 @@ use marketseries_core::{
     MemoryStore, OhlcvQuery, Policies, PriceStore, Route, SentimentStore, SystemClock, TimeRange,
     TimeSeriesStore, VolumeProfileQuery, WhaleQuery,
 };
-use marketseries_postgres::PgConfig;
+use marketseries_timescale::PgConfig;
 use marketseries_testkit::conformance::{fixture_now, Fixture};
 use marketseries_testkit::launcher::{fresh_database, ServerKind};
 use marketseries_timescale::{Policy, TimescaleExt, TimescaleStore};
@@ -26,7 +26,7 @@ async fn store(clock: Arc<dyn Clock>) -> TimescaleStore {
         .expect("test database");
     let mut config = PgConfig::new(db.url());
     config.pool_size = 1;
-    let store = marketseries_timescale::connect_with_clock(config, clock)
+    let store = marketseries_timescale::TimescaleStore::connect_with_clock(config, clock)
         .await
         .expect("connect");
     store.migrate().await.expect("migrate");
@@ -693,7 +693,7 @@ async fn configuration_errors_are_typed() {
     let mut config = PgConfig::new(db.url());
     config.pool_size = 1;
     config.partition_width = TimeDelta::hours(12);
-    let err = marketseries_timescale::connect(config)
+    let err = marketseries_timescale::TimescaleStore::connect(config)
         .await
         .expect_err("half-day chunks");
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
@@ -701,7 +701,7 @@ async fn configuration_errors_are_typed() {
     let plain = fresh_database(ServerKind::Postgres)
         .await
         .expect("test database");
-    let err = marketseries_timescale::connect(PgConfig::new(plain.url()))
+    let err = marketseries_timescale::TimescaleStore::connect(PgConfig::new(plain.url()))
         .await
         .expect_err("no extension");
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");

@@ -1,5 +1,6 @@
 //! Point-in-time price reads: symbols, native intervals, latest price, price change and
-//! the market overview, each one cached statement from [`crate::statements`].
+//! the market overview, each one cached statement from [`crate::statements`] (those that
+//! differ per backend from the flavor's [`ReadStatements`]).
 
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Nullable, Numeric, Text, Timestamptz};
@@ -12,7 +13,7 @@ use rust_decimal::Decimal;
 use crate::cached::cached;
 use crate::error::db;
 use crate::flavor::Flavor;
-use crate::statements;
+use crate::statements::{self, ReadStatements};
 use crate::store::SqlStore;
 
 #[derive(QueryableByName)]
@@ -88,29 +89,25 @@ struct SeriesRow {
     #[diesel(sql_type = Text)]
     interval: String,
     #[diesel(sql_type = diesel::sql_types::Bool)]
-    pending: bool,
+    complete: bool,
 }
 
-/// Native intervals of `symbol` on `conn`, finest first, each with whether a rollup span of
-/// the series is pending: looked up when `with_pending` (flavors that record spans), else
-/// `true` (unknown, so real-time reads use the real-time aggregates).
+/// Native intervals of `symbol` on `conn`, finest first, each with whether the materialized
+/// aggregates are complete for that series (by the flavor's
+/// [`ReadStatements::series`](crate::statements::ReadStatements::series)).
 pub(crate) async fn series_of(
     conn: &mut AsyncPgConnection,
+    reads: &'static ReadStatements,
     symbol: &str,
-    with_pending: bool,
 ) -> Result<Vec<(Interval, bool)>> {
-    if !with_pending {
-        let natives = native_intervals(conn, symbol).await?;
-        return Ok(natives.into_iter().map(|n| (n, true)).collect());
-    }
-    let rows: Vec<SeriesRow> = cached(statements::native_intervals_pending())
+    let rows: Vec<SeriesRow> = cached(reads.series())
         .bind::<Text, _>(symbol)
         .load(conn)
         .await
         .map_err(db)?;
     let mut series = rows
         .into_iter()
-        .map(|r| Ok((r.interval.parse()?, r.pending)))
+        .map(|r| Ok((r.interval.parse()?, r.complete)))
         .collect::<Result<Vec<(Interval, bool)>>>()?;
     series.sort();
     Ok(series)
@@ -169,12 +166,7 @@ impl<F: Flavor> SqlStore<F> {
         range: TimeRange,
     ) -> Result<Option<PriceChange>> {
         let mut conn = self.conn().await?;
-        let sql = if self.flavor().high_low_from_rollups() {
-            statements::price_change_rollup()
-        } else {
-            statements::price_change()
-        };
-        let row: Option<ChangeRow> = cached(sql)
+        let row: Option<ChangeRow> = cached(self.flavor().reads().price_change())
             .bind::<Text, _>(symbol)
             .bind::<Timestamptz, _>(range.from())
             .bind::<Timestamptz, _>(range.to())
@@ -188,12 +180,7 @@ impl<F: Flavor> SqlStore<F> {
     pub(crate) async fn overview(&self) -> Result<Vec<MarketOverview>> {
         let range = TimeRange::last(self.now(), overview_window())?;
         let mut conn = self.conn().await?;
-        let sql = if self.flavor().high_low_from_rollups() {
-            statements::market_overview_rollup()
-        } else {
-            statements::market_overview()
-        };
-        let rows: Vec<OverviewRow> = cached(sql)
+        let rows: Vec<OverviewRow> = cached(self.flavor().reads().market_overview())
             .bind::<Timestamptz, _>(range.from())
             .bind::<Timestamptz, _>(range.to())
             .load(&mut conn)

@@ -1,4 +1,4 @@
-//! [`FlowStore`] on PostgreSQL.
+//! [`FlowStore`] on a PostgreSQL-family server.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -13,7 +13,6 @@ use marketseries_core::{
 use rust_decimal::Decimal;
 
 use crate::batch::{count, last_wins};
-use crate::bucket_rollup::Kind;
 use crate::error::db;
 use crate::flavor::{Batch, Flavor};
 use crate::store::SqlStore;
@@ -208,7 +207,7 @@ impl<F: Flavor> FlowStore for SqlStore<F> {
         let rows: Vec<AggregateRow> = diesel::sql_query(format!(
             "SELECT time, flow_type, amount, usd_value, transactions FROM {} \
              WHERE asset = $1 AND time >= $2 AND time < $3 ORDER BY time, flow_type COLLATE \"C\"",
-            Kind::Flows.table(bucket)
+            crate::schema::flow_aggregate(bucket)
         ))
         .bind::<Text, _>(asset)
         .bind::<Timestamptz, _>(start)

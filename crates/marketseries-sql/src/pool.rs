@@ -19,8 +19,8 @@ use crate::config::PgConfig;
 /// (custom plans look cheaper to it because they are pruned at plan time).
 pub const SESSION_SETUP: &str = "SET TIME ZONE 'UTC'; SET plan_cache_mode = force_generic_plan";
 
-/// The pool type the backend uses.
-pub(crate) type PgPool = Pool<AsyncPgConnection>;
+/// The pool type every SQL store uses.
+pub type PgPool = Pool<AsyncPgConnection>;
 
 /// Builds the pool; the first connection is opened eagerly so a bad URL fails here with
 /// the server's message rather than as a later checkout timeout.

@@ -1,4 +1,4 @@
-//! [`PriceStore`] on PostgreSQL.
+//! [`PriceStore`] on a PostgreSQL-family server.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -18,14 +18,9 @@ use crate::cached::cached;
 use crate::error::db;
 use crate::flavor::{Batch, Flavor};
 use crate::price_points::{native_intervals, series_of};
-use crate::rollup;
+use crate::schema;
 use crate::statements;
 use crate::store::SqlStore;
-
-/// `date_bin` stride for an interval; the origin is bound separately.
-pub(crate) fn stride(interval: Interval) -> String {
-    format!("{} seconds", interval.seconds())
-}
 
 #[derive(QueryableByName)]
 struct BarRow {
@@ -90,8 +85,7 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
     async fn ohlcv(&self, query: &OhlcvQuery) -> Result<OhlcvSeries> {
         // One connection for the lookup and the read: a verified checkout is a round trip.
         let mut conn = self.conn().await?;
-        let pending_spans = self.flavor().records_pending_spans();
-        let series = series_of(&mut conn, &query.symbol, pending_spans).await?;
+        let series = series_of(&mut conn, self.flavor().reads(), &query.symbol).await?;
         let natives: Vec<Interval> = series.iter().map(|&(native, _)| native).collect();
         let route = QueryRouter::route(query, &natives, &self.caps)?;
         let (start, end) = query.interval.covering(&query.range);
@@ -113,27 +107,26 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
                 .await?;
             conn = self.conn().await?;
         }
-        // Materialized-only reads leave out a real-time tail where the flavor has one; the
-        // flavor may also serve a real-time read from the materialized relation when it
-        // knows nothing is pending for the series.
+        // Materialized-only reads leave out a real-time tail where the flavor has one; a
+        // real-time read of a series whose materialization the flavor reports complete
+        // reads the materialized relation too, skipping the real-time part's work.
         let materialized_only = match route {
             Route::Materialized { native, .. } | Route::ReAggregate { native, .. } => {
                 query.freshness == Freshness::MaterializedOnly
-                    || (pending_spans && !series.contains(&(native, true)))
+                    || series.contains(&(native, true))
             }
             Route::Raw { .. } | Route::NoData => false,
         };
         let relation = |m: Interval| {
-            let table = rollup::table(m);
             if materialized_only {
-                self.flavor().materialized_relation(&table)
+                schema::ohlcv_materialized(m)
             } else {
-                table
+                schema::ohlcv_aggregate(m)
             }
         };
         let aggregate = |table: &str, native: Interval| {
             cached(statements::aggregate_ohlcv(table))
-                .bind::<Text, _>(stride(query.interval))
+                .bind::<Text, _>(schema::stride(query.interval))
                 .bind::<Timestamptz, _>(query.interval.origin())
                 .bind::<Text, _>(query.symbol.clone())
                 .bind::<Text, _>(native.to_string())

@@ -1,7 +1,7 @@
 //! [`SqlStore`]: the store shared by the SQL backends, and its maintenance entry points.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,21 +9,26 @@ use diesel_async::methods::ExecuteDsl;
 use diesel_async::pooled_connection::bb8::PooledConnection;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
-    Capabilities, Clock, Dataset, Policies, Result, RetentionReport, StoreStats, TimeRange,
-    TimeSeriesStore,
+    Capabilities, Clock, Dataset, Policies, Result, RetentionReport, StoreStats, SystemClock,
+    TimeRange, TimeSeriesStore,
 };
 
 use crate::config::PgConfig;
+use crate::copy::CopyPool;
 use crate::error::{db, pool};
 use crate::flavor::{Batch, Flavor};
 use crate::pool::PgPool;
 
-/// A store on a PostgreSQL-compatible server: the shared tables, upserts and queries, plus
-/// a [`Flavor`] for what differs between backends. Cheap to clone.
+/// A store on a PostgreSQL-family server: the shared tables, upserts and queries, plus a
+/// [`Flavor`] for what differs between backends. Cheap to clone.
 ///
-/// Plain PostgreSQL is [`PgStore`](crate::PgStore) (`SqlStore<Partitioned>`).
+/// Backend crates name their store as an alias: `marketseries_postgres::PgStore` is
+/// `SqlStore<Partitioned>`, `marketseries_timescale::TimescaleStore` is
+/// `SqlStore<Timescale>`; both open with [`SqlStore::connect`].
 pub struct SqlStore<F: Flavor> {
     pool: PgPool,
+    /// The `COPY` clients, created on the first batch that is copied.
+    copy_pool: Arc<OnceLock<CopyPool>>,
     config: PgConfig,
     clock: Arc<dyn Clock>,
     pub(crate) caps: Capabilities,
@@ -35,6 +40,7 @@ impl<F: Flavor> Clone for SqlStore<F> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            copy_pool: self.copy_pool.clone(),
             config: self.config.clone(),
             clock: self.clock.clone(),
             caps: self.caps.clone(),
@@ -55,13 +61,31 @@ impl<F: Flavor> fmt::Debug for SqlStore<F> {
 }
 
 impl<F: Flavor> SqlStore<F> {
-    /// Connects a store of `flavor` (backend crates wrap this in their own `connect`).
-    /// Call [`TimeSeriesStore::migrate`] before first use.
+    /// Connects with the system clock: sets the flavor up for the server
+    /// ([`Flavor::setup`]), checks the configuration and opens the pool. Call
+    /// [`TimeSeriesStore::migrate`] before first use.
     ///
     /// # Errors
-    /// [`marketseries_core::Error::Config`] for a configuration the flavor rejects;
-    /// [`marketseries_core::Error::Connection`] when the server cannot be reached or
-    /// rejects the connection.
+    /// [`marketseries_core::Error::Config`] for a configuration the flavor rejects or a
+    /// server that cannot host it; [`marketseries_core::Error::Connection`] when the server
+    /// cannot be reached or rejects the connection.
+    pub async fn connect(config: PgConfig) -> Result<Self> {
+        Self::connect_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Connects with an explicit clock (relative queries and retention use it).
+    ///
+    /// # Errors
+    /// As [`SqlStore::connect`].
+    pub async fn connect_with_clock(config: PgConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        let flavor = F::setup(&config).await?;
+        Self::connect_flavor(config, clock, flavor).await
+    }
+
+    /// Connects a store of an already set-up `flavor`.
+    ///
+    /// # Errors
+    /// As [`SqlStore::connect`].
     pub async fn connect_flavor(
         config: PgConfig,
         clock: Arc<dyn Clock>,
@@ -72,6 +96,7 @@ impl<F: Flavor> SqlStore<F> {
         let caps = flavor.capabilities(&config);
         Ok(Self {
             pool,
+            copy_pool: Arc::new(OnceLock::new()),
             config,
             clock,
             caps,
@@ -94,9 +119,15 @@ impl<F: Flavor> SqlStore<F> {
         self.pool.get_owned().await.map_err(pool)
     }
 
-    /// The pool itself (for tasks that outlive one call).
-    pub(crate) fn pool(&self) -> &PgPool {
+    /// The pool itself (for tasks that outlive one call, such as a background refresher).
+    pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The `COPY` client pool, built (without connecting) on first use.
+    pub(crate) fn copy_pool(&self) -> &CopyPool {
+        self.copy_pool
+            .get_or_init(|| crate::copy::pool(&self.config))
     }
 
     /// The store's clock.

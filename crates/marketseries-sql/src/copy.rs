@@ -1,10 +1,12 @@
-//! Binary `COPY` of append-only candle batches (plain PostgreSQL's fast ingest path).
+//! Binary `COPY` of append-only candle batches ([`SqlStore::append_candles`], the fast
+//! ingest path a flavor may take in [`Flavor::write_candles_fast`]).
 //!
 //! `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE` runs at about half the speed
 //! of `COPY` into the same table (`docs/benchmarks.md`): speculative insertion and row-by-row
 //! routing into partitions, where `COPY` buffers rows per partition. Most batches only
 //! append (new candles after the latest stored ones), so they need no conflict handling:
-//! such a batch is copied, in a transaction that also records its pending rollup spans. A
+//! such a batch is copied, in a transaction that also runs the flavor's
+//! [`Flavor::in_copy_transaction`] (plain PostgreSQL records its pending rollup spans). A
 //! batch with a key already stored (a re-ingest, a correction) or stored meanwhile by a
 //! concurrent writer fails the `COPY` with a unique violation, which rolls it back, and
 //! goes to the upsert instead.
@@ -23,13 +25,14 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::PgConfig;
-use crate::rollup::{self, Spans};
+use crate::flavor::Flavor;
 use crate::series;
 use crate::statements;
+use crate::store::SqlStore;
 
-/// Batches smaller than this are upserted: for them the extra connection checkout and
-/// round trips of this path cost more than `COPY` saves.
-pub(crate) const MIN_ROWS: usize = 1_000;
+/// Batches smaller than this are best upserted: for them the extra connection checkout and
+/// round trips of the `COPY` path cost more than `COPY` saves.
+pub const MIN_COPY_ROWS: usize = 1_000;
 
 /// Opens the `tokio-postgres` clients of the `COPY` pool.
 pub(crate) struct Manager {
@@ -116,21 +119,19 @@ pub(crate) fn checkout_error(e: bb8::RunError<tokio_postgres::Error>) -> Error {
     }
 }
 
-/// Appends `rows` (validated, deduplicated, sorted by key; their partitions exist) by binary
-/// `COPY`, records `spans` (theirs) as pending and the series' latest candles, in one
-/// transaction. Returns `false`, having changed
-/// nothing, when one of the keys is already stored (by an earlier batch or a concurrent
-/// writer): the unique violation aborts the `COPY` at that row, and the batch needs the
-/// upsert.
+/// Appends `rows` by binary `COPY`, runs the flavor's in-transaction work and records the
+/// series' latest candles, in one transaction. Returns `false`, having changed nothing,
+/// when one of the keys is already stored (by an earlier batch or a concurrent writer):
+/// the unique violation aborts the `COPY` at that row, and the batch needs the upsert.
 ///
 /// There is deliberately no check for stored keys before the `COPY`: a probe of the batch's
 /// time spans costs milliseconds per batch on freshly filled partitions whose planner
 /// statistics still say "empty", while an append-only batch, the common case, never
 /// conflicts, and a re-ingested one conflicts at its first row.
-pub(crate) async fn append(
+async fn append<F: Flavor>(
     client: &mut Client,
+    flavor: &F,
     rows: &[&Candle],
-    spans: &Spans,
 ) -> Result<bool, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let copied = async {
@@ -158,12 +159,40 @@ pub(crate) async fn append(
         }
         other => other?,
     };
-    let (symbols, natives, lo, hi) = rollup::span_arrays(spans);
-    let params: [&(dyn ToSql + Sync); 4] = [&symbols, &natives, &lo, &hi];
-    tx.execute(statements::record_pending(), &params).await?;
+    flavor.in_copy_transaction(&tx, rows).await?;
     let (symbols, natives, times, closes) = series::latest(rows);
     let params: [&(dyn ToSql + Sync); 4] = [&symbols, &natives, &times, &closes];
     tx.execute(statements::record_series(), &params).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+impl<F: Flavor> SqlStore<F> {
+    /// Appends a batch of candles by one binary `COPY` (see the module docs): first the
+    /// flavor's [`Flavor::before_write`], then, in one transaction, the rows, the flavor's
+    /// [`Flavor::in_copy_transaction`] and the `candle_series` record. `rows` are as
+    /// [`Flavor::write_candles_fast`] receives them (validated, deduplicated, sorted by
+    /// key). Returns `Ok(false)`, having changed nothing, when a key of the batch is already
+    /// stored; the caller then leaves the batch to the upsert.
+    ///
+    /// The `COPY` clients are a second pool of up to `pool_size` `tokio-postgres`
+    /// connections, opened on first use.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] or [`Error::Connection`] when no client can be had;
+    /// [`Error::Database`] for any other failure (the transaction is rolled back).
+    pub async fn append_candles(&self, rows: &[&Candle]) -> marketseries_core::Result<bool> {
+        let batch = crate::flavor::Batch::Candles(rows);
+        self.flavor()
+            .before_write(self, &mut *self.conn().await?, &batch)
+            .await?;
+        let mut client = self
+            .copy_pool()
+            .get()
+            .await
+            .map_err(checkout_error)?;
+        append(&mut client, self.flavor(), rows)
+            .await
+            .map_err(|e| error(&e))
+    }
 }

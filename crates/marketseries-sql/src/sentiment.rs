@@ -1,4 +1,4 @@
-//! [`SentimentStore`] on PostgreSQL.
+//! [`SentimentStore`] on a PostgreSQL-family server.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -13,7 +13,6 @@ use marketseries_core::{
 };
 
 use crate::batch::{count, last_wins};
-use crate::bucket_rollup::Kind;
 use crate::error::db;
 use crate::flavor::{Batch, Flavor};
 use crate::store::SqlStore;
@@ -201,7 +200,7 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
             "SELECT time, score_sum / readings AS avg_score, min_score, max_score, readings, \
              mentions, engagement FROM {} WHERE asset = $1 AND time >= $2 AND time < $3 \
              ORDER BY time",
-            Kind::Sentiment.table(bucket)
+            crate::schema::sentiment_aggregate(bucket)
         ))
         .bind::<Text, _>(asset)
         .bind::<Timestamptz, _>(start)

@@ -1,10 +1,11 @@
 //! What distinguishes one SQL backend from another.
 //!
 //! Tables, upserts and every read query are shared (see [`SqlStore`]); a [`Flavor`] supplies
-//! only what differs: how time is partitioned before a write, what happens to the
-//! aggregates inside a write's transaction, and the maintenance entry points (schema,
-//! policies, refresh, retention, stats). [`Partitioned`](crate::Partitioned) is plain
-//! PostgreSQL; the TimescaleDB backend (`marketseries-timescale`) is another flavor.
+//! only what differs: how it is set up for a server, the statement texts of reads that
+//! differ, how time is partitioned before a write, what happens to the aggregates inside a
+//! write's transaction, and the maintenance entry points (schema, policies, refresh,
+//! retention, stats). Plain PostgreSQL (`marketseries-postgres`) and TimescaleDB
+//! (`marketseries-timescale`) are the two flavors.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,6 +16,7 @@ use marketseries_core::{
 };
 
 use crate::config::PgConfig;
+use crate::statements::ReadStatements;
 use crate::store::SqlStore;
 
 /// The distinct rows of one batch, after validation and last-wins deduplication.
@@ -48,84 +50,88 @@ impl Batch<'_> {
     }
 }
 
-/// Name of the raw table holding `dataset` (the same in every SQL backend).
-pub fn raw_table(dataset: Dataset) -> &'static str {
-    match dataset {
-        Dataset::Price => "candles",
-        Dataset::Sentiment => "sentiment",
-        Dataset::Flow => "flows",
-    }
-}
-
 /// The backend-specific half of a [`SqlStore`].
 ///
-/// Both backends expose the same relations under the same names: raw tables `candles`,
-/// `sentiment`, `flows`; real-time OHLCV aggregates `ohlcv_<interval>` for the intervals in
-/// [`Flavor::capabilities`] and their materialized part `ohlcv_<interval>_materialized`;
-/// sentiment and flow aggregates `sentiment_1h`, `sentiment_1d`,
-/// `flows_1h`, `flows_1d`, with the columns of `migrations/postgres`. Whether those are
-/// tables kept in step by the writer or continuous aggregates is the flavor's business.
+/// A flavor's schema has the relations [`crate::schema`] names, with the columns of
+/// `migrations/postgres`: raw tables, real-time OHLCV aggregates and their materialized part
+/// for the widths in [`Flavor::capabilities`], sentiment and flow aggregates, and
+/// `candle_series`. Whether an aggregate is a table kept in step by the writer or a
+/// continuous aggregate is the flavor's business. Every hook with a default does nothing by
+/// default; the maintenance entry points have none.
 #[async_trait]
 pub trait Flavor: Send + Sync + Sized + 'static {
+    /// Builds the flavor for the server `config` names, before the store's pool exists (the
+    /// TimescaleDB flavor detects the extension's edition here). Called by
+    /// [`SqlStore::connect`].
+    ///
+    /// # Errors
+    /// [`marketseries_core::Error::Connection`] when the server cannot be reached;
+    /// [`marketseries_core::Error::Config`] when it cannot host this backend.
+    async fn setup(config: &PgConfig) -> Result<Self>;
+
     /// What the backend offers under `config`.
     fn capabilities(&self, config: &PgConfig) -> Capabilities;
 
-    /// The relation holding only what is materialized of OHLCV aggregate `aggregate` (e.g.
-    /// `ohlcv_1h`), read for [`marketseries_core::Freshness::MaterializedOnly`]. Both
-    /// backends name it `<aggregate>_materialized`: the rollup table behind plain
-    /// PostgreSQL's real-time view, the view over the materialization hypertable of a
-    /// TimescaleDB continuous aggregate.
-    fn materialized_relation(&self, aggregate: &str) -> String {
-        format!("{aggregate}_materialized")
+    /// The point-in-time price read statements this backend runs (default
+    /// [`SHARED_READS`](crate::statements::SHARED_READS)).
+    fn reads(&self) -> &'static ReadStatements {
+        &crate::statements::SHARED_READS
     }
 
-    /// Whether writes record pending rollup spans in `ohlcv_pending` (plain PostgreSQL).
-    /// If so, a real-time read of a series with none pending reads
-    /// [`Flavor::materialized_relation`], which is then complete for it; otherwise
-    /// (default) real-time reads always read the real-time aggregates.
-    fn records_pending_spans(&self) -> bool {
-        false
-    }
-
-    /// Whether price changes and the market overview take the high and low of whole hours
-    /// from the `ohlcv_1h` rollup ([`statements::price_change_rollup`]); default `false`
-    /// (raw candles).
-    ///
-    /// [`statements::price_change_rollup`]: crate::statements::price_change_rollup
-    fn high_low_from_rollups(&self) -> bool {
-        false
-    }
-
-    /// Rejects configurations the flavor cannot honour (called by `connect`).
+    /// Rejects configurations the flavor cannot honour (called by `connect`; default: none
+    /// rejected).
     ///
     /// # Errors
     /// [`marketseries_core::Error::Config`] naming the setting.
-    fn check_config(&self, config: &PgConfig) -> Result<()>;
+    fn check_config(&self, config: &PgConfig) -> Result<()> {
+        let _ = config;
+        Ok(())
+    }
 
     /// Runs before a batch's transaction, on the connection that will write it (plain
-    /// PostgreSQL creates the partitions the rows need here).
+    /// PostgreSQL creates the partitions the rows need here; default: nothing).
     async fn before_write(
         &self,
         store: &SqlStore<Self>,
         conn: &mut AsyncPgConnection,
         batch: &Batch<'_>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let _ = (store, conn, batch);
+        Ok(())
+    }
 
     /// Writes a batch of candles (validated and deduplicated) by a path faster than the
-    /// shared upsert, or returns `Ok(false)` having changed nothing, to leave the batch to
-    /// the upsert (the default). `Ok(true)` means the rows, and whatever
-    /// [`Flavor::in_write_transaction`] keeps in step with them, are committed.
+    /// shared upsert, such as [`SqlStore::append_candles`], or returns `Ok(false)` having
+    /// changed nothing, to leave the batch to the upsert (default). `Ok(true)` means the
+    /// rows, and whatever [`Flavor::in_write_transaction`] keeps in step with them, are
+    /// committed.
     async fn write_candles_fast(&self, store: &SqlStore<Self>, rows: &[&Candle]) -> Result<bool> {
         let _ = (store, rows);
         Ok(false)
     }
 
-    /// Runs inside the batch's transaction after the upsert; an error rolls the batch back.
+    /// Runs inside the batch's transaction after the upsert; an error rolls the batch back
+    /// (default: nothing).
     async fn in_write_transaction(
         &self,
         conn: &mut AsyncPgConnection,
         batch: &Batch<'_>,
-    ) -> diesel::QueryResult<()>;
+    ) -> diesel::QueryResult<()> {
+        let _ = (conn, batch);
+        Ok(())
+    }
+
+    /// Runs inside the transaction of a [`SqlStore::append_candles`], after the rows were
+    /// copied: the `COPY` path's counterpart of [`Flavor::in_write_transaction`] (default:
+    /// nothing).
+    async fn in_copy_transaction(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        rows: &[&Candle],
+    ) -> std::result::Result<(), tokio_postgres::Error> {
+        let _ = (tx, rows);
+        Ok(())
+    }
 
     /// Creates or upgrades the schema.
     async fn migrate(&self, store: &SqlStore<Self>) -> Result<()>;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use marketseries_core::validate::DEFAULT_MAX_BATCH;
+use marketseries_core::{Error, Result};
 
 /// How to connect and how to lay out data. The URL never appears in `Debug` output.
 #[derive(Clone)]
@@ -62,6 +63,22 @@ impl fmt::Debug for PgConfig {
             .field("partition_width", &self.partition_width)
             .finish()
     }
+}
+
+/// Checks that a partition (or chunk) width is a whole number of days, so that aggregate
+/// buckets of up to a day never straddle a partition that retention drops.
+///
+/// # Errors
+/// [`Error::Config`] naming `setting` otherwise.
+pub fn whole_days(width: TimeDelta, setting: &str) -> Result<()> {
+    let day = TimeDelta::days(1);
+    if width < day || width.num_seconds() % day.num_seconds() != 0 {
+        return Err(Error::Config(format!(
+            "{setting} must be a whole number of days (got {width}): aggregate buckets of up \
+             to a day must never straddle a partition that retention drops"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

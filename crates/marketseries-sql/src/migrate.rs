@@ -1,14 +1,11 @@
 //! Embedded diesel migrations, run through the async connection.
 
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use marketseries_core::{Error, Result};
 
 use crate::flavor::Flavor;
 use crate::store::SqlStore;
-
-/// The plain-PostgreSQL schema (`migrations/postgres`).
-pub(crate) const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
 impl<F: Flavor> SqlStore<F> {
     /// Applies the pending `migrations` on one of the store's pooled connections; returns the
