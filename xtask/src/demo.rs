@@ -80,7 +80,8 @@ async fn open(clock: &Arc<dyn Clock>) -> Result<Stores, Box<dyn Error>> {
         // The embedded server serves one client per database.
         ts_config.pool_size = 1;
     }
-    let ts = marketseries_timescale::TimescaleStore::connect_with_clock(ts_config, clock.clone()).await?;
+    let ts = marketseries_timescale::TimescaleStore::connect_with_clock(ts_config, clock.clone())
+        .await?;
     for store in [&pg as &dyn TimeSeriesStore, &ts] {
         store.migrate().await?;
         store.apply_policies(&Policies::default()).await?;

@@ -5,14 +5,14 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use marketseries::timescale::{TimescaleExt, TimescaleStore};
 use marketseries_core::{Dataset, Freshness, OhlcvQuery, Policies, TimeRange, TimeSeriesStore};
-use marketseries_timescale::{TimescaleExt, TimescaleStore};
 
 use crate::cli::{
     CandleImportArgs, Command, ImportArgs, ImportCommand, LatestArgs, MaintainArgs, OhlcvArgs,
     ReportArgs, ReportFormat,
 };
-use crate::connect::{connect, ConnectOptions, DbUrl, Opened};
+use crate::connect::{connect, ConnectOptions, DbUrl, OpenedStore};
 use crate::error::{CliError, CliResult};
 use crate::import::candles::CandleFormat;
 use crate::import::flows::FlowFormat;
@@ -20,6 +20,7 @@ use crate::import::sentiment::SentimentFormat;
 use crate::import::{self, RecordFormat};
 use crate::output::{self, plural};
 use crate::parse::format_time;
+use marketseries::Opened;
 
 /// Where to find the database.
 #[derive(Debug, Clone)]
@@ -35,7 +36,7 @@ impl Target {
         Ok(self.open_backend().await?.store())
     }
 
-    async fn open_backend(&self) -> CliResult<Opened> {
+    async fn open_backend(&self) -> CliResult<OpenedStore> {
         connect(&self.url, self.options).await
     }
 }
@@ -300,7 +301,7 @@ fn removed(n: u64, unit: &str) -> String {
 
 async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
     let opened = target.open_backend().await?;
-    if args.compress && !matches!(opened, Opened::Timescale(_)) {
+    if args.compress && !matches!(opened.opened, Opened::Timescale(_)) {
         // Refused before anything is done.
         return Err(CliError::usage(
             "--compress needs the TimescaleDB backend (plain PostgreSQL has no compression)",
@@ -338,7 +339,7 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
         "refresh: {} brought up to date\n",
         plural(aggregates, "aggregate", "aggregates")
     ));
-    if let (true, Opened::Timescale(ts)) = (args.compress, &opened) {
+    if let (true, Opened::Timescale(ts)) = (args.compress, &opened.opened) {
         compress(ts, &policies, &mut report).await?;
     }
     print(&report)

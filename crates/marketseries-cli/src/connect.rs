@@ -1,14 +1,14 @@
-//! Choosing and opening a backend from a database URL. [`connect`] is the one place that
-//! knows which URL opens which store; a new backend is one more arm there.
+//! Opening the store a database URL names, through the `marketseries` facade (which knows
+//! which URL opens which backend); this module only adds the command line's URL handling
+//! and error wording.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use marketseries_core::TimeSeriesStore;
-use marketseries_postgres::{PgConfig, PgStore};
-use marketseries_timescale::TimescaleStore;
+use marketseries::{Backend, Config, Opened};
+use marketseries_core::{SystemClock, TimeSeriesStore};
 
 use crate::error::{CliError, CliResult};
 
@@ -33,16 +33,6 @@ impl DbUrl {
     /// The URL itself, for handing to a driver. Never print it.
     pub fn expose(&self) -> &str {
         &self.0
-    }
-
-    /// The scheme, lower-cased (`postgres`), when the URL has one.
-    pub fn scheme(&self) -> Option<String> {
-        let (scheme, _) = self.0.split_once("://")?;
-        let valid = !scheme.is_empty()
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-        valid.then(|| scheme.to_ascii_lowercase())
     }
 
     /// The password in the URL: `user:PASSWORD@host`, or a `password=` query parameter.
@@ -100,81 +90,28 @@ pub enum BackendChoice {
     Timescaledb,
 }
 
-/// The backends the command can open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    /// Plain PostgreSQL (`marketseries-postgres`).
-    Postgres,
-    /// TimescaleDB (`marketseries-timescale`).
-    Timescale,
-}
-
-/// What a URL's scheme says: a backend, or "ask the server".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SchemeSays {
-    Backend(Backend),
-    AskServer,
-}
-
-/// Reads the scheme: `timescaledb://` (or `timescale://`) names the TimescaleDB backend;
-/// `postgres://`/`postgresql://` leave it to `--backend`.
-fn scheme_says(url: &DbUrl, choice: BackendChoice) -> CliResult<SchemeSays> {
-    let scheme = url.scheme();
-    let timescale_scheme = matches!(scheme.as_deref(), Some("timescaledb" | "timescale"));
-    match (scheme.as_deref(), choice) {
-        (Some("postgres" | "postgresql"), BackendChoice::Auto) => Ok(SchemeSays::AskServer),
-        (Some("postgres" | "postgresql"), BackendChoice::Postgres) => {
-            Ok(SchemeSays::Backend(Backend::Postgres))
+impl BackendChoice {
+    /// The facade's choice.
+    fn to_library(self) -> marketseries::BackendChoice {
+        match self {
+            Self::Auto => marketseries::BackendChoice::Auto,
+            Self::Postgres => marketseries::BackendChoice::Explicit(Backend::Postgres),
+            Self::Timescaledb => marketseries::BackendChoice::Explicit(Backend::Timescaledb),
         }
-        (Some("postgres" | "postgresql"), BackendChoice::Timescaledb) => {
-            Ok(SchemeSays::Backend(Backend::Timescale))
-        }
-        (Some(_), BackendChoice::Postgres) if timescale_scheme => Err(CliError::usage(
-            "a timescaledb:// URL and --backend postgres contradict each other: use a \
-             postgres:// URL for the plain backend",
-        )),
-        (Some(_), _) if timescale_scheme => Ok(SchemeSays::Backend(Backend::Timescale)),
-        (Some(other), _) => Err(CliError::usage(format!(
-            "unsupported database URL scheme `{other}`: expected postgres://, postgresql:// \
-             or timescaledb://"
-        ))),
-        (None, _) => Err(CliError::usage(
-            "the database URL must start with postgres://, postgresql:// or timescaledb://",
-        )),
     }
 }
 
-/// The URL the driver understands: `timescaledb://` and `timescale://` become
-/// `postgres://` (the rest is a PostgreSQL connection URL).
-fn driver_url(url: &DbUrl) -> String {
-    let raw = url.expose();
-    match raw.split_once("://") {
-        Some((scheme, rest))
-            if scheme.eq_ignore_ascii_case("timescaledb")
-                || scheme.eq_ignore_ascii_case("timescale") =>
-        {
-            format!("postgres://{rest}")
-        }
-        _ => raw.to_owned(),
-    }
-}
-
-/// An opened store, by backend (some commands use backend-specific operations).
+/// An opened store: the facade's, plus the common API behind an `Arc`.
 #[derive(Clone)]
-pub enum Opened {
-    /// Plain PostgreSQL.
-    Postgres(Arc<PgStore>),
-    /// TimescaleDB.
-    Timescale(Arc<TimescaleStore>),
+pub struct OpenedStore {
+    /// The concrete store (some commands use backend-specific operations).
+    pub opened: Opened,
 }
 
-impl Opened {
+impl OpenedStore {
     /// The store behind the common API.
     pub fn store(&self) -> Arc<dyn TimeSeriesStore> {
-        match self {
-            Self::Postgres(s) => Arc::clone(s) as Arc<dyn TimeSeriesStore>,
-            Self::Timescale(s) => Arc::clone(s) as Arc<dyn TimeSeriesStore>,
-        }
+        Arc::from(self.opened.clone().into_store())
     }
 }
 
@@ -182,39 +119,20 @@ impl Opened {
 ///
 /// # Errors
 /// A usage error for a URL no backend accepts; the backend's connection error otherwise.
-pub async fn connect(url: &DbUrl, options: ConnectOptions) -> CliResult<Opened> {
-    let cannot_open = |e: marketseries_core::Error| {
-        CliError::failed(url.redact(&format!("cannot open the database: {e}")))
-    };
-    let mut config = PgConfig::new(driver_url(url));
-    config.connect_timeout = options.connect_timeout;
+pub async fn connect(url: &DbUrl, options: ConnectOptions) -> CliResult<OpenedStore> {
+    let mut config = Config::new(url.expose()).with_backend(options.backend.to_library());
+    config
+        .resolve()
+        .map_err(|e| CliError::usage(url.redact(&e.to_string())))?;
+    config.store.connect_timeout = options.connect_timeout;
     // One command runs one operation at a time, so one connection is enough; it is also
     // all that a server serving one client per database (the embedded TimescaleDB of the
     // test rig) can give.
-    config.pool_size = 1;
-    let backend = match scheme_says(url, options.backend)? {
-        SchemeSays::Backend(b) => b,
-        SchemeSays::AskServer => {
-            if marketseries_timescale::prefers_timescale(&config)
-                .await
-                .map_err(cannot_open)?
-            {
-                Backend::Timescale
-            } else {
-                Backend::Postgres
-            }
-        }
-    };
-    Ok(match backend {
-        Backend::Postgres => Opened::Postgres(Arc::new(
-            PgStore::connect(config).await.map_err(cannot_open)?,
-        )),
-        Backend::Timescale => Opened::Timescale(Arc::new(
-            marketseries_timescale::TimescaleStore::connect(config)
-                .await
-                .map_err(cannot_open)?,
-        )),
-    })
+    config.store.pool_size = 1;
+    let opened = marketseries::open_backend(&config, Arc::new(SystemClock))
+        .await
+        .map_err(|e| CliError::failed(url.redact(&format!("cannot open the database: {e}"))))?;
+    Ok(OpenedStore { opened })
 }
 
 #[cfg(test)]
@@ -223,52 +141,6 @@ mod tests {
 
     fn url(s: &str) -> DbUrl {
         DbUrl::from(s.to_owned())
-    }
-
-    #[test]
-    fn backend_by_scheme_and_choice() {
-        use BackendChoice::{Auto, Postgres, Timescaledb};
-        let says = |u: &str, c| scheme_says(&url(u), c).unwrap();
-        assert_eq!(says("postgres://u@h/db", Auto), SchemeSays::AskServer);
-        assert_eq!(says("PostgreSQL://u@h/db", Auto), SchemeSays::AskServer);
-        assert_eq!(
-            says("postgres://u@h/db", Postgres),
-            SchemeSays::Backend(Backend::Postgres)
-        );
-        assert_eq!(
-            says("postgresql://u@h/db", Timescaledb),
-            SchemeSays::Backend(Backend::Timescale)
-        );
-        for u in [
-            "timescaledb://u@h/db",
-            "TimescaleDB://u@h/db",
-            "timescale://u@h/db",
-        ] {
-            assert_eq!(
-                says(u, Auto),
-                SchemeSays::Backend(Backend::Timescale),
-                "{u}"
-            );
-            assert_eq!(
-                says(u, Timescaledb),
-                SchemeSays::Backend(Backend::Timescale)
-            );
-        }
-        let e = scheme_says(&url("timescaledb://u@h/db"), Postgres).unwrap_err();
-        assert!(e.to_string().contains("contradict"), "{e}");
-        let e = scheme_says(&url("mysql://root:pw@h/db"), Auto).unwrap_err();
-        assert!(e.to_string().contains("`mysql`") && !e.to_string().contains("pw"));
-        assert!(scheme_says(&url("host=localhost"), Auto).is_err());
-    }
-
-    #[test]
-    fn timescale_schemes_become_postgres_for_the_driver() {
-        assert_eq!(
-            driver_url(&url("timescaledb://u:p@h:5432/db?sslmode=disable")),
-            "postgres://u:p@h:5432/db?sslmode=disable"
-        );
-        assert_eq!(driver_url(&url("Timescale://h/db")), "postgres://h/db");
-        assert_eq!(driver_url(&url("postgresql://h/db")), "postgresql://h/db");
     }
 
     #[test]
@@ -282,5 +154,24 @@ mod tests {
         assert!(!msg.contains("s3cret") && !msg.contains("alice:"), "{msg}");
         let q = url("postgres://h/db?user=bob&password=hunter2");
         assert_eq!(q.redact("auth hunter2 failed"), "auth *** failed");
+    }
+
+    #[tokio::test]
+    async fn urls_no_backend_accepts_are_usage_errors() {
+        let options = ConnectOptions {
+            connect_timeout: Duration::from_secs(1),
+            backend: BackendChoice::Postgres,
+        };
+        for (u, backend) in [
+            ("mysql://root:pw@h/db", BackendChoice::Auto),
+            ("timescaledb://u@h/db", BackendChoice::Postgres),
+            ("host=localhost", BackendChoice::Auto),
+        ] {
+            let Err(e) = connect(&url(u), ConnectOptions { backend, ..options }).await else {
+                panic!("{u} opened");
+            };
+            assert_eq!(e.code, crate::error::EXIT_USAGE, "{u}: {e}");
+            assert!(!e.to_string().contains("pw@"), "{e}");
+        }
     }
 }

@@ -189,10 +189,7 @@ impl Flavor for Partitioned {
     }
 
     async fn migrate(&self, store: &SqlStore<Self>) -> Result<()> {
-        store
-            .run_migrations(crate::MIGRATIONS)
-            .await
-            .map(drop)
+        store.run_migrations(crate::MIGRATIONS).await.map(drop)
     }
 
     /// Creates the partitions of the next [`PARTITIONS_AHEAD`] days so that writes near

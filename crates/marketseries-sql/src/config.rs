@@ -14,6 +14,8 @@ pub struct PgConfig {
     /// Maximum pooled connections (default 8). Plain PostgreSQL opens up to as many again,
     /// on demand, for binary `COPY`.
     pub pool_size: u32,
+    /// Idle connections the pool keeps open (default 1; at most `pool_size`).
+    pub pool_min_idle: u32,
     /// How long to wait for a pooled connection (default 10 s).
     pub connect_timeout: Duration,
     /// Server-side statement timeout set on every connection (default 60 s).
@@ -36,6 +38,7 @@ impl PgConfig {
         Self {
             url: url.into(),
             pool_size: 8,
+            pool_min_idle: 1,
             connect_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(60),
             verify_on_checkout: true,
@@ -56,6 +59,7 @@ impl fmt::Debug for PgConfig {
         f.debug_struct("PgConfig")
             .field("url", &"<redacted>")
             .field("pool_size", &self.pool_size)
+            .field("pool_min_idle", &self.pool_min_idle)
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("verify_on_checkout", &self.verify_on_checkout)

@@ -186,11 +186,7 @@ impl<F: Flavor> SqlStore<F> {
         self.flavor()
             .before_write(self, &mut *self.conn().await?, &batch)
             .await?;
-        let mut client = self
-            .copy_pool()
-            .get()
-            .await
-            .map_err(checkout_error)?;
+        let mut client = self.copy_pool().get().await.map_err(checkout_error)?;
         append(&mut client, self.flavor(), rows)
             .await
             .map_err(|e| error(&e))

@@ -48,7 +48,7 @@ pub(crate) async fn build(config: &PgConfig) -> Result<PgPool> {
     let manager = AsyncDieselConnectionManager::new_with_config(config.url.clone(), manager);
     Pool::builder()
         .max_size(config.pool_size.max(1))
-        .min_idle(Some(1))
+        .min_idle(Some(config.pool_min_idle.min(config.pool_size.max(1))))
         .connection_timeout(config.connect_timeout)
         .test_on_check_out(config.verify_on_checkout)
         .build(manager)

@@ -112,8 +112,7 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
         // reads the materialized relation too, skipping the real-time part's work.
         let materialized_only = match route {
             Route::Materialized { native, .. } | Route::ReAggregate { native, .. } => {
-                query.freshness == Freshness::MaterializedOnly
-                    || series.contains(&(native, true))
+                query.freshness == Freshness::MaterializedOnly || series.contains(&(native, true))
             }
             Route::Raw { .. } | Route::NoData => false,
         };

@@ -186,7 +186,10 @@ pub struct Window<'a> {
 
 /// The shared high/low subquery: a range scan of the raw candles of the window.
 pub fn raw_high_low(w: &Window<'_>) -> String {
-    format!("SELECT max(c.high) AS high, min(c.low) AS low {}", w.candles)
+    format!(
+        "SELECT max(c.high) AS high, min(c.low) AS low {}",
+        w.candles
+    )
 }
 
 /// [`ReadStatements::price_change`] with `high_low` building the subquery for columns

@@ -89,7 +89,8 @@ struct Probe {
 
 /// Whether the database `config` names is one for this backend rather than the plain
 /// PostgreSQL one: it holds no plain-PostgreSQL marketseries schema (a range-partitioned
-/// `candles` table) and TimescaleDB is created in it or available to create. Opens and
+/// `candles` table) and TimescaleDB is created in it or available to create (installed and
+/// in `shared_preload_libraries`: without the preload `CREATE EXTENSION` fails). Opens and
 /// closes one connection; changes nothing.
 ///
 /// For front ends that pick a backend from a `postgres://` URL (the `marketseries`
@@ -102,7 +103,9 @@ pub async fn prefers_timescale(config: &PgConfig) -> Result<bool> {
         .await
         .map_err(|e| Error::Connection(e.to_string()))?;
     let probe: Probe = diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS installed,          EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available,          EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace                  WHERE c.relname = 'candles' AND n.nspname = current_schema()                    AND c.relkind = 'p') AS plain_schema",
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS installed,          (EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') \
+                 AND current_setting('shared_preload_libraries') LIKE '%timescaledb%') \
+                 AS available,          EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace                  WHERE c.relname = 'candles' AND n.nspname = current_schema()                    AND c.relkind = 'p') AS plain_schema",
     )
     .get_result(&mut conn)
     .await

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use marketseries_core::{Clock, Error, Result, TimeSeriesStore};
-use marketseries_timescale::PgConfig;
 use marketseries_testkit::launcher::{fresh_database, ServerKind};
 use marketseries_testkit::StoreFactory;
+use marketseries_timescale::PgConfig;
 
 struct Timescale;
 
@@ -21,7 +21,8 @@ impl StoreFactory for Timescale {
         let mut config = PgConfig::new(db.url());
         // The embedded server serves one client at a time.
         config.pool_size = 1;
-        let store = marketseries_timescale::TimescaleStore::connect_with_clock(config, clock).await?;
+        let store =
+            marketseries_timescale::TimescaleStore::connect_with_clock(config, clock).await?;
         store.migrate().await?;
         Ok(Arc::new(store))
     }

@@ -11,12 +11,12 @@ use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use marketseries_core::{
     AggregateBucket, Candle, Clock, Dataset, ErrorKind, FixedClock, FlowStore, Freshness, Interval,
-    MemoryStore, OhlcvQuery, Policies, PriceStore, Route, SentimentStore, SystemClock, TimeRange,
-    TimeSeriesStore, VolumeProfileQuery, WhaleQuery,
+    MemoryStore, OhlcvQuery, Policies, PriceStore, Route, SentimentAggregate, SentimentStore,
+    SystemClock, TimeRange, TimeSeriesStore, VolumeProfileQuery, WhaleQuery,
 };
-use marketseries_timescale::PgConfig;
-use marketseries_testkit::conformance::{fixture_now, Fixture};
+use marketseries_testkit::conformance::{fixture_now, Approx, Fixture};
 use marketseries_testkit::launcher::{fresh_database, ServerKind};
+use marketseries_timescale::PgConfig;
 use marketseries_timescale::{Policy, TimescaleExt, TimescaleStore};
 use rust_decimal::Decimal;
 
@@ -61,9 +61,24 @@ async fn load(store: &TimescaleStore, reference: &MemoryStore) {
     reference.store_flows(&flows).await.expect("flows");
 }
 
-/// A wide set of answers, floats printed to 9 places (summation order may differ).
-async fn answers(s: &dyn TimeSeriesStore) -> Vec<String> {
+/// A wide set of answers: the exact ones as text, and the sentiment aggregates, whose
+/// float means may differ in their last places with the summation order (compared with
+/// [`Approx`]).
+#[derive(Debug)]
+struct Answers {
+    exact: Vec<String>,
+    sentiment: Vec<SentimentAggregate>,
+}
+
+impl PartialEq for Answers {
+    fn eq(&self, other: &Self) -> bool {
+        self.exact == other.exact && self.sentiment.approx_eq(&other.sentiment)
+    }
+}
+
+async fn answers(s: &dyn TimeSeriesStore) -> Answers {
     let mut out = Vec::new();
+    let mut sentiment = Vec::new();
     for i in ["1m", "5m", "1h", "2h", "4h", "1d", "1w"] {
         let q = OhlcvQuery::new("BTCUSDT", iv(i), days(3));
         out.push(format!("{i}: {:?}", s.ohlcv(&q).await.expect("ohlcv").bars));
@@ -83,16 +98,11 @@ async fn answers(s: &dyn TimeSeriesStore) -> Vec<String> {
         .expect("profile")
     ));
     for bucket in [AggregateBucket::Hour, AggregateBucket::Day] {
-        for a in s
-            .sentiment_aggregates("BTC", bucket, days(4))
-            .await
-            .expect("sentiment")
-        {
-            out.push(format!(
-                "{} {:.9} {:.9} {:.9} {} {} {:.6}",
-                a.time, a.avg_score, a.min_score, a.max_score, a.readings, a.mentions, a.engagement
-            ));
-        }
+        sentiment.extend(
+            s.sentiment_aggregates("BTC", bucket, days(4))
+                .await
+                .expect("sentiment"),
+        );
         out.push(format!(
             "{:?}",
             s.flow_aggregates("ETH", bucket, days(4))
@@ -110,7 +120,10 @@ async fn answers(s: &dyn TimeSeriesStore) -> Vec<String> {
             .await
             .expect("distribution")
     ));
-    out
+    Answers {
+        exact: out,
+        sentiment,
+    }
 }
 
 async fn compress_everything(store: &TimescaleStore) -> u64 {
