@@ -21,6 +21,7 @@ pub mod candle;
 pub mod capabilities;
 pub mod error;
 pub mod flow;
+pub mod indicator;
 pub mod interval;
 pub mod maintenance;
 pub mod memory;
@@ -37,6 +38,7 @@ pub use candle::{
 pub use capabilities::{AggregateCapability, Capabilities, OHLCV_AGGREGATE_WIDTHS};
 pub use error::{Error, ErrorKind, Result};
 pub use flow::{ExchangeFlow, Flow, FlowAggregate, FlowType, FlowVelocity, NetFlow, WhaleQuery};
+pub use indicator::{IndicatorQuery, IndicatorSeries, IndicatorValue};
 pub use interval::{Interval, Unit};
 pub use maintenance::{
     AggregateStats, CompressionPolicy, Dataset, JobStats, Policies, RefreshPolicy, RetentionAction,
@@ -48,6 +50,6 @@ pub use sentiment::{
     AggregateBucket, SentimentAggregate, SentimentDistribution, SentimentLabel, SentimentReading,
     SentimentSummary, SentimentTrend, SentimentWindow, SourceSentiment,
 };
-pub use store::{FlowStore, PriceStore, SentimentStore, TimeSeriesStore};
+pub use store::{FlowStore, IndicatorStore, PriceStore, SentimentStore, TimeSeriesStore};
 pub use time::{Clock, FixedClock, SystemClock, TimeRange};
 pub use validate::{Problem, RecordKind, ValidationError};

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// The three kinds of data a store keeps.
+/// The four kinds of data a store keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dataset {
@@ -17,11 +17,13 @@ pub enum Dataset {
     Sentiment,
     /// Flows.
     Flow,
+    /// Technical indicator values.
+    Indicator,
 }
 
 impl Dataset {
     /// All datasets.
-    pub const ALL: [Dataset; 3] = [Self::Price, Self::Sentiment, Self::Flow];
+    pub const ALL: [Dataset; 4] = [Self::Price, Self::Sentiment, Self::Flow, Self::Indicator];
 
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
@@ -29,6 +31,7 @@ impl Dataset {
             Self::Price => "price",
             Self::Sentiment => "sentiment",
             Self::Flow => "flow",
+            Self::Indicator => "indicator",
         }
     }
 }
@@ -48,6 +51,8 @@ pub struct RetentionPolicy {
     pub sentiment: Option<TimeDelta>,
     /// Flows (default 180 days).
     pub flow: Option<TimeDelta>,
+    /// Indicator values (default 365 days, like candles).
+    pub indicator: Option<TimeDelta>,
 }
 
 impl Default for RetentionPolicy {
@@ -56,6 +61,7 @@ impl Default for RetentionPolicy {
             price: Some(TimeDelta::days(365)),
             sentiment: Some(TimeDelta::days(180)),
             flow: Some(TimeDelta::days(180)),
+            indicator: Some(TimeDelta::days(365)),
         }
     }
 }
@@ -67,6 +73,7 @@ impl RetentionPolicy {
             Dataset::Price => self.price,
             Dataset::Sentiment => self.sentiment,
             Dataset::Flow => self.flow,
+            Dataset::Indicator => self.indicator,
         }
     }
 }
@@ -80,6 +87,8 @@ pub struct CompressionPolicy {
     pub sentiment_after: Option<TimeDelta>,
     /// Flows (default 7 days).
     pub flow_after: Option<TimeDelta>,
+    /// Indicator values (default 7 days).
+    pub indicator_after: Option<TimeDelta>,
 }
 
 impl CompressionPolicy {
@@ -89,6 +98,7 @@ impl CompressionPolicy {
             Dataset::Price => self.price_after,
             Dataset::Sentiment => self.sentiment_after,
             Dataset::Flow => self.flow_after,
+            Dataset::Indicator => self.indicator_after,
         }
     }
 }
@@ -99,6 +109,7 @@ impl Default for CompressionPolicy {
             price_after: Some(TimeDelta::days(7)),
             sentiment_after: Some(TimeDelta::days(14)),
             flow_after: Some(TimeDelta::days(7)),
+            indicator_after: Some(TimeDelta::days(7)),
         }
     }
 }
@@ -174,14 +185,14 @@ impl Policies {
                 }
             }
         }
-        for (name, after) in [
-            ("price", self.compression.price_after),
-            ("sentiment", self.compression.sentiment_after),
-            ("flow", self.compression.flow_after),
-        ] {
-            if after.is_some_and(|a| a <= TimeDelta::zero()) {
+        for d in Dataset::ALL {
+            if self
+                .compression
+                .after(d)
+                .is_some_and(|a| a <= TimeDelta::zero())
+            {
                 return Err(Error::Config(format!(
-                    "{name} compression delay must be positive"
+                    "{d} compression delay must be positive"
                 )));
             }
         }
@@ -212,9 +223,9 @@ pub struct RetentionReport {
 /// Size and layout of one table (or hypertable).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableStats {
-    /// Table name. The three datasets are always reported as `candles`, `sentiment` and
-    /// `flows` (the conformance suite looks them up by these names), whatever the backend
-    /// calls its tables.
+    /// Table name. The four datasets are always reported as `candles`, `sentiment`,
+    /// `flows` and `indicators` (the conformance suite looks them up by these names),
+    /// whatever the backend calls its tables.
     pub name: String,
     /// Exact number of rows (not a planner estimate).
     pub rows: u64,
@@ -303,5 +314,33 @@ mod tests {
         assert!(p.validate().is_ok());
         p.retention.sentiment = Some(TimeDelta::days(2));
         assert_eq!(p.validate().unwrap_err().kind(), crate::ErrorKind::Config);
+    }
+
+    #[test]
+    fn indicator_policies_are_covered() {
+        let p = Policies::default();
+        assert_eq!(Dataset::ALL.len(), 4);
+        assert_eq!(Dataset::Indicator.as_str(), "indicator");
+        assert_eq!(
+            p.retention.horizon(Dataset::Indicator),
+            Some(TimeDelta::days(365))
+        );
+        assert_eq!(
+            p.compression.after(Dataset::Indicator),
+            Some(TimeDelta::days(7))
+        );
+        let mut bad = p;
+        bad.retention.indicator = Some(TimeDelta::days(1));
+        assert_eq!(bad.validate().unwrap_err().kind(), crate::ErrorKind::Config);
+        let mut bad = p;
+        bad.retention.indicator = Some(TimeDelta::days(365 * 101));
+        assert_eq!(bad.validate().unwrap_err().kind(), crate::ErrorKind::Config);
+        let mut bad = p;
+        bad.compression.indicator_after = Some(TimeDelta::zero());
+        assert_eq!(bad.validate().unwrap_err().kind(), crate::ErrorKind::Config);
+        let mut forever = p;
+        forever.retention.indicator = None;
+        forever.compression.indicator_after = None;
+        assert!(forever.validate().is_ok());
     }
 }

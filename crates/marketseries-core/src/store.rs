@@ -1,7 +1,7 @@
 //! The object-safe store traits every backend implements.
 
 use async_trait::async_trait;
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::candle::{
     Candle, MarketOverview, OhlcvQuery, OhlcvSeries, PriceChange, PricePoint, PriceRange,
@@ -10,6 +10,7 @@ use crate::candle::{
 use crate::capabilities::Capabilities;
 use crate::error::Result;
 use crate::flow::{ExchangeFlow, Flow, FlowAggregate, FlowType, FlowVelocity, NetFlow, WhaleQuery};
+use crate::indicator::{IndicatorQuery, IndicatorSeries, IndicatorValue};
 use crate::interval::Interval;
 use crate::maintenance::{Policies, RetentionReport, StoreStats, WriteSummary};
 use crate::sentiment::{
@@ -163,9 +164,79 @@ pub trait FlowStore: Send + Sync {
     async fn flow_velocity(&self, asset: &str, window: TimeDelta) -> Result<FlowVelocity>;
 }
 
+/// Technical indicator values computed elsewhere (RSI, MACD, EMA...), one series per
+/// `(symbol, native interval, name)`.
+///
+/// Values are stored and returned exactly as given; nothing is aggregated or re-sampled, and
+/// series of different intervals never mix. Names are compared and ordered by byte value
+/// (`COLLATE "C"`), intervals by [`Interval`]'s `Ord` (width, then epoch- before
+/// Monday-aligned). An unknown symbol, interval or name is an empty answer, not an error.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use marketseries_core::{IndicatorStore, IndicatorValue, Interval, MemoryStore};
+/// let store = MemoryStore::new();
+/// let rsi = |time: &str, value: &str| IndicatorValue {
+///     symbol: "BTCUSDT".into(),
+///     interval: Interval::H1,
+///     name: "rsi_14".into(),
+///     time: time.parse().unwrap(),
+///     value: value.parse().unwrap(),
+/// };
+/// let ten = rsi("2024-03-01T10:00:00Z", "48.25");
+/// let eleven = rsi("2024-03-01T11:00:00Z", "55.5");
+/// store.store_indicators(&[ten.clone(), eleven]).await.unwrap();
+/// // As of 10:59 the 10:00 value holds; before 10:00 there is none.
+/// let at = |t: &str| store.indicator_at("BTCUSDT", Interval::H1, "rsi_14", t.parse().unwrap());
+/// assert_eq!(at("2024-03-01T10:59:00Z").await.unwrap(), Some(ten));
+/// assert_eq!(at("2024-03-01T09:00:00Z").await.unwrap(), None);
+/// # });
+/// ```
+#[async_trait]
+pub trait IndicatorStore: Send + Sync {
+    /// Upserts a batch atomically: every value is validated first (the error names the index
+    /// and field of the first bad one, and nothing is written; a batch over the configured
+    /// maximum is [`Error::BatchTooLarge`](crate::Error::BatchTooLarge)); an existing key
+    /// `(symbol, interval, name, time)` is replaced; duplicates inside the batch resolve to
+    /// the last one. Re-ingesting a batch changes nothing.
+    async fn store_indicators(&self, values: &[IndicatorValue]) -> Result<WriteSummary>;
+
+    /// Upserts one value.
+    async fn store_indicator(&self, value: &IndicatorValue) -> Result<WriteSummary> {
+        self.store_indicators(std::slice::from_ref(value)).await
+    }
+
+    /// Values of `(query.symbol, query.interval, query.name)` with `time` in
+    /// `[range.from, range.to)`, in time order.
+    async fn indicator_series(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorValue>>;
+
+    /// The newest value (greatest `time`) of every series of `symbol`, one per
+    /// `(interval, name)`, ordered by interval, then name.
+    async fn latest_indicators(&self, symbol: &str) -> Result<Vec<IndicatorValue>>;
+
+    /// Every series stored for `symbol`, ordered by interval, then name.
+    async fn indicator_list(&self, symbol: &str) -> Result<Vec<IndicatorSeries>>;
+
+    /// As-of lookup: the value of `(symbol, interval, name)` with the greatest `time <= at`;
+    /// `None` when the series has no value at or before `at`.
+    ///
+    /// Any `at` chrono can hold is accepted, even one the database cannot store (before the
+    /// supported span the answer is `None`, after it the newest value), except one with
+    /// sub-microsecond precision: that is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming `at`, because stored
+    /// times are whole microseconds and rounding `at` would change the answer.
+    async fn indicator_at(
+        &self,
+        symbol: &str,
+        interval: Interval,
+        name: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<IndicatorValue>>;
+}
+
 /// A complete store: every dataset plus the maintenance entry points.
 #[async_trait]
-pub trait TimeSeriesStore: PriceStore + SentimentStore + FlowStore {
+pub trait TimeSeriesStore: PriceStore + SentimentStore + FlowStore + IndicatorStore {
     /// What this backend offers.
     fn capabilities(&self) -> Capabilities;
 

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use crate::candle::Candle;
 use crate::error::Error;
 use crate::flow::Flow;
+use crate::indicator::IndicatorValue;
 use crate::sentiment::SentimentReading;
 use crate::time::{max_time, MIN_TIME};
 
@@ -16,9 +17,11 @@ use crate::time::{max_time, MIN_TIME};
 pub const MAX_SYMBOL_LEN: usize = 32;
 /// Longest accepted source name or flow reference, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
-/// Largest accepted magnitude of a price, volume, amount or USD value: 10^20. Far above any
-/// real market figure (meme-coin daily volumes are around 10^12), and low enough that sums
-/// of millions of values cannot overflow `Decimal` (about 7.9 x 10^28).
+/// Longest accepted indicator name, in bytes.
+pub const MAX_INDICATOR_NAME_LEN: usize = 64;
+/// Largest accepted magnitude of a price, volume, amount, USD value or indicator value:
+/// 10^20. Far above any real market figure (meme-coin daily volumes are around 10^12), and
+/// low enough that sums of millions of values cannot overflow `Decimal` (about 7.9 x 10^28).
 pub const MAX_MAGNITUDE: Decimal = Decimal::from_parts(1_661_992_960, 1_808_227_885, 5, false, 0);
 /// Largest accepted mention volume of a sentiment reading: 10^12.
 pub const MAX_MENTIONS: u64 = 1_000_000_000_000;
@@ -34,6 +37,8 @@ pub enum RecordKind {
     Sentiment,
     /// A [`Flow`].
     Flow,
+    /// An [`IndicatorValue`].
+    Indicator,
 }
 
 impl fmt::Display for RecordKind {
@@ -42,6 +47,7 @@ impl fmt::Display for RecordKind {
             Self::Candle => "candle",
             Self::Sentiment => "sentiment reading",
             Self::Flow => "flow",
+            Self::Indicator => "indicator value",
         })
     }
 }
@@ -115,20 +121,33 @@ impl fmt::Display for ValidationError {
 
 type FieldResult = Result<(), (&'static str, Problem)>;
 
-fn check_name(field: &'static str, value: &str, max: usize, symbol_like: bool) -> FieldResult {
+/// Characters allowed in a symbol or asset name.
+fn symbol_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':')
+}
+
+/// Characters allowed in a free-text name (source): anything but control characters.
+fn text_char(c: char) -> bool {
+    !c.is_control()
+}
+
+/// Characters allowed in an indicator name: safe unquoted in CSV and metric labels.
+fn indicator_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+}
+
+fn check_name(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    allowed: fn(char) -> bool,
+) -> FieldResult {
     if value.is_empty() {
         return Err((field, Problem::Empty));
     }
     if value.len() > max {
         return Err((field, Problem::TooLong { max }));
     }
-    let allowed = |c: char| {
-        if symbol_like {
-            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':')
-        } else {
-            !c.is_control()
-        }
-    };
     match value.chars().find(|&c| !allowed(c)) {
         Some(c) => Err((field, Problem::InvalidCharacter(c))),
         None => Ok(()),
@@ -185,7 +204,7 @@ fn check_finite(field: &'static str, x: f64) -> FieldResult {
 }
 
 fn candle_fields(c: &Candle) -> FieldResult {
-    check_name("symbol", &c.symbol, MAX_SYMBOL_LEN, true)?;
+    check_name("symbol", &c.symbol, MAX_SYMBOL_LEN, symbol_char)?;
     check_time("time", c.time)?;
     check_positive("open", c.open)?;
     check_positive("high", c.high)?;
@@ -222,8 +241,8 @@ fn candle_fields(c: &Candle) -> FieldResult {
 }
 
 fn sentiment_fields(s: &SentimentReading) -> FieldResult {
-    check_name("asset", &s.asset, MAX_SYMBOL_LEN, true)?;
-    check_name("source", &s.source, MAX_NAME_LEN, false)?;
+    check_name("asset", &s.asset, MAX_SYMBOL_LEN, symbol_char)?;
+    check_name("source", &s.source, MAX_NAME_LEN, text_char)?;
     check_time("time", s.time)?;
     check_finite("score", s.score)?;
     if !(-1.0..=1.0).contains(&s.score) {
@@ -246,8 +265,8 @@ fn sentiment_fields(s: &SentimentReading) -> FieldResult {
 }
 
 fn flow_fields(f: &Flow) -> FieldResult {
-    check_name("asset", &f.asset, MAX_SYMBOL_LEN, true)?;
-    check_name("source", &f.source, MAX_NAME_LEN, false)?;
+    check_name("asset", &f.asset, MAX_SYMBOL_LEN, symbol_char)?;
+    check_name("source", &f.source, MAX_NAME_LEN, text_char)?;
     if f.reference.len() > MAX_NAME_LEN {
         return Err(("reference", Problem::TooLong { max: MAX_NAME_LEN }));
     }
@@ -257,6 +276,14 @@ fn flow_fields(f: &Flow) -> FieldResult {
     check_time("time", f.time)?;
     check_non_negative("amount", f.amount)?;
     check_non_negative("usd_value", f.usd_value)?;
+    Ok(())
+}
+
+fn indicator_fields(v: &IndicatorValue) -> FieldResult {
+    check_name("symbol", &v.symbol, MAX_SYMBOL_LEN, symbol_char)?;
+    check_name("name", &v.name, MAX_INDICATOR_NAME_LEN, indicator_char)?;
+    check_time("time", v.time)?;
+    check_magnitude("value", v.value)?;
     Ok(())
 }
 
@@ -291,6 +318,14 @@ pub fn validate_sentiment(s: &SentimentReading) -> Result<(), ValidationError> {
 /// The first problem found, naming the field.
 pub fn validate_flow(f: &Flow) -> Result<(), ValidationError> {
     wrap(RecordKind::Flow, None, flow_fields(f))
+}
+
+/// Validates one indicator value.
+///
+/// # Errors
+/// The first problem found, naming the field.
+pub fn validate_indicator(v: &IndicatorValue) -> Result<(), ValidationError> {
+    wrap(RecordKind::Indicator, None, indicator_fields(v))
 }
 
 fn validate_batch<T>(
@@ -333,6 +368,18 @@ pub fn validate_sentiments(records: &[SentimentReading], max_batch: usize) -> Re
 /// [`Error::BatchTooLarge`], or [`Error::Validation`] for the first bad record with its index.
 pub fn validate_flows(records: &[Flow], max_batch: usize) -> Result<(), Error> {
     validate_batch(records, max_batch, RecordKind::Flow, flow_fields)
+}
+
+/// Validates a batch of indicator values: size limit first, then every record (symbol as
+/// for candles; name of 1 to [`MAX_INDICATOR_NAME_LEN`] ASCII letters, digits, `_`, `-` or
+/// `.`; time in the supported span at microsecond precision; value at most
+/// [`MAX_MAGNITUDE`] in magnitude, either sign). A `Decimal` is always finite: convert
+/// `f64` feed values with [`decimal_from_f64`], which rejects NaN and infinities.
+///
+/// # Errors
+/// [`Error::BatchTooLarge`], or [`Error::Validation`] for the first bad record with its index.
+pub fn validate_indicators(records: &[IndicatorValue], max_batch: usize) -> Result<(), Error> {
+    validate_batch(records, max_batch, RecordKind::Indicator, indicator_fields)
 }
 
 /// Converts an `f64` read from a file or feed to an exact decimal, rejecting NaN and
@@ -430,6 +477,76 @@ mod tests {
         assert_eq!(
             validate_sentiment(&s).unwrap_err().problem,
             Problem::NotFinite
+        );
+    }
+
+    fn indicator() -> IndicatorValue {
+        IndicatorValue {
+            symbol: "BTCUSDT".into(),
+            interval: Interval::H1,
+            name: "macd.signal".into(),
+            time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            value: "-12345678901234.123456789012".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn indicator_names_are_restricted() {
+        let mut v = indicator();
+        assert!(validate_indicator(&v).is_ok());
+        v.name = "A".repeat(MAX_INDICATOR_NAME_LEN);
+        assert!(validate_indicator(&v).is_ok());
+        for (name, problem) in [
+            (String::new(), Problem::Empty),
+            (
+                "A".repeat(MAX_INDICATOR_NAME_LEN + 1),
+                Problem::TooLong {
+                    max: MAX_INDICATOR_NAME_LEN,
+                },
+            ),
+            ("rsi 14".into(), Problem::InvalidCharacter(' ')),
+            ("rsi,14".into(), Problem::InvalidCharacter(',')),
+            ("macd/signal".into(), Problem::InvalidCharacter('/')),
+            ("rsi\"".into(), Problem::InvalidCharacter('"')),
+            ("ema\n20".into(), Problem::InvalidCharacter('\n')),
+            ("rsi_é".into(), Problem::InvalidCharacter('é')),
+        ] {
+            v.name = name;
+            let err = validate_indicator(&v).unwrap_err();
+            assert_eq!((err.field, err.problem), ("name", problem), "{:?}", v.name);
+        }
+    }
+
+    #[test]
+    fn indicator_batch_names_index_and_field() {
+        let mut huge = indicator();
+        huge.value = -MAX_MAGNITUDE - Decimal::ONE;
+        let mut early = indicator();
+        early.time = DateTime::from_timestamp(-1, 0).unwrap();
+        let mut symbol = indicator();
+        symbol.symbol = "BTC USDT".into();
+        for (bad, field) in [(huge, "value"), (early, "time"), (symbol, "symbol")] {
+            let batch = vec![indicator(), bad, indicator()];
+            let err = validate_indicators(&batch, 10).unwrap_err();
+            let v = err.as_validation().unwrap();
+            assert_eq!(
+                (v.record, v.index, v.field),
+                (RecordKind::Indicator, Some(1), field)
+            );
+        }
+        let mut edge = indicator();
+        edge.value = -MAX_MAGNITUDE;
+        assert!(validate_indicators(&[edge], 1).is_ok());
+        let e = decimal_from_f64(RecordKind::Indicator, "value", f64::INFINITY).unwrap_err();
+        assert_eq!(
+            (e.record, e.field, e.problem),
+            (RecordKind::Indicator, "value", Problem::NotFinite)
+        );
+        assert_eq!(
+            validate_indicators(&[indicator(), indicator()], 1)
+                .unwrap_err()
+                .kind(),
+            crate::ErrorKind::BatchTooLarge
         );
     }
 

@@ -4,8 +4,13 @@ mod common;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::config;
-use marketseries_core::validate::{validate_candles, validate_flows, validate_sentiments};
-use marketseries_core::{Candle, Flow, FlowType, Interval, SentimentLabel, SentimentReading};
+use marketseries_core::validate::{
+    validate_candles, validate_flows, validate_indicators, validate_sentiments,
+    MAX_INDICATOR_NAME_LEN, MAX_MAGNITUDE,
+};
+use marketseries_core::{
+    Candle, Flow, FlowType, IndicatorValue, Interval, SentimentLabel, SentimentReading,
+};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -84,6 +89,40 @@ fn flow() -> impl Strategy<Value = Flow> {
                 reference,
             },
         )
+}
+
+/// Indicator values: any sign, up to 26 significant digits, up to 12 decimal places.
+fn indicator_value() -> impl Strategy<Value = Decimal> {
+    (any::<i64>(), 0u32..=12, any::<bool>()).prop_map(|(m, s, wide)| {
+        if wide {
+            // Beyond i64: up to 14 integer digits and 12 decimals, under the magnitude cap.
+            Decimal::from_i128_with_scale(i128::from(m) * 10_000_000, 12)
+        } else {
+            Decimal::new(m, s)
+        }
+    })
+}
+
+fn indicator() -> impl Strategy<Value = IndicatorValue> {
+    (
+        symbol(),
+        prop::sample::select(vec!["1m", "15m", "1h", "4h", "1d", "1w"]),
+        "[A-Za-z0-9_.-]{1,64}",
+        t(),
+        indicator_value(),
+    )
+        .prop_map(|(symbol, interval, name, time, value)| IndicatorValue {
+            symbol,
+            interval: interval.parse().unwrap(),
+            name,
+            time,
+            value,
+        })
+}
+
+/// Characters a symbol may hold but an indicator name may not, and worse ones.
+fn bad_name_char() -> impl Strategy<Value = char> {
+    prop::sample::select(vec![' ', ',', '/', ':', '"', '\n', 'é', ';'])
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -181,10 +220,12 @@ proptest! {
     #[test]
     fn valid_records_pass(c in prop::collection::vec(candle(), 0..20),
                           s in prop::collection::vec(sentiment(), 0..20),
-                          f in prop::collection::vec(flow(), 0..20)) {
+                          f in prop::collection::vec(flow(), 0..20),
+                          i in prop::collection::vec(indicator(), 0..20)) {
         prop_assert!(validate_candles(&c, 100).is_ok());
         prop_assert!(validate_sentiments(&s, 100).is_ok());
         prop_assert!(validate_flows(&f, 100).is_ok());
+        prop_assert!(validate_indicators(&i, 100).is_ok());
     }
 
     #[test]
@@ -237,8 +278,34 @@ proptest! {
     }
 
     #[test]
-    fn oversized_batches_are_rejected(batch in prop::collection::vec(candle(), 2..10)) {
+    fn each_indicator_corruption_is_caught(mut batch in prop::collection::vec(indicator(), 1..20),
+                                           pick in any::<prop::sample::Index>(),
+                                           bad_char in bad_name_char(),
+                                           how in 0usize..9) {
+        let i = pick.index(batch.len());
+        let v = &mut batch[i];
+        let field = match how {
+            0 => { v.name.clear(); "name" }
+            1 => { v.name = "x".repeat(MAX_INDICATOR_NAME_LEN + 1); "name" }
+            2 => { v.name.truncate(MAX_INDICATOR_NAME_LEN - 1); v.name.push(bad_char); "name" }
+            3 => { v.symbol.clear(); "symbol" }
+            4 => { v.value = MAX_MAGNITUDE + Decimal::ONE; "value" }
+            5 => { v.value = -MAX_MAGNITUDE * Decimal::TWO; "value" }
+            6 => { v.time = DateTime::from_timestamp(-60, 0).unwrap(); "time" }
+            7 => { v.time = DateTime::from_timestamp(4_102_444_800, 0).unwrap(); "time" }
+            _ => { v.time += TimeDelta::nanoseconds(500); "time" }
+        };
+        let err = validate_indicators(&batch, 100).unwrap_err();
+        let v = err.as_validation().expect("a validation error");
+        prop_assert_eq!((v.index, v.field), (Some(i), field));
+    }
+
+    #[test]
+    fn oversized_batches_are_rejected(batch in prop::collection::vec(candle(), 2..10),
+                                      values in prop::collection::vec(indicator(), 2..10)) {
         let err = validate_candles(&batch, batch.len() - 1).unwrap_err();
+        prop_assert_eq!(err.kind(), marketseries_core::ErrorKind::BatchTooLarge);
+        let err = validate_indicators(&values, values.len() - 1).unwrap_err();
         prop_assert_eq!(err.kind(), marketseries_core::ErrorKind::BatchTooLarge);
     }
 }

@@ -5,6 +5,7 @@
 //! route the [`QueryRouter`](crate::QueryRouter) picks, so that routing itself is tested.
 
 mod flow;
+mod indicator;
 mod price;
 mod sentiment;
 
@@ -13,11 +14,13 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 
 use crate::candle::Bar;
 use crate::capabilities::{AggregateCapability, Capabilities};
 use crate::error::Result;
 use crate::flow::{Flow, FlowType};
+use crate::indicator::IndicatorSeries;
 use crate::interval::Interval;
 use crate::maintenance::{
     AggregateStats, Dataset, Policies, RetentionAction, RetentionReport, StoreStats, TableStats,
@@ -42,6 +45,8 @@ struct State {
     /// (asset, source, time) -> reading.
     sentiment: BTreeMap<(String, String, DateTime<Utc>), SentimentReading>,
     flows: BTreeMap<FlowKey, Flow>,
+    /// symbol -> (interval, name) -> time -> value.
+    indicators: BTreeMap<String, BTreeMap<IndicatorSeries, BTreeMap<DateTime<Utc>, Decimal>>>,
     policies: Policies,
 }
 
@@ -233,6 +238,7 @@ impl TimeSeriesStore for MemoryStore {
                     state.flows.retain(|_, f| f.time >= cutoff);
                     before - state.flows.len()
                 }
+                Dataset::Indicator => state.expire_indicators(cutoff),
             };
             report.actions.push(RetentionAction {
                 dataset,
@@ -268,6 +274,7 @@ impl TimeSeriesStore for MemoryStore {
                 table("candles", candle_rows),
                 table("sentiment", state.sentiment.len()),
                 table("flows", state.flows.len()),
+                table("indicators", state.indicator_rows()),
             ],
             aggregates: self
                 .caps

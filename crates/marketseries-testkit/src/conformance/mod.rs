@@ -16,6 +16,7 @@
 mod approx;
 mod fixtures;
 mod flow;
+mod indicator;
 mod ingest;
 mod maintenance;
 mod price;
@@ -29,6 +30,10 @@ use marketseries_core::{Clock, MemoryStore, Result, TimeSeriesStore};
 pub use approx::Approx;
 pub use fixtures::{fixture_now, Fixture};
 pub use flow::flow_queries_match_reference;
+pub use indicator::{
+    indicator_bad_batch_is_atomic, indicator_queries_match_reference,
+    indicator_reingest_is_idempotent, indicator_retention_keeps_rows_inside_window,
+};
 pub use ingest::{
     bad_arguments_are_typed_errors, bad_batch_is_atomic, duplicates_in_batch_last_wins,
     oversized_batch_is_rejected, reingest_is_idempotent,
@@ -77,7 +82,11 @@ pub const CHECKS: &[&str] = &[
     "bad_arguments_are_typed_errors",
     "sentiment_queries_match_reference",
     "flow_queries_match_reference",
+    "indicator_queries_match_reference",
+    "indicator_reingest_is_idempotent",
+    "indicator_bad_batch_is_atomic",
     "retention_keeps_rows_inside_window",
+    "indicator_retention_keeps_rows_inside_window",
     "stats_count_rows",
     "policies_are_validated",
     "capabilities_are_coherent",
@@ -98,7 +107,11 @@ pub async fn run_all(factory: &dyn StoreFactory) {
     bad_arguments_are_typed_errors(factory).await;
     sentiment_queries_match_reference(factory).await;
     flow_queries_match_reference(factory).await;
+    indicator_queries_match_reference(factory).await;
+    indicator_reingest_is_idempotent(factory).await;
+    indicator_bad_batch_is_atomic(factory).await;
     retention_keeps_rows_inside_window(factory).await;
+    indicator_retention_keeps_rows_inside_window(factory).await;
     stats_count_rows(factory).await;
     policies_are_validated(factory).await;
     capabilities_are_coherent(factory).await;
@@ -124,7 +137,11 @@ macro_rules! conformance_tests {
             bad_arguments_are_typed_errors,
             sentiment_queries_match_reference,
             flow_queries_match_reference,
+            indicator_queries_match_reference,
+            indicator_reingest_is_idempotent,
+            indicator_bad_batch_is_atomic,
             retention_keeps_rows_inside_window,
+            indicator_retention_keeps_rows_inside_window,
             stats_count_rows,
             policies_are_validated,
             capabilities_are_coherent,
