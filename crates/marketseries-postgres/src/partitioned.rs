@@ -92,6 +92,8 @@ fn rollup_tables(dataset: Dataset) -> Vec<String> {
             .map(|b| Kind::Sentiment.table(b))
             .into(),
         Dataset::Flow => bucket_rollup::BUCKETS.map(|b| Kind::Flows.table(b)).into(),
+        // Indicators are stored as given and summarised by nothing.
+        Dataset::Indicator => Vec::new(),
     }
 }
 
@@ -185,6 +187,7 @@ impl Flavor for Partitioned {
                 )
                 .await
             }
+            Batch::Indicators(_) => Ok(()),
         }
     }
 

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use marketseries_core::{
-    Candle, Capabilities, Dataset, Flow, Policies, Result, RetentionReport, SentimentReading,
-    StoreStats, TimeRange,
+    Candle, Capabilities, Dataset, Flow, IndicatorValue, Policies, Result, RetentionReport,
+    SentimentReading, StoreStats, TimeRange,
 };
 
 use crate::config::PgConfig;
@@ -28,6 +28,8 @@ pub enum Batch<'a> {
     Sentiment(&'a [&'a SentimentReading]),
     /// Flows for `flows`.
     Flows(&'a [&'a Flow]),
+    /// Indicator values for `indicators`.
+    Indicators(&'a [&'a IndicatorValue]),
 }
 
 impl Batch<'_> {
@@ -37,6 +39,7 @@ impl Batch<'_> {
             Self::Candles(_) => Dataset::Price,
             Self::Sentiment(_) => Dataset::Sentiment,
             Self::Flows(_) => Dataset::Flow,
+            Self::Indicators(_) => Dataset::Indicator,
         }
     }
 
@@ -46,6 +49,7 @@ impl Batch<'_> {
             Self::Candles(rows) => rows.iter().map(|r| r.time).collect(),
             Self::Sentiment(rows) => rows.iter().map(|r| r.time).collect(),
             Self::Flows(rows) => rows.iter().map(|r| r.time).collect(),
+            Self::Indicators(rows) => rows.iter().map(|r| r.time).collect(),
         }
     }
 }

@@ -46,6 +46,7 @@ mod copy;
 mod error;
 mod flavor;
 mod flow;
+mod indicator;
 mod migrate;
 mod pool;
 mod price;

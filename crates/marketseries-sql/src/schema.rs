@@ -14,6 +14,7 @@ pub fn raw_table(dataset: Dataset) -> &'static str {
         Dataset::Price => "candles",
         Dataset::Sentiment => "sentiment",
         Dataset::Flow => "flows",
+        Dataset::Indicator => "indicators",
     }
 }
 

@@ -10,9 +10,10 @@ use diesel::sql_types::{BigInt, Nullable, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use marketseries_core::{
-    AggregateBucket, Candle, Clock, Dataset, ErrorKind, FixedClock, FlowStore, Freshness, Interval,
-    MemoryStore, OhlcvQuery, Policies, PriceStore, Route, SentimentAggregate, SentimentStore,
-    SystemClock, TimeRange, TimeSeriesStore, VolumeProfileQuery, WhaleQuery,
+    AggregateBucket, Candle, Clock, Dataset, ErrorKind, FixedClock, FlowStore, Freshness,
+    IndicatorQuery, IndicatorStore, IndicatorValue, Interval, MemoryStore, OhlcvQuery, Policies,
+    PriceStore, Route, SentimentAggregate, SentimentStore, SystemClock, TimeRange, TimeSeriesStore,
+    VolumeProfileQuery, WhaleQuery,
 };
 use marketseries_testkit::conformance::{fixture_now, Approx, Fixture};
 use marketseries_testkit::launcher::{fresh_database, ServerKind};
@@ -45,14 +46,43 @@ fn days(n: i64) -> TimeRange {
     TimeRange::new(fixture_now() - TimeDelta::days(n), fixture_now()).expect("range")
 }
 
+/// Two indicator series per candle series, derived from the candles (exact decimals).
+fn indicators_of(candles: &[Candle]) -> Vec<IndicatorValue> {
+    candles
+        .iter()
+        .flat_map(|c| {
+            [
+                ("mid", (c.high + c.low) / Decimal::TWO),
+                ("spread", c.high - c.low),
+            ]
+            .map(|(name, value)| IndicatorValue {
+                symbol: c.symbol.clone(),
+                interval: c.interval,
+                name: name.to_owned(),
+                time: c.time,
+                value,
+            })
+        })
+        .collect()
+}
+
 /// Loads the conformance fixtures into the store and the reference.
 async fn load(store: &TimescaleStore, reference: &MemoryStore) {
     let candles = Fixture::market_candles();
     let sentiment = Fixture::market_sentiment();
     let flows = Fixture::market_flows();
+    let indicators = indicators_of(&candles);
     store.store_candles(&candles).await.expect("candles");
     store.store_sentiments(&sentiment).await.expect("sentiment");
     store.store_flows(&flows).await.expect("flows");
+    store
+        .store_indicators(&indicators)
+        .await
+        .expect("indicators");
+    reference
+        .store_indicators(&indicators)
+        .await
+        .expect("indicators");
     reference.store_candles(&candles).await.expect("candles");
     reference
         .store_sentiments(&sentiment)
@@ -87,6 +117,31 @@ async fn answers(s: &dyn TimeSeriesStore) -> Answers {
         "{:?}",
         s.market_overview().await.expect("overview")
     ));
+    for symbol in ["BTCUSDT", "ETHUSDT"] {
+        out.push(format!(
+            "{:?} {:?}",
+            s.indicator_list(symbol).await.expect("indicator list"),
+            s.latest_indicators(symbol)
+                .await
+                .expect("latest indicators")
+        ));
+        let q = IndicatorQuery::new(symbol, iv("1m"), "mid", days(2));
+        out.push(format!(
+            "{:?}",
+            s.indicator_series(&q).await.expect("indicator series")
+        ));
+        out.push(format!(
+            "{:?}",
+            s.indicator_at(
+                symbol,
+                iv("1m"),
+                "spread",
+                fixture_now() - TimeDelta::hours(30)
+            )
+            .await
+            .expect("indicator at")
+        ));
+    }
     out.push(format!(
         "{:?}",
         s.volume_profile(&VolumeProfileQuery {
@@ -311,8 +366,8 @@ async fn running_the_retention_job_drops_exactly_the_expired_chunks() {
         .expect("run retention jobs");
     assert_eq!(
         ran.len(),
-        13,
-        "one retention job per hypertable and aggregate: {ran:?}"
+        14,
+        "one retention job per hypertable (4) and aggregate (10): {ran:?}"
     );
     let after = chunks(&store, "candles").await;
     let horizon = Utc::now() - TimeDelta::days(365);
@@ -423,7 +478,15 @@ async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() 
         j.iter()
             .filter(|r| r.proc_name == "policy_retention")
             .count(),
-        13
+        14
+    );
+    assert_eq!(
+        seconds(&j, "policy_retention", "indicators"),
+        Some(365 * DAY)
+    );
+    assert_eq!(
+        seconds(&j, "policy_compression", "indicators"),
+        Some(7 * DAY)
     );
     assert_eq!(seconds(&j, "policy_compression", "candles"), Some(7 * DAY));
     assert_eq!(
@@ -508,8 +571,8 @@ async fn stats_show_rows_chunks_compression_watermarks_and_jobs() {
     assert_eq!(stats.aggregates.len(), 10);
     assert_eq!(
         stats.jobs.len(),
-        26,
-        "retention 3 + 10, compression 3, refresh 10: {:?}",
+        28,
+        "retention 4 + 10, compression 4, refresh 10: {:?}",
         stats.jobs
     );
     assert!(stats

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use marketseries::{
-    open, open_backend, Backend, BackendChoice, Candle, Config, ErrorKind, Interval, PriceStore,
-    SystemClock, TimeSeriesStore,
+    open, open_backend, Backend, BackendChoice, Candle, Config, ErrorKind, Interval, SystemClock,
+    TimeSeriesStore,
 };
 use marketseries_testkit::launcher::{fresh_database, ServerKind, TestDatabase};
 
