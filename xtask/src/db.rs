@@ -8,7 +8,9 @@ use marketseries_testkit::launcher::{self, ServerKind};
 const USAGE: &str = "usage: cargo xtask db <start|stop|status>
   start   start (or reuse) the test PostgreSQL and TimescaleDB servers and print their URLs
   stop    stop the servers `db start` or the tests started
-  status  show each server's URL and whether it is running";
+  status  show each server's URL and whether it is running
+MARKETSERIES_TIMESCALEDB=auto|embedded|native picks the TimescaleDB server (auto: native
+when timescaledb.so is installed, else embedded); TIMESCALEDB_URL / DATABASE_URL win.";
 
 /// Runs `cargo xtask db <subcommand>`; `args` are the words after `db`.
 ///

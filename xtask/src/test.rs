@@ -25,7 +25,7 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn Error>> {
                 "stopped the servers this run started: {}",
                 stopped
                     .iter()
-                    .map(|k| k.label())
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

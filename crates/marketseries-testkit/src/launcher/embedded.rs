@@ -100,7 +100,7 @@ pub(crate) fn start(layout: &Layout) -> Result<ServerState, LaunchError> {
     ensure_node_modules(&dir, layout)?;
     if log.is_file() {
         // Keep the previous server's log for diagnosis; best effort.
-        let _ = fs::rename(&log, layout.previous_log(kind));
+        let _ = fs::rename(&log, layout.previous_log(kind, Flavor::Embedded));
     }
 
     let log_file = OpenOptions::new()

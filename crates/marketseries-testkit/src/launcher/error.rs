@@ -13,14 +13,16 @@ use super::ServerKind;
 pub enum LaunchError {
     /// A program or system facility the launcher needs is not installed.
     #[error(
-        "missing prerequisite: {what}; install the Debian package `{install_hint}` \
-         (apt-get install {install_hint}), or point DATABASE_URL / TIMESCALEDB_URL at an \
-         existing server"
+        "missing prerequisite: {what}; {}, or point DATABASE_URL / TIMESCALEDB_URL at an \
+         existing server",
+        install_advice(.install_hint)
     )]
     MissingPrerequisite {
         /// What is missing, e.g. "PostgreSQL server binaries (initdb, pg_ctl, postgres)".
         what: String,
-        /// The Debian package that provides it, e.g. "postgresql-15", "nodejs", "npm".
+        /// The Debian package that provides it, e.g. "postgresql-15", "nodejs", "npm"; or,
+        /// when no Debian package does (a native TimescaleDB for PostgreSQL 15), a phrase
+        /// saying how to get it.
         install_hint: String,
     },
 
@@ -105,6 +107,18 @@ pub enum LaunchError {
         reason: String,
     },
 
+    /// A launcher setting taken from the environment (such as
+    /// `MARKETSERIES_TIMESCALEDB`) has a value the launcher does not accept.
+    #[error("{var}={value:?} is not accepted; use one of: {accepted}")]
+    InvalidSetting {
+        /// The environment variable.
+        var: String,
+        /// The value it has.
+        value: String,
+        /// The values it accepts, e.g. "auto, embedded, native (any case; unset or empty = auto)".
+        accepted: String,
+    },
+
     /// `DATABASE_URL` / `TIMESCALEDB_URL` is set but unusable.
     #[error("{var} is not a usable PostgreSQL connection string: {reason}")]
     InvalidUrl {
@@ -113,6 +127,16 @@ pub enum LaunchError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// "install the Debian package `x` (apt-get install x)" for a package name, else the hint
+/// itself (a phrase such as "build TimescaleDB from source").
+fn install_advice(install_hint: &str) -> String {
+    if install_hint.contains(char::is_whitespace) {
+        install_hint.to_owned()
+    } else {
+        format!("install the Debian package `{install_hint}` (apt-get install {install_hint})")
+    }
 }
 
 fn tail_suffix(log_tail: &str) -> String {

@@ -5,14 +5,32 @@
 //! | kind | how it is provided |
 //! | --- | --- |
 //! | [`ServerKind::Postgres`] | `DATABASE_URL` if set ([`Flavor::External`]), else a private native cluster ([`Flavor::Native`]) |
-//! | [`ServerKind::Timescale`] | `TIMESCALEDB_URL` if set, else a native cluster with `shared_preload_libraries=timescaledb` when `timescaledb.so` is installed, else the embedded PGlite + TimescaleDB server under Node.js ([`Flavor::Embedded`]) |
+//! | [`ServerKind::Timescale`] | `TIMESCALEDB_URL` if set ([`Flavor::External`]), else as `MARKETSERIES_TIMESCALEDB` chooses (below) |
+//!
+//! `MARKETSERIES_TIMESCALEDB` ([`TIMESCALEDB_CHOICE_VAR`], a [`TimescaleChoice`]; any case)
+//! picks the TimescaleDB server per run, for tests, benches and `cargo xtask` alike:
+//!
+//! | `MARKETSERIES_TIMESCALEDB` | TimescaleDB server |
+//! | --- | --- |
+//! | unset, empty or `auto` | a native cluster with `shared_preload_libraries=timescaledb` ([`Flavor::Native`]) when `timescaledb.so` is installed under `pg_config --pkglibdir`, else the embedded one |
+//! | `embedded` | the embedded PGlite + TimescaleDB server under Node.js ([`Flavor::Embedded`]), even where a native TimescaleDB is installed |
+//! | `native` | the native cluster; [`LaunchError::MissingPrerequisite`] when `timescaledb.so` is not installed |
+//! | anything else | [`LaunchError::InvalidSetting`] (never a silent fallback), even when `TIMESCALEDB_URL` is set |
+//!
+//! `TIMESCALEDB_URL` wins over the switch. A native TimescaleDB cluster is started with
+//! `timescaledb.telemetry_level=off`, `max_worker_processes=128` and
+//! `timescaledb.max_background_workers=96`: each database holding the extension takes a
+//! scheduler worker, and the defaults (8 and 16) ran out at about forty test databases.
 //!
 //! Servers are started on first use, on a private port bound to 127.0.0.1, and keep
 //! running after the test process exits so that every test binary (and every nextest
 //! process) reuses them. Start-up is serialised by an exclusive file lock; what was
-//! started is recorded in state files under `<workspace>/target/marketseries-db/`
-//! (override with `MARKETSERIES_DB_DIR`). [`stop_all`] (or `cargo xtask db stop`) stops
-//! them again. Clusters not started by this launcher are never touched.
+//! started is recorded in one state file per kind and flavor under
+//! `<workspace>/target/marketseries-db/` (override with `MARKETSERIES_DB_DIR`), so an
+//! embedded and a native TimescaleDB can run side by side and a run only ever reuses a
+//! server of the flavor it resolved to. [`stop_all`] (or `cargo xtask db stop`) stops all
+//! recorded servers again; [`status`] (`cargo xtask db status`) lists them. Clusters not
+//! started by this launcher are never touched.
 //!
 //! Tests normally only call [`fresh_database`]:
 //!
@@ -38,7 +56,9 @@ mod sys;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -53,6 +73,9 @@ pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
 pub const TIMESCALEDB_URL_VAR: &str = "TIMESCALEDB_URL";
 /// Environment variable overriding the launcher's state directory.
 pub const STATE_DIR_VAR: &str = state::DIR_VAR;
+/// Environment variable choosing the TimescaleDB server per run: `auto` (default),
+/// `embedded` or `native`; see [`TimescaleChoice`].
+pub const TIMESCALEDB_CHOICE_VAR: &str = "MARKETSERIES_TIMESCALEDB";
 
 /// Longest wait for a single connection attempt while probing a server.
 const PROBE_ATTEMPT: Duration = Duration::from_secs(10);
@@ -119,6 +142,165 @@ impl fmt::Display for Flavor {
             Flavor::Embedded => "embedded",
             Flavor::External => "external",
         })
+    }
+}
+
+/// Which TimescaleDB server to provide when `TIMESCALEDB_URL` is not set; read from
+/// `MARKETSERIES_TIMESCALEDB` ([`TIMESCALEDB_CHOICE_VAR`]) by [`ensure_server`] and
+/// [`fresh_database`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TimescaleChoice {
+    /// The native cluster when `timescaledb.so` is installed, else the embedded server
+    /// (the default: unset or empty variable).
+    #[default]
+    Auto,
+    /// Always the embedded PGlite + TimescaleDB server.
+    Embedded,
+    /// Always a native cluster; an error when `timescaledb.so` is not installed.
+    Native,
+}
+
+/// The values [`TimescaleChoice::parse`] accepts, for error messages.
+const CHOICE_VALUES: &str = "auto, embedded, native (any case; unset or empty means auto)";
+
+impl TimescaleChoice {
+    /// All choices, in the order the documentation lists them.
+    pub const ALL: [TimescaleChoice; 3] = [
+        TimescaleChoice::Auto,
+        TimescaleChoice::Embedded,
+        TimescaleChoice::Native,
+    ];
+
+    /// `"auto"`, `"embedded"` or `"native"` (same as `Display`).
+    pub fn label(self) -> &'static str {
+        match self {
+            TimescaleChoice::Auto => "auto",
+            TimescaleChoice::Embedded => "embedded",
+            TimescaleChoice::Native => "native",
+        }
+    }
+
+    /// Parses a value of `MARKETSERIES_TIMESCALEDB`: `auto`, `embedded` or `native` in any
+    /// case, surrounding white space ignored; empty means [`TimescaleChoice::Auto`].
+    ///
+    /// # Errors
+    ///
+    /// [`LaunchError::InvalidSetting`] naming the variable and the accepted values.
+    pub fn parse(value: &str) -> Result<Self, LaunchError> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Ok(TimescaleChoice::Auto);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|c| c.label().eq_ignore_ascii_case(trimmed))
+            .ok_or_else(|| LaunchError::InvalidSetting {
+                var: TIMESCALEDB_CHOICE_VAR.to_owned(),
+                value: value.to_owned(),
+                accepted: CHOICE_VALUES.to_owned(),
+            })
+    }
+
+    /// The choice `MARKETSERIES_TIMESCALEDB` makes: [`TimescaleChoice::Auto`] when unset.
+    ///
+    /// # Errors
+    ///
+    /// [`LaunchError::InvalidSetting`] for any other value than those
+    /// [`TimescaleChoice::parse`] accepts (including one that is not valid Unicode).
+    pub fn from_env() -> Result<Self, LaunchError> {
+        match std::env::var(TIMESCALEDB_CHOICE_VAR) {
+            Ok(value) => Self::parse(&value),
+            Err(std::env::VarError::NotPresent) => Ok(TimescaleChoice::Auto),
+            Err(std::env::VarError::NotUnicode(value)) => Err(LaunchError::InvalidSetting {
+                var: TIMESCALEDB_CHOICE_VAR.to_owned(),
+                value: value.to_string_lossy().into_owned(),
+                accepted: CHOICE_VALUES.to_owned(),
+            }),
+        }
+    }
+
+    /// The flavor of TimescaleDB server this choice asks the launcher to start (or reuse)
+    /// given whether a native TimescaleDB (`timescaledb.so`) is installed. Pure: decides
+    /// nothing else.
+    ///
+    /// # Errors
+    ///
+    /// [`LaunchError::MissingPrerequisite`] for [`TimescaleChoice::Native`] when no native
+    /// TimescaleDB is installed.
+    pub fn resolve(self, native_timescaledb_installed: bool) -> Result<Flavor, LaunchError> {
+        match (self, native_timescaledb_installed) {
+            (TimescaleChoice::Auto | TimescaleChoice::Native, true) => Ok(Flavor::Native),
+            (TimescaleChoice::Auto | TimescaleChoice::Embedded, _) => Ok(Flavor::Embedded),
+            (TimescaleChoice::Native, false) => Err(native_timescaledb_missing(
+                "`timescaledb.so` is not installed under `pg_config --pkglibdir`",
+            )),
+        }
+    }
+
+    /// [`TimescaleChoice::resolve`] for this machine: looks for the local PostgreSQL
+    /// installation and its `timescaledb.so` (runs `pg_config`; blocking). Whether it is
+    /// installed is looked up once per process (every [`fresh_database`] asks).
+    ///
+    /// # Errors
+    ///
+    /// [`LaunchError::MissingPrerequisite`] for [`TimescaleChoice::Native`] when there is no
+    /// PostgreSQL installation or no `timescaledb.so` in it (naming the directory looked in).
+    pub fn local_flavor(self) -> Result<Flavor, LaunchError> {
+        if self == TimescaleChoice::Embedded {
+            return Ok(Flavor::Embedded);
+        }
+        static INSTALLED: OnceLock<bool> = OnceLock::new();
+        let installed = *INSTALLED
+            .get_or_init(|| native::find_install().is_ok_and(|install| install.has_timescaledb()));
+        if self == TimescaleChoice::Native && !installed {
+            // Say precisely what is missing.
+            return Err(match native::find_install() {
+                Ok(install) => no_timescaledb_in(&install),
+                Err(_) => native_timescaledb_missing(
+                    "no PostgreSQL server binaries were found via `pg_config --bindir` or in \
+                     /usr/lib/postgresql/*/bin",
+                ),
+            });
+        }
+        self.resolve(installed)
+    }
+}
+
+/// The error for `MARKETSERIES_TIMESCALEDB=native` when `install` lacks `timescaledb.so`.
+fn no_timescaledb_in(install: &native::PgInstall) -> LaunchError {
+    native_timescaledb_missing(&format!(
+        "there is no timescaledb.so in {} (`pg_config --pkglibdir` of the PostgreSQL in {})",
+        install.pkglib_dir.display(),
+        install.bin_dir.display()
+    ))
+}
+
+/// The error for `MARKETSERIES_TIMESCALEDB=native` without a native TimescaleDB.
+fn native_timescaledb_missing(detail: &str) -> LaunchError {
+    LaunchError::MissingPrerequisite {
+        what: format!(
+            "a native TimescaleDB, which {TIMESCALEDB_CHOICE_VAR}=native asks for: {detail}; \
+             unset {TIMESCALEDB_CHOICE_VAR} (or set it to `auto` or `embedded`) to use the \
+             embedded TimescaleDB"
+        ),
+        install_hint: "install TimescaleDB built for this PostgreSQL into its \
+                       `pg_config --pkglibdir` (Debian does not package it: build it from \
+                       the upstream source)"
+            .to_owned(),
+    }
+}
+
+impl fmt::Display for TimescaleChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl FromStr for TimescaleChoice {
+    type Err = LaunchError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::parse(value)
     }
 }
 
@@ -194,6 +376,26 @@ impl TestDatabase {
     /// How that server is provided.
     pub fn flavor(&self) -> Flavor {
         self.flavor
+    }
+}
+
+/// A server [`stop_all`] stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoppedServer {
+    /// Which server.
+    pub kind: ServerKind,
+    /// How it was provided ([`Flavor::Native`] or [`Flavor::Embedded`]).
+    pub flavor: Flavor,
+    /// Its process id.
+    pub pid: u32,
+    /// Its admin URL.
+    pub url: String,
+}
+
+impl fmt::Display for StoppedServer {
+    /// `timescaledb (embedded, pid 1234)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}, pid {})", self.kind, self.flavor, self.pid)
     }
 }
 
@@ -318,9 +520,9 @@ fn probe_error(
     }
 }
 
-/// Returns the recorded server of `kind` if it runs and answers, without locking.
-async fn reuse_quick(layout: &Layout, kind: ServerKind) -> Option<Server> {
-    let state = layout.read_state(kind).ok().flatten()?;
+/// Returns the recorded server of the slot if it runs and answers, without locking.
+async fn reuse_quick(layout: &Layout, kind: ServerKind, flavor: Flavor) -> Option<Server> {
+    let state = layout.read_state(kind, flavor).ok().flatten()?;
     if !state.process_alive() {
         return None;
     }
@@ -331,21 +533,47 @@ async fn reuse_quick(layout: &Layout, kind: ServerKind) -> Option<Server> {
 /// Stops a recorded server (native or embedded) and deletes its directories.
 fn stop_recorded(layout: &Layout, state: &ServerState) -> Result<bool, LaunchError> {
     match state.flavor {
-        Flavor::Native => native::stop(state, &layout.previous_log(state.kind)),
+        Flavor::Native => native::stop(state, &layout.previous_log(state.kind, state.flavor)),
         Flavor::Embedded => embedded::stop(state),
         Flavor::External => Ok(false),
     }
 }
 
-/// Starts a new server of `kind` (blocking): a native cluster if possible, else (for
-/// TimescaleDB) the embedded server.
-fn start_new(layout: &Layout, kind: ServerKind) -> Result<ServerState, LaunchError> {
+/// The flavor of `kind` this run uses when no override URL is set (blocking: looks
+/// for the local TimescaleDB): always native for PostgreSQL, as `choice` resolves on this
+/// machine for TimescaleDB.
+fn local_flavor(kind: ServerKind, choice: TimescaleChoice) -> Result<Flavor, LaunchError> {
     match kind {
-        ServerKind::Postgres => native::start(layout, kind, &native::find_install()?),
-        ServerKind::Timescale => match native::find_install() {
-            Ok(install) if install.has_timescaledb() => native::start(layout, kind, &install),
-            _ => embedded::start(layout),
-        },
+        ServerKind::Postgres => Ok(Flavor::Native),
+        ServerKind::Timescale => choice.local_flavor(),
+    }
+}
+
+/// Starts a new server of `kind` and `flavor` (blocking).
+fn start_new(
+    layout: &Layout,
+    kind: ServerKind,
+    flavor: Flavor,
+) -> Result<ServerState, LaunchError> {
+    match (kind, flavor) {
+        (ServerKind::Timescale, Flavor::Embedded) => embedded::start(layout),
+        (ServerKind::Timescale, Flavor::Native) => {
+            let install = native::find_install()?;
+            if !install.has_timescaledb() {
+                // Resolved to native a moment ago; the library went away since.
+                return Err(no_timescaledb_in(&install));
+            }
+            native::start(layout, kind, &install)
+        }
+        (ServerKind::Postgres, Flavor::Native) => {
+            native::start(layout, kind, &native::find_install()?)
+        }
+        (_, other) => Err(LaunchError::Startup {
+            kind,
+            reason: format!("the launcher cannot start a {other} {kind} server"),
+            log: layout.state_dir.join("launcher.log"),
+            log_tail: String::new(),
+        }),
     }
 }
 
@@ -353,17 +581,26 @@ fn start_new(layout: &Layout, kind: ServerKind) -> Result<ServerState, LaunchErr
 ///
 /// * With `DATABASE_URL` (postgres) / `TIMESCALEDB_URL` (timescaledb) set, that server
 ///   is used ([`Flavor::External`]) after checking that it answers `SELECT 1`.
-/// * Else a server recorded in the state directory is reused if its process is alive
-///   and it answers `SELECT 1`.
+/// * Else the flavor is decided: native for PostgreSQL; for TimescaleDB as
+///   `MARKETSERIES_TIMESCALEDB` ([`TimescaleChoice`]) resolves on this machine.
+/// * A server of that kind and flavor recorded in the state directory is reused if its
+///   process is alive and it answers `SELECT 1`. A recorded server of the other flavor
+///   is left alone.
 /// * Else one is started (under an exclusive file lock, so that concurrent test
 ///   processes start only one) and recorded. It keeps running after this process exits.
 ///
 /// # Errors
 ///
-/// [`LaunchError::MissingPrerequisite`] when PostgreSQL (or, for the embedded
-/// TimescaleDB, Node.js / npm) is not installed; other variants when starting or
-/// connecting fails, with the tail of the server log.
+/// [`LaunchError::InvalidSetting`] for a bad `MARKETSERIES_TIMESCALEDB` (TimescaleDB only,
+/// even with `TIMESCALEDB_URL` set); [`LaunchError::MissingPrerequisite`] when PostgreSQL
+/// (or, for the embedded TimescaleDB, Node.js / npm; for
+/// `MARKETSERIES_TIMESCALEDB=native`, `timescaledb.so`) is not installed; other variants
+/// when starting or connecting fails, with the tail of the server log.
 pub async fn ensure_server(kind: ServerKind) -> Result<Server, LaunchError> {
+    let choice = match kind {
+        ServerKind::Postgres => TimescaleChoice::Auto,
+        ServerKind::Timescale => TimescaleChoice::from_env()?,
+    };
     if let Some(url) = override_url(kind) {
         url.parse::<tokio_postgres::Config>()
             .map_err(|e| LaunchError::InvalidUrl {
@@ -390,16 +627,19 @@ pub async fn ensure_server(kind: ServerKind) -> Result<Server, LaunchError> {
         });
     }
 
+    let flavor = blocking(move || local_flavor(kind, choice)).await?;
     let layout = blocking(Layout::resolve).await?;
-    if let Some(server) = reuse_quick(&layout, kind).await {
+    if let Some(server) = reuse_quick(&layout, kind, flavor).await {
         return Ok(server);
     }
 
     let lock_layout = layout.clone();
     let _lock = blocking(move || lock_layout.lock()).await?;
+    layout.adopt_legacy_state()?;
+    let slot = state::slot_name(kind, flavor);
 
     // Someone else may have started it while we waited for the lock.
-    match layout.read_state(kind) {
+    match layout.read_state(kind, flavor) {
         Ok(Some(state)) => {
             let alive = state.process_alive();
             let mut why = format!("recorded pid {} is gone", state.pid);
@@ -411,9 +651,9 @@ pub async fn ensure_server(kind: ServerKind) -> Result<Server, LaunchError> {
                         // Killing it could break other test processes, so report instead.
                         return Err(LaunchError::Timeout {
                             context: format!(
-                                "the {kind} server recorded in {} (pid {}, {}) is running but does not \
-                                 answer SELECT 1; stop it with `cargo xtask db stop`",
-                                layout.state_path(kind).display(),
+                                "the {flavor} {kind} server recorded in {} (pid {}, {}) is running \
+                                 but does not answer SELECT 1; stop it with `cargo xtask db stop`",
+                                layout.state_path(kind, flavor).display(),
                                 state.pid,
                                 state.url
                             ),
@@ -432,26 +672,35 @@ pub async fn ensure_server(kind: ServerKind) -> Result<Server, LaunchError> {
             }
             // Stale: the process died (or refuses connections). Clean up what we made.
             layout.note(&format!(
-                "{kind}: replacing stale server at {}: {why}",
+                "{slot}: replacing stale server at {}: {why}",
                 state.url
             ));
             let (stale, stop_layout) = (state.clone(), layout.clone());
             blocking(move || stop_recorded(&stop_layout, &stale)).await?;
-            layout.remove_state(kind)?;
+            layout.remove_state(kind, flavor)?;
         }
         Ok(None) => {}
+        Err(e) if layout.holds_other_server(kind, flavor) => {
+            // A server of the other flavor, recorded here by an older launcher, whose own
+            // slot is taken too: it may be in use, so neither stop nor forget it.
+            return Err(e);
+        }
         Err(_) => {
             // Unreadable state file: nothing we can stop; start afresh.
-            layout.remove_state(kind)?;
+            layout.remove_state(kind, flavor)?;
         }
     }
 
     let start_layout = layout.clone();
-    let state = blocking(move || start_new(&start_layout, kind)).await?;
+    let state = blocking(move || start_new(&start_layout, kind, flavor)).await?;
     // Record at once, so that the server can be stopped even if the check below fails.
     layout.write_state(&state)?;
+    let asked = match kind {
+        ServerKind::Timescale => format!(" ({TIMESCALEDB_CHOICE_VAR}={choice})"),
+        ServerKind::Postgres => String::new(),
+    };
     layout.note(&format!(
-        "{kind}: started {} server pid {} at {}",
+        "{slot}: started {} server pid {} at {}{asked}",
         state.flavor, state.pid, state.url
     ));
     match probe(&state.url, STARTUP_PROBE).await {
@@ -459,7 +708,7 @@ pub async fn ensure_server(kind: ServerKind) -> Result<Server, LaunchError> {
         Err(failure) => {
             let err = probe_error(
                 format!(
-                    "the {kind} server started at {} (pid {}) does not answer SELECT 1",
+                    "the {flavor} {kind} server started at {} (pid {}) does not answer SELECT 1",
                     state.url, state.pid
                 ),
                 failure,
@@ -467,12 +716,12 @@ pub async fn ensure_server(kind: ServerKind) -> Result<Server, LaunchError> {
                 sys::log_tail(&state.log),
             );
             layout.note(&format!(
-                "{kind}: new server pid {} failed its check: {err}",
+                "{slot}: new server pid {} failed its check: {err}",
                 state.pid
             ));
             let (failed, stop_layout) = (state.clone(), layout.clone());
             let _ = blocking(move || stop_recorded(&stop_layout, &failed)).await;
-            let _ = layout.remove_state(kind);
+            let _ = layout.remove_state(kind, flavor);
             Err(err)
         }
     }
@@ -584,39 +833,47 @@ pub async fn fresh_database(kind: ServerKind) -> Result<TestDatabase, LaunchErro
     })
 }
 
-/// Stops every server this launcher started (according to its state files), removes
-/// their state files and data, and returns the kinds that were running. Servers named
-/// by `DATABASE_URL` / `TIMESCALEDB_URL` are never touched.
+/// Stops every server this launcher started (according to its state files: PostgreSQL,
+/// and the native and the embedded TimescaleDB, whichever are recorded), removes their
+/// state files and data, and returns those that were running. Servers named by
+/// `DATABASE_URL` / `TIMESCALEDB_URL` are never touched.
 ///
 /// Blocking; waits for a concurrent start-up to finish first.
 ///
 /// # Errors
 ///
 /// [`LaunchError::Stop`] if a server survives SIGKILL, [`LaunchError::Io`] on
-/// file-system failures. Both servers are attempted; the first error is returned.
-pub fn stop_all() -> Result<Vec<ServerKind>, LaunchError> {
+/// file-system failures, [`LaunchError::State`] for an unreadable state file. Every
+/// recorded server is attempted; the first error is returned.
+pub fn stop_all() -> Result<Vec<StoppedServer>, LaunchError> {
     let layout = Layout::resolve()?;
     let _lock = layout.lock()?;
     let mut stopped = Vec::new();
     let mut first_error = None;
-    for kind in ServerKind::ALL {
-        let state = match layout.read_state(kind) {
-            Ok(Some(state)) => state,
-            Ok(None) => continue,
+    for recorded in layout.recorded() {
+        let state = match recorded.state {
+            Ok(state) => state,
             Err(e) => {
                 first_error.get_or_insert(e);
                 continue;
             }
         };
         layout.note(&format!(
-            "{kind}: stopping pid {} at {}",
-            state.pid, state.url
+            "{}: stopping pid {} at {}",
+            state::slot_name(state.kind, state.flavor),
+            state.pid,
+            state.url
         ));
         match stop_recorded(&layout, &state).and_then(|was_running| {
-            layout.remove_state(kind)?;
+            state::remove_file(&recorded.path)?;
             Ok(was_running)
         }) {
-            Ok(true) => stopped.push(kind),
+            Ok(true) => stopped.push(StoppedServer {
+                kind: state.kind,
+                flavor: state.flavor,
+                pid: state.pid,
+                url: state.url,
+            }),
             Ok(false) => {}
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -653,44 +910,53 @@ fn reachable(url: &str) -> bool {
     })
 }
 
-/// Reports each server: overridden by an environment variable, recorded in the state
-/// directory, or not running. Never starts or stops anything.
+/// Reports the servers of each kind, PostgreSQL first: the one named by its environment
+/// variable (if set), then every one recorded in the state directory (for TimescaleDB
+/// possibly both a native and an embedded one); a kind with neither gets one entry with
+/// `flavor: None`. Never starts or stops anything.
 pub fn status() -> Vec<ServerStatus> {
-    let layout = Layout::resolve().ok();
-    ServerKind::ALL
-        .into_iter()
-        .map(|kind| {
-            if let Some(url) = override_url(kind) {
-                let alive = reachable(&url);
-                return ServerStatus {
-                    kind,
-                    flavor: Some(Flavor::External),
-                    url: Some(url),
-                    pid: None,
-                    alive,
-                };
-            }
-            match layout
-                .as_ref()
-                .and_then(|l| l.read_state(kind).ok().flatten())
-            {
-                Some(state) => ServerStatus {
-                    kind,
-                    flavor: Some(state.flavor),
-                    alive: state.process_alive() && sys::port_open(state.port),
-                    url: Some(state.url),
-                    pid: Some(state.pid),
-                },
-                None => ServerStatus {
-                    kind,
-                    flavor: None,
-                    url: None,
-                    pid: None,
-                    alive: false,
-                },
-            }
+    let recorded: Vec<ServerState> = Layout::resolve()
+        .map(|layout| {
+            layout
+                .recorded()
+                .into_iter()
+                .filter_map(|r| r.state.ok())
+                .collect()
         })
-        .collect()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for kind in ServerKind::ALL {
+        let first = out.len();
+        if let Some(url) = override_url(kind) {
+            let alive = reachable(&url);
+            out.push(ServerStatus {
+                kind,
+                flavor: Some(Flavor::External),
+                url: Some(url),
+                pid: None,
+                alive,
+            });
+        }
+        for state in recorded.iter().filter(|s| s.kind == kind) {
+            out.push(ServerStatus {
+                kind,
+                flavor: Some(state.flavor),
+                alive: state.process_alive() && sys::port_open(state.port),
+                url: Some(state.url.clone()),
+                pid: Some(state.pid),
+            });
+        }
+        if out.len() == first {
+            out.push(ServerStatus {
+                kind,
+                flavor: None,
+                url: None,
+                pid: None,
+                alive: false,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -747,6 +1013,17 @@ mod tests {
         assert!(a
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+    }
+
+    #[test]
+    fn stopped_servers_say_which_flavor() {
+        let stopped = StoppedServer {
+            kind: ServerKind::Timescale,
+            flavor: Flavor::Embedded,
+            pid: 42,
+            url: "postgres://postgres@127.0.0.1:1/postgres".to_owned(),
+        };
+        assert_eq!(stopped.to_string(), "timescaledb (embedded, pid 42)");
     }
 
     #[test]

@@ -192,6 +192,30 @@ fn make_own_dir(dir: &Path) -> Result<(), LaunchError> {
     .map_err(|e| LaunchError::io(format!("could not write into {}", dir.display()), e))
 }
 
+/// `timescaledb.max_background_workers` of a TimescaleDB cluster this launcher starts.
+///
+/// Every database holding the extension takes one of these for its job scheduler while
+/// it exists, and each running job one more. With the default of 16 (and
+/// `max_worker_processes = 8`), about forty leftover test databases on one server left
+/// none, and new databases' jobs never ran (DESIGN §4).
+pub(crate) const TIMESCALE_BACKGROUND_WORKERS: u32 = 96;
+
+/// `max_worker_processes` of a TimescaleDB cluster this launcher starts: the TimescaleDB
+/// workers, its launcher, PostgreSQL's parallel workers (`max_parallel_workers`, 8 by
+/// default) and headroom. Each slot costs shared memory (and a semaphore) like a
+/// connection does, and counts towards the same limits as `max_connections`.
+pub(crate) const TIMESCALE_WORKER_PROCESSES: u32 = 128;
+
+/// The `postgres` options that make a cluster a TimescaleDB one: the library preloaded,
+/// no telemetry, and worker limits that fit many test databases.
+fn timescale_options() -> String {
+    format!(
+        " -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off \
+         -c max_worker_processes={TIMESCALE_WORKER_PROCESSES} \
+         -c timescaledb.max_background_workers={TIMESCALE_BACKGROUND_WORKERS}"
+    )
+}
+
 /// Postmaster pid from `<data>/postmaster.pid`, if the file is there.
 fn postmaster_pid(data_dir: &Path) -> Option<u32> {
     let text = fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
@@ -239,7 +263,7 @@ pub(crate) fn start(
         }
     }
     if log.is_file() {
-        let _ = fs::copy(&log, layout.previous_log(kind));
+        let _ = fs::copy(&log, layout.previous_log(kind, Flavor::Native));
     }
     remove_own_dir(&cluster_dir)?;
     make_own_dir(&cluster_dir)?;
@@ -276,10 +300,8 @@ pub(crate) fn start(
         sys::run(&mut initdb).map_err(|e| startup_error(format!("initdb failed: {e}")))?;
 
         let extra = match kind {
-            ServerKind::Postgres => "",
-            ServerKind::Timescale => {
-                " -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
-            }
+            ServerKind::Postgres => String::new(),
+            ServerKind::Timescale => timescale_options(),
         };
         let mut attempt = 0;
         let port = loop {
@@ -396,6 +418,17 @@ pub(crate) fn stop(state: &ServerState, keep_log_as: &Path) -> Result<bool, Laun
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timescale_clusters_get_room_for_many_schedulers() {
+        let options = timescale_options();
+        assert!(options.contains("-c shared_preload_libraries=timescaledb "));
+        assert!(options.contains("-c timescaledb.telemetry_level=off "));
+        assert!(options.contains("-c max_worker_processes=128 "));
+        assert!(options.ends_with("-c timescaledb.max_background_workers=96"));
+        // The TimescaleDB workers, their launcher and the 8 default parallel workers fit.
+        const { assert!(TIMESCALE_BACKGROUND_WORKERS + 1 + 8 <= TIMESCALE_WORKER_PROCESSES) };
+    }
 
     #[test]
     fn versions_sort_numerically() {
