@@ -45,7 +45,7 @@ pub use maintenance::{
     RetentionPolicy, RetentionReport, StoreStats, TableStats, WriteSummary,
 };
 pub use memory::MemoryStore;
-pub use router::{Freshness, QueryRouter, Route};
+pub use router::{AggregateRead, Freshness, QueryRouter, Route};
 pub use sentiment::{
     AggregateBucket, SentimentAggregate, SentimentDistribution, SentimentLabel, SentimentReading,
     SentimentSummary, SentimentTrend, SentimentWindow, SourceSentiment,

@@ -26,6 +26,29 @@ pub enum Freshness {
     MaterializedOnly,
 }
 
+/// How a route reads an aggregate: part of the [`Route`], so no store derives it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AggregateRead {
+    /// The real-time aggregate: what is materialized plus rows not yet materialized.
+    RealTime,
+    /// Refresh the aggregates over the range first, then read the real-time aggregate.
+    RefreshFirst,
+    /// Only what is materialized (no real-time tail).
+    MaterializedOnly,
+}
+
+impl AggregateRead {
+    /// The read a request of `freshness` asks for.
+    pub fn for_freshness(freshness: Freshness) -> Self {
+        match freshness {
+            Freshness::RealTime => Self::RealTime,
+            Freshness::Refreshed => Self::RefreshFirst,
+            Freshness::MaterializedOnly => Self::MaterializedOnly,
+        }
+    }
+}
+
 /// How an OHLCV request is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -43,8 +66,8 @@ pub enum Route {
         aggregate: Interval,
         /// Native interval whose rows are read from it.
         native: Interval,
-        /// Whether the store refreshes the range before reading.
-        refresh_first: bool,
+        /// How the aggregate is read.
+        read: AggregateRead,
     },
     /// Re-aggregate a finer materialized aggregate into the requested buckets.
     ReAggregate {
@@ -52,8 +75,8 @@ pub enum Route {
         aggregate: Interval,
         /// Native interval whose rows are read from it.
         native: Interval,
-        /// Whether the store refreshes the range before reading.
-        refresh_first: bool,
+        /// How the aggregate is read.
+        read: AggregateRead,
     },
 }
 
@@ -65,6 +88,14 @@ impl Route {
             Self::Raw { native }
             | Self::Materialized { native, .. }
             | Self::ReAggregate { native, .. } => Some(native),
+        }
+    }
+
+    /// How the aggregate is read, if one is.
+    pub fn read(&self) -> Option<AggregateRead> {
+        match *self {
+            Self::Materialized { read, .. } | Self::ReAggregate { read, .. } => Some(read),
+            _ => None,
         }
     }
 
@@ -87,28 +118,32 @@ impl fmt::Display for Route {
             Self::Materialized {
                 aggregate,
                 native,
-                refresh_first,
+                read,
             } => {
                 write!(f, "materialized {aggregate} aggregate (native {native})")?;
-                if *refresh_first {
-                    f.write_str(", refreshed first")?;
-                }
-                Ok(())
+                read.fmt_suffix(f)
             }
             Self::ReAggregate {
                 aggregate,
                 native,
-                refresh_first,
+                read,
             } => {
                 write!(
                     f,
                     "re-aggregated from the {aggregate} aggregate (native {native})"
                 )?;
-                if *refresh_first {
-                    f.write_str(", refreshed first")?;
-                }
-                Ok(())
+                read.fmt_suffix(f)
             }
+        }
+    }
+}
+
+impl AggregateRead {
+    fn fmt_suffix(self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RealTime => Ok(()),
+            Self::RefreshFirst => f.write_str(", refreshed first"),
+            Self::MaterializedOnly => f.write_str(", materialized part only"),
         }
     }
 }
@@ -128,7 +163,7 @@ impl QueryRouter {
     ///    [`Freshness::MaterializedOnly`]; for [`Freshness::RealTime`] only when the backend's
     ///    aggregates are real-time), the coarsest aggregate `M` holding `N`'s rows with
     ///    `M | I` serves it: [`Route::Materialized`] when `M == I`, else
-    ///    [`Route::ReAggregate`].
+    ///    [`Route::ReAggregate`], read as the freshness asks ([`AggregateRead`]).
     /// 4. Otherwise [`Route::Raw`].
     ///
     /// # Errors
@@ -157,7 +192,7 @@ impl QueryRouter {
             Freshness::RealTime => caps.real_time_aggregates,
             Freshness::Refreshed | Freshness::MaterializedOnly => true,
         };
-        let refresh_first = query.freshness == Freshness::Refreshed;
+        let read = AggregateRead::for_freshness(query.freshness);
         let best = use_aggregates
             .then(|| {
                 caps.aggregates
@@ -171,12 +206,12 @@ impl QueryRouter {
             Some(aggregate) if aggregate == requested => Route::Materialized {
                 aggregate,
                 native,
-                refresh_first,
+                read,
             },
             Some(aggregate) => Route::ReAggregate {
                 aggregate,
                 native,
-                refresh_first,
+                read,
             },
             None => Route::Raw { native },
         })
@@ -253,9 +288,37 @@ mod tests {
         assert!(matches!(
             fresh,
             Route::Materialized {
-                refresh_first: true,
+                read: AggregateRead::RefreshFirst,
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_route_says_how_the_aggregate_is_read() {
+        let c = caps(true);
+        let natives = [iv("1m")];
+        let read = |i, f| {
+            QueryRouter::route(&query(i, f), &natives, &c)
+                .unwrap()
+                .read()
+        };
+        assert_eq!(
+            read("1h", Freshness::RealTime),
+            Some(AggregateRead::RealTime)
+        );
+        assert_eq!(
+            read("2h", Freshness::Refreshed),
+            Some(AggregateRead::RefreshFirst)
+        );
+        assert_eq!(
+            read("1h", Freshness::MaterializedOnly),
+            Some(AggregateRead::MaterializedOnly)
+        );
+        assert_eq!(read("3m", Freshness::MaterializedOnly), None);
+        let shown = QueryRouter::route(&query("2h", Freshness::MaterializedOnly), &natives, &c)
+            .unwrap()
+            .to_string();
+        assert!(shown.ends_with("materialized part only"), "{shown}");
     }
 }

@@ -7,7 +7,7 @@ use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use marketseries_core::validate::validate_candles;
 use marketseries_core::{
-    Bar, Candle, Dataset, Error, Freshness, Interval, MarketOverview, OhlcvQuery, OhlcvSeries,
+    AggregateRead, Bar, Candle, Dataset, Error, Interval, MarketOverview, OhlcvQuery, OhlcvSeries,
     PriceChange, PricePoint, PriceRange, PriceStore, QueryRouter, Result, Route, TimeRange,
     VolumeLevel, VolumeProfileQuery, WriteSummary,
 };
@@ -89,15 +89,7 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
         let natives: Vec<Interval> = series.iter().map(|&(native, _)| native).collect();
         let route = QueryRouter::route(query, &natives, &self.caps)?;
         let (start, end) = query.interval.covering(&query.range);
-        if let Route::Materialized {
-            refresh_first: true,
-            ..
-        }
-        | Route::ReAggregate {
-            refresh_first: true,
-            ..
-        } = route
-        {
+        if route.read() == Some(AggregateRead::RefreshFirst) {
             // The refresh checks out its own connection: give this one back meanwhile, so
             // that a pool of one cannot deadlock.
             drop(conn);
@@ -111,8 +103,8 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
         // real-time read of a series whose materialization the flavor reports complete
         // reads the materialized relation too, skipping the real-time part's work.
         let materialized_only = match route {
-            Route::Materialized { native, .. } | Route::ReAggregate { native, .. } => {
-                query.freshness == Freshness::MaterializedOnly || series.contains(&(native, true))
+            Route::Materialized { native, read, .. } | Route::ReAggregate { native, read, .. } => {
+                read == AggregateRead::MaterializedOnly || series.contains(&(native, true))
             }
             Route::Raw { .. } | Route::NoData => false,
         };
