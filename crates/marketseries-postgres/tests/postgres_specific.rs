@@ -2,6 +2,8 @@
 //! management under concurrency, partitions ahead, retention by whole partitions, rollups
 //! after retention, configuration errors.
 
+mod common;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -17,16 +19,7 @@ fn now() -> DateTime<Utc> {
     "2024-06-15T12:00:00Z".parse().expect("timestamp")
 }
 
-async fn store(clock: Arc<dyn Clock>) -> PgStore {
-    let db = fresh_database(ServerKind::Postgres)
-        .await
-        .expect("test database");
-    let store = PgStore::connect_with_clock(PgConfig::new(db.url()), clock)
-        .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
-    store
-}
+use common::store;
 
 fn partitions(stats: &marketseries_core::StoreStats, table: &str) -> u64 {
     stats

@@ -2,6 +2,8 @@
 //! batches, the upsert for the rest), and that every path leaves the same data and the same
 //! real-time answers as the reference store.
 
+mod common;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -9,9 +11,8 @@ use marketseries_core::memory::MemoryStore;
 use marketseries_core::{
     Candle, Clock, FixedClock, Interval, OhlcvQuery, PriceStore, TimeRange, TimeSeriesStore,
 };
-use marketseries_postgres::{PgConfig, PgStore, WritePaths};
+use marketseries_postgres::{PgStore, WritePaths};
 use marketseries_testkit::generate::CandleSpec;
-use marketseries_testkit::launcher::{fresh_database, ServerKind};
 use rust_decimal::Decimal;
 
 fn start() -> DateTime<Utc> {
@@ -19,15 +20,8 @@ fn start() -> DateTime<Utc> {
 }
 
 async fn store() -> PgStore {
-    let db = fresh_database(ServerKind::Postgres)
-        .await
-        .expect("test database");
     let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(start() + TimeDelta::days(10)));
-    let store = PgStore::connect_with_clock(PgConfig::new(db.url()), clock)
-        .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
-    store
+    common::store(clock).await
 }
 
 fn paths(store: &PgStore) -> WritePaths {

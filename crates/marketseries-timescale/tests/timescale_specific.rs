@@ -3,6 +3,8 @@
 //! chunks, late data below the watermark, the retention job, policies as jobs, stats, the
 //! SQL functions, configuration errors.
 
+mod common;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -21,18 +23,7 @@ use marketseries_timescale::PgConfig;
 use marketseries_timescale::{Policy, TimescaleExt, TimescaleStore};
 use rust_decimal::Decimal;
 
-async fn store(clock: Arc<dyn Clock>) -> TimescaleStore {
-    let db = fresh_database(ServerKind::Timescale)
-        .await
-        .expect("test database");
-    let mut config = PgConfig::new(db.url());
-    config.pool_size = 1;
-    let store = marketseries_timescale::TimescaleStore::connect_with_clock(config, clock)
-        .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
-    store
-}
+use common::store;
 
 fn fixed() -> Arc<dyn Clock> {
     Arc::new(FixedClock::new(fixture_now()))

@@ -20,6 +20,7 @@ mod indicator;
 mod ingest;
 mod maintenance;
 mod price;
+mod price_edges;
 mod sentiment;
 
 use std::sync::Arc;
@@ -29,25 +30,7 @@ use marketseries_core::{Clock, MemoryStore, Result, TimeSeriesStore};
 
 pub use approx::Approx;
 pub use fixtures::{fixture_now, Fixture};
-pub use flow::flow_queries_match_reference;
-pub use indicator::{
-    indicator_bad_batch_is_atomic, indicator_queries_match_reference,
-    indicator_reingest_is_idempotent, indicator_retention_keeps_rows_inside_window,
-};
-pub use ingest::{
-    bad_arguments_are_typed_errors, bad_batch_is_atomic, duplicates_in_batch_last_wins,
-    oversized_batch_is_rejected, reingest_is_idempotent,
-};
-pub use maintenance::{
-    capabilities_are_coherent, policies_are_validated, retention_keeps_rows_inside_window,
-    stats_count_rows,
-};
-pub use price::{
-    late_correction_is_reflected, native_intervals_never_mix,
-    off_grid_timestamps_fall_into_their_bucket, ohlcv_matches_reference,
-    price_queries_match_reference, round_trip_is_exact,
-};
-pub use sentiment::sentiment_queries_match_reference;
+crate::conformance_checks!(exports());
 
 /// Creates fresh, migrated, empty stores for the suite.
 #[async_trait]
@@ -68,53 +51,63 @@ impl StoreFactory for MemoryFactory {
 }
 
 /// Names of every check, in the order [`run_all`] runs them.
-pub const CHECKS: &[&str] = &[
-    "round_trip_is_exact",
-    "ohlcv_matches_reference",
-    "off_grid_timestamps_fall_into_their_bucket",
-    "native_intervals_never_mix",
-    "late_correction_is_reflected",
-    "price_queries_match_reference",
-    "reingest_is_idempotent",
-    "bad_batch_is_atomic",
-    "duplicates_in_batch_last_wins",
-    "oversized_batch_is_rejected",
-    "bad_arguments_are_typed_errors",
-    "sentiment_queries_match_reference",
-    "flow_queries_match_reference",
-    "indicator_queries_match_reference",
-    "indicator_reingest_is_idempotent",
-    "indicator_bad_batch_is_atomic",
-    "retention_keeps_rows_inside_window",
-    "indicator_retention_keeps_rows_inside_window",
-    "stats_count_rows",
-    "policies_are_validated",
-    "capabilities_are_coherent",
-];
+pub const CHECKS: &[&str] = crate::conformance_checks!(names());
 
 /// Runs every check in turn (each on a fresh store).
 pub async fn run_all(factory: &dyn StoreFactory) {
-    round_trip_is_exact(factory).await;
-    ohlcv_matches_reference(factory).await;
-    off_grid_timestamps_fall_into_their_bucket(factory).await;
-    native_intervals_never_mix(factory).await;
-    late_correction_is_reflected(factory).await;
-    price_queries_match_reference(factory).await;
-    reingest_is_idempotent(factory).await;
-    bad_batch_is_atomic(factory).await;
-    duplicates_in_batch_last_wins(factory).await;
-    oversized_batch_is_rejected(factory).await;
-    bad_arguments_are_typed_errors(factory).await;
-    sentiment_queries_match_reference(factory).await;
-    flow_queries_match_reference(factory).await;
-    indicator_queries_match_reference(factory).await;
-    indicator_reingest_is_idempotent(factory).await;
-    indicator_bad_batch_is_atomic(factory).await;
-    retention_keeps_rows_inside_window(factory).await;
-    indicator_retention_keeps_rows_inside_window(factory).await;
-    stats_count_rows(factory).await;
-    policies_are_validated(factory).await;
-    capabilities_are_coherent(factory).await;
+    crate::conformance_checks!(run(factory));
+}
+
+/// The conformance checks, declared once, each as `module::check`: the exports of this
+/// module, [`CHECKS`], [`run_all`] and the tests [`conformance_tests!`] generates all
+/// expand from this list, so they cannot disagree. Not for direct use.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! conformance_checks {
+    ($mode:ident $args:tt) => {
+        $crate::conformance_checks! { @apply $mode $args;
+            price::round_trip_is_exact,
+            price::ohlcv_matches_reference,
+            price::off_grid_timestamps_fall_into_their_bucket,
+            price::native_intervals_never_mix,
+            price::late_correction_is_reflected,
+            price::price_queries_match_reference,
+            price_edges::price_edge_cases_match_reference,
+            ingest::reingest_is_idempotent,
+            ingest::bad_batch_is_atomic,
+            ingest::duplicates_in_batch_last_wins,
+            ingest::oversized_batch_is_rejected,
+            ingest::bad_arguments_are_typed_errors,
+            sentiment::sentiment_queries_match_reference,
+            flow::flow_queries_match_reference,
+            indicator::indicator_queries_match_reference,
+            indicator::indicator_reingest_is_idempotent,
+            indicator::indicator_bad_batch_is_atomic,
+            maintenance::retention_keeps_rows_inside_window,
+            indicator::indicator_retention_keeps_rows_inside_window,
+            maintenance::stats_count_rows,
+            maintenance::policies_are_validated,
+            maintenance::capabilities_are_coherent,
+        }
+    };
+    (@apply exports (); $($module:ident :: $name:ident),* $(,)?) => {
+        $(pub use $module::$name;)*
+    };
+    (@apply names (); $($module:ident :: $name:ident),* $(,)?) => {
+        &[$(stringify!($name)),*]
+    };
+    (@apply run ($factory:expr); $($module:ident :: $name:ident),* $(,)?) => {
+        $($name($factory).await;)*
+    };
+    (@apply tests ($factory:expr); $($module:ident :: $name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let factory = $factory;
+                $crate::conformance::$name(&factory).await;
+            }
+        )*
+    };
 }
 
 /// Expands to one `#[tokio::test]` per conformance check, each calling the check with the
@@ -123,37 +116,6 @@ pub async fn run_all(factory: &dyn StoreFactory) {
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr) => {
-        $crate::conformance_tests!(@each $factory;
-            round_trip_is_exact,
-            ohlcv_matches_reference,
-            off_grid_timestamps_fall_into_their_bucket,
-            native_intervals_never_mix,
-            late_correction_is_reflected,
-            price_queries_match_reference,
-            reingest_is_idempotent,
-            bad_batch_is_atomic,
-            duplicates_in_batch_last_wins,
-            oversized_batch_is_rejected,
-            bad_arguments_are_typed_errors,
-            sentiment_queries_match_reference,
-            flow_queries_match_reference,
-            indicator_queries_match_reference,
-            indicator_reingest_is_idempotent,
-            indicator_bad_batch_is_atomic,
-            retention_keeps_rows_inside_window,
-            indicator_retention_keeps_rows_inside_window,
-            stats_count_rows,
-            policies_are_validated,
-            capabilities_are_coherent,
-        );
-    };
-    (@each $factory:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let factory = $factory;
-                $crate::conformance::$name(&factory).await;
-            }
-        )*
+        $crate::conformance_checks!(tests($factory));
     };
 }

@@ -1,39 +1,12 @@
-//! Price reads served by loose index scans (`marketseries_postgres::statements`), on cases
-//! the conformance fixtures leave out, against the reference store: native intervals whose
-//! text order differs from their width order (`10m` < `1m` < `2m` as text), `7d` against
-//! `1w` (same width, epoch-aligned first), seconds, symbols in byte order, a symbol without
-//! candles in the overview window, and an empty store.
+//! Price reads on edge cases: interval text order vs width order, `7d` vs `1w`, seconds,
+//! byte-ordered symbols, stale symbols, empty stores, repeated calls, late highs.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use chrono::TimeDelta;
-use marketseries_core::{
-    Candle, Clock, Error, Interval, PriceStore, Result, TimeRange, TimeSeriesStore,
-    VolumeProfileQuery,
-};
-use marketseries_postgres::{PgConfig, PgStore};
-use marketseries_testkit::conformance::{fixture_now, Fixture};
-use marketseries_testkit::launcher::{fresh_database, ServerKind};
-use marketseries_testkit::StoreFactory;
+use marketseries_core::{Candle, Interval, PriceStore, TimeRange, VolumeProfileQuery};
 use rust_decimal::Decimal;
 
-struct Postgres;
-
-#[async_trait]
-impl StoreFactory for Postgres {
-    async fn create(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn TimeSeriesStore>> {
-        let db = fresh_database(ServerKind::Postgres)
-            .await
-            .map_err(|e| Error::Connection(format!("test database: {e}")))?;
-        // A pool of one: every read must make do with a single connection.
-        let mut config = PgConfig::new(db.url());
-        config.pool_size = 1;
-        let store = PgStore::connect_with_clock(config, clock).await?;
-        store.migrate().await?;
-        Ok(Arc::new(store))
-    }
-}
+use super::fixtures::{fixture_now, Fixture};
+use super::StoreFactory;
 
 /// `count` candles of `interval` for `symbol`, the last one starting `last_ago` before
 /// "now" (floored to the interval), prices drifting with `seed`.
@@ -135,9 +108,14 @@ async fn check_everything(fx: &Fixture) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn index_driven_price_reads_match_the_reference() {
-    let fx = Fixture::new(&Postgres).await;
+/// Price reads on cases the main fixtures leave out, against the reference store: native
+/// intervals whose text order differs from their width order (`10m` < `1m` < `2m` as
+/// text), `7d` against `1w` (same width, epoch-aligned first), seconds, symbols in byte
+/// order, a symbol without candles in the overview window, an empty store, repeated calls
+/// (prepared statements and generic plans must not change answers), and a late correction
+/// of an hour's high before and after a refresh.
+pub async fn price_edge_cases_match_reference(factory: &dyn StoreFactory) {
+    let fx = Fixture::new(factory).await;
     check_everything(&fx).await;
     assert!(fx
         .store
