@@ -7,6 +7,9 @@
 //! - `demo`: the main job (see `demo.rs`);
 //! - `bench [ARGS]`: criterion benches and a ratio summary (see `bench.rs`).
 
+// A binary has no public API: `pub` here only means "used by other modules".
+#![allow(unreachable_pub)]
+
 mod bench;
 mod cmd;
 mod db;

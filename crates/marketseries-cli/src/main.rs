@@ -20,6 +20,9 @@
 //! marketseries maintain --retention
 //! ```
 
+// A binary has no public API: `pub` here only means "used by other modules".
+#![allow(unreachable_pub)]
+
 mod cli;
 mod commands;
 mod connect;

@@ -61,7 +61,7 @@ impl Partition {
         })
     }
 
-    pub fn end(&self) -> DateTime<Utc> {
+    pub(crate) fn end(&self) -> DateTime<Utc> {
         self.start + self.width
     }
 }

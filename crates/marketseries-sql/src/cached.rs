@@ -11,7 +11,9 @@
 //! cache keeps one entry per distinct text and bind types for the life of the connection.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::marker::PhantomData;
+use std::sync::{Mutex, PoisonError};
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -24,6 +26,24 @@ use diesel::QueryResult;
 #[must_use = "queries are only executed when loaded or executed"]
 pub(crate) struct Cached {
     sql: Cow<'static, str>,
+}
+
+/// A cacheable statement for a text built at run time from constants and relation names
+/// (never from user input): the text is interned once per process (the set of such texts
+/// is small and fixed), then cached as a prepared statement per connection like any
+/// [`cached`] one.
+pub(crate) fn fixed(sql: String) -> Cached {
+    static TEXTS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+    let text = match texts.get(sql.as_str()) {
+        Some(&t) => t,
+        None => {
+            let t: &'static str = Box::leak(sql.into_boxed_str());
+            texts.insert(t);
+            t
+        }
+    };
+    cached(text)
 }
 
 /// A cacheable statement for `sql`; bind `$1`, `$2`, ... in order with [`Cached::bind`].

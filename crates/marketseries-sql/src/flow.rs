@@ -13,6 +13,7 @@ use marketseries_core::{
 use rust_decimal::Decimal;
 
 use crate::batch::{count, last_wins};
+use crate::cached::{cached, fixed};
 use crate::error::db;
 use crate::flavor::{Batch, Flavor};
 use crate::store::SqlStore;
@@ -117,7 +118,7 @@ impl<F: Flavor> SqlStore<F> {
             ("NULL::text AS source", "")
         };
         let mut conn = self.conn().await?;
-        diesel::sql_query(format!(
+        fixed(format!(
             "SELECT {select}, {IN_OUT} FROM flows WHERE asset = $1 AND time >= $2 AND time < $3 \
              AND flow_type IN ('exchange_inflow', 'exchange_outflow') {group}"
         ))
@@ -150,7 +151,7 @@ impl<F: Flavor> FlowStore for SqlStore<F> {
         if rows.is_empty() {
             return Ok(summary);
         }
-        let insert = diesel::sql_query(format!(
+        let insert = fixed(format!(
             "INSERT INTO flows ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::timestamptz[], \
              $3::text[], $4::numeric[], $5::numeric[], $6::text[], $7::text[]) \
              ON CONFLICT (asset, source, flow_type, time, reference) DO UPDATE SET \
@@ -182,7 +183,7 @@ impl<F: Flavor> FlowStore for SqlStore<F> {
         flow_type: Option<FlowType>,
     ) -> Result<Vec<Flow>> {
         let mut conn = self.conn().await?;
-        let rows: Vec<FlowRow> = diesel::sql_query(format!(
+        let rows: Vec<FlowRow> = fixed(format!(
             "SELECT {COLUMNS} FROM flows WHERE asset = $1 AND time >= $2 AND time < $3 \
              AND ($4::text IS NULL OR flow_type = $4) ORDER BY time, {KEY_ORDER}"
         ))
@@ -204,7 +205,7 @@ impl<F: Flavor> FlowStore for SqlStore<F> {
     ) -> Result<Vec<FlowAggregate>> {
         let start = bucket.interval().floor(range.from());
         let mut conn = self.conn().await?;
-        let rows: Vec<AggregateRow> = diesel::sql_query(format!(
+        let rows: Vec<AggregateRow> = fixed(format!(
             "SELECT time, flow_type, amount, usd_value, transactions FROM {} \
              WHERE asset = $1 AND time >= $2 AND time < $3 ORDER BY time, flow_type COLLATE \"C\"",
             crate::schema::flow_aggregate(bucket)
@@ -254,7 +255,7 @@ impl<F: Flavor> FlowStore for SqlStore<F> {
             ));
         }
         let mut conn = self.conn().await?;
-        let rows: Vec<FlowRow> = diesel::sql_query(format!(
+        let rows: Vec<FlowRow> = fixed(format!(
             "SELECT {COLUMNS} FROM flows WHERE ($1::text IS NULL OR asset = $1) \
              AND time >= $2 AND time < $3 AND amount >= $4 \
              ORDER BY time DESC, asset COLLATE \"C\", {KEY_ORDER}"
@@ -289,7 +290,7 @@ impl<F: Flavor> FlowStore for SqlStore<F> {
         let current_range = TimeRange::last(self.now(), window)?;
         let previous_range = TimeRange::last(current_range.from(), window)?;
         let mut conn = self.conn().await?;
-        let row: VelocityRow = diesel::sql_query(
+        let row: VelocityRow = cached(
             "SELECT coalesce(sum(amount) FILTER (WHERE time >= $2), 0) AS cur_amount, \
              count(*) FILTER (WHERE time >= $2) AS cur_n, \
              coalesce(sum(amount) FILTER (WHERE time < $2), 0) AS prev_amount, \

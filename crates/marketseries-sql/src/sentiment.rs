@@ -13,6 +13,7 @@ use marketseries_core::{
 };
 
 use crate::batch::{count, last_wins};
+use crate::cached::{cached, fixed};
 use crate::error::db;
 use crate::flavor::{Batch, Flavor};
 use crate::store::SqlStore;
@@ -145,7 +146,7 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
         if rows.is_empty() {
             return Ok(summary);
         }
-        let insert = diesel::sql_query(format!(
+        let insert = fixed(format!(
             "INSERT INTO sentiment ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::text[], \
              $3::timestamptz[], $4::float8[], $5::text[], $6::bigint[], $7::float8[]) \
              ON CONFLICT (asset, source, time) DO UPDATE SET score = EXCLUDED.score, \
@@ -174,7 +175,7 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
         source: Option<&str>,
     ) -> Result<Vec<SentimentReading>> {
         let mut conn = self.conn().await?;
-        let rows: Vec<ReadingRow> = diesel::sql_query(format!(
+        let rows: Vec<ReadingRow> = fixed(format!(
             "SELECT {COLUMNS} FROM sentiment WHERE asset = $1 AND time >= $2 AND time < $3 \
              AND ($4::text IS NULL OR source = $4) ORDER BY time, source COLLATE \"C\""
         ))
@@ -196,7 +197,7 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
     ) -> Result<Vec<SentimentAggregate>> {
         let start = bucket.interval().floor(range.from());
         let mut conn = self.conn().await?;
-        let rows: Vec<AggregateRow> = diesel::sql_query(format!(
+        let rows: Vec<AggregateRow> = fixed(format!(
             "SELECT time, score_sum / readings AS avg_score, min_score, max_score, readings, \
              mentions, engagement FROM {} WHERE asset = $1 AND time >= $2 AND time < $3 \
              ORDER BY time",
@@ -226,7 +227,7 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
         let current_range = TimeRange::last(self.now(), window_len)?;
         let previous_range = TimeRange::last(current_range.from(), window_len)?;
         let mut conn = self.conn().await?;
-        let row: TrendRow = diesel::sql_query(
+        let row: TrendRow = cached(
             "SELECT avg(score) FILTER (WHERE time >= $2) AS cur_avg, \
              count(*) FILTER (WHERE time >= $2) AS cur_n, \
              avg(score) FILTER (WHERE time < $2) AS prev_avg, \
@@ -254,7 +255,7 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
         range: TimeRange,
     ) -> Result<Vec<SourceSentiment>> {
         let mut conn = self.conn().await?;
-        let rows: Vec<SourceRow> = diesel::sql_query(
+        let rows: Vec<SourceRow> = cached(
             "SELECT source, avg(score) AS avg_score, count(*) AS readings, \
              sum(mention_volume)::bigint AS mentions FROM sentiment \
              WHERE asset = $1 AND time >= $2 AND time < $3 \
@@ -283,7 +284,7 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
         range: TimeRange,
     ) -> Result<SentimentDistribution> {
         let mut conn = self.conn().await?;
-        let row: DistributionRow = diesel::sql_query(format!(
+        let row: DistributionRow = fixed(format!(
             "SELECT {LABEL_COUNTS} FROM sentiment WHERE asset = $1 AND time >= $2 AND time < $3"
         ))
         .bind::<Text, _>(asset)
@@ -305,7 +306,7 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
         source: Option<&str>,
     ) -> Result<Option<SentimentReading>> {
         let mut conn = self.conn().await?;
-        let row: Option<ReadingRow> = diesel::sql_query(format!(
+        let row: Option<ReadingRow> = fixed(format!(
             "SELECT {COLUMNS} FROM sentiment WHERE asset = $1 AND ($2::text IS NULL OR source = $2) \
              ORDER BY time DESC, source COLLATE \"C\" LIMIT 1"
         ))
@@ -321,7 +322,7 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
     async fn sentiment_summary(&self, window_len: TimeDelta) -> Result<Vec<SentimentSummary>> {
         let range = TimeRange::last(self.now(), window_len)?;
         let mut conn = self.conn().await?;
-        let rows: Vec<SummaryRow> = diesel::sql_query(format!(
+        let rows: Vec<SummaryRow> = fixed(format!(
             "SELECT asset, avg(score) AS avg_score, count(*) AS readings, \
              sum(mention_volume)::bigint AS mentions, {LABEL_COUNTS}, max(time) AS latest_time \
              FROM sentiment WHERE time >= $1 AND time < $2 GROUP BY asset ORDER BY asset COLLATE \"C\""

@@ -109,11 +109,9 @@ impl TimescaleExt for TimescaleStore {
         .await
         .map_err(database_error)?;
         for job in &ids {
-            diesel::sql_query("CALL run_job($1::integer)")
-                .bind::<BigInt, _>(job.id)
-                .execute(&mut conn)
-                .await
-                .map_err(database_error)?;
+            // The server's scheduler may be running the same refresh job right now.
+            let run = diesel::sql_query("CALL run_job($1::integer)").bind::<BigInt, _>(job.id);
+            crate::flavor::execute_retrying(&mut conn, run).await?;
         }
         Ok(ids.into_iter().map(|j| j.id).collect())
     }

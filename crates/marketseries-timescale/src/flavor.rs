@@ -7,7 +7,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use marketseries_core::{
-    Capabilities, Dataset, Interval, Policies, Result, RetentionAction, RetentionReport,
+    Capabilities, Dataset, Error, Interval, Policies, Result, RetentionAction, RetentionReport,
     StoreStats, TimeRange,
 };
 use marketseries_sql::schema::raw_table;
@@ -58,6 +58,12 @@ struct Dropped {
 }
 
 #[derive(QueryableByName)]
+struct ServerNow {
+    #[diesel(sql_type = Timestamptz)]
+    now: DateTime<Utc>,
+}
+
+#[derive(QueryableByName)]
 struct Oldest {
     #[diesel(sql_type = Nullable<Timestamptz>)]
     start: Option<DateTime<Utc>>,
@@ -86,18 +92,39 @@ pub(crate) async fn refresh_aggregates(
             }
             None => (None, None),
         };
-        diesel::sql_query(
+        let refresh = diesel::sql_query(
             "CALL refresh_continuous_aggregate($1::text::regclass, $2::timestamptz, \
              $3::timestamptz, false, '{\"buckets_per_batch\": 0}'::jsonb)",
         )
         .bind::<Text, _>(agg.name)
         .bind::<Nullable<Timestamptz>, _>(from)
-        .bind::<Nullable<Timestamptz>, _>(to)
-        .execute(conn)
-        .await
-        .map_err(database_error)?;
+        .bind::<Nullable<Timestamptz>, _>(to);
+        execute_retrying(conn, refresh).await?;
     }
     Ok(())
+}
+
+/// Executes `query` on `conn` until it does not fail because another refresh of the same
+/// aggregate is running (SQLSTATE 55P03: the server's own refresh job, say), at most 10
+/// times, 100 ms apart and then longer: the other refresh finishes, and this one then
+/// covers what is left.
+pub(crate) async fn execute_retrying<Q>(conn: &mut AsyncPgConnection, query: Q) -> Result<usize>
+where
+    Q: RunQueryDsl<AsyncPgConnection>
+        + diesel_async::methods::ExecuteDsl<AsyncPgConnection>
+        + Clone
+        + Send,
+{
+    let mut tries = 0u32;
+    loop {
+        match query.clone().execute(conn).await.map_err(database_error) {
+            Err(Error::Database { code: Some(c), .. }) if c == "55P03" && tries < 9 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(tries))).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 #[async_trait]
@@ -146,13 +173,27 @@ impl Flavor for Timescale {
         Ok(())
     }
 
+    /// Installs the policies as TimescaleDB jobs. Retention jobs only when the store's clock
+    /// agrees with the server's (within [`crate::policies::CLOCK_TOLERANCE`]): otherwise
+    /// the server would measure age by another "now"; retention then runs only through
+    /// `apply_retention`.
     async fn apply_policies(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()> {
         if !self.edition.has_tsl() {
             // No jobs on the Apache edition: retention runs through `apply_retention`.
             return Ok(());
         }
         let mut conn = store.conn().await?;
-        crate::policies::apply(&mut conn, policies).await
+        let server: ServerNow = diesel::sql_query("SELECT now() AS now")
+            .get_result(&mut conn)
+            .await
+            .map_err(database_error)?;
+        let skew = (store.now() - server.now).abs();
+        crate::policies::apply(
+            &mut conn,
+            policies,
+            skew <= crate::policies::CLOCK_TOLERANCE,
+        )
+        .await
     }
 
     async fn refresh(

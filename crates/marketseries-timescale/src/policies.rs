@@ -51,15 +51,26 @@ async fn select(
     q.execute(conn).await.map(drop)
 }
 
-/// Replaces the refresh, compression and retention jobs with `policies`.
-pub(crate) async fn apply(conn: &mut AsyncPgConnection, policies: &Policies) -> Result<()> {
+/// How far the store's clock may be from the server's for retention to run as server jobs.
+pub(crate) const CLOCK_TOLERANCE: TimeDelta = TimeDelta::minutes(5);
+
+/// Replaces the refresh, compression and retention jobs with `policies`. Retention jobs are
+/// installed only when `retention_jobs`: a job measures age by the server's clock, so a
+/// store on another clock (a backtest, a replay, a test's fixed clock) must not let the
+/// server drop rows that are inside the window by the store's own "now"; its retention then
+/// runs only through `apply_retention`, by the store's clock.
+pub(crate) async fn apply(
+    conn: &mut AsyncPgConnection,
+    policies: &Policies,
+    retention_jobs: bool,
+) -> Result<()> {
     check(policies)?;
     let policies = *policies;
     conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
         for dataset in Dataset::ALL {
             let table = raw_table(dataset);
             select(conn, "SELECT remove_retention_policy($1::text::regclass, if_exists => true)", &[table]).await?;
-            if let Some(h) = policies.retention.horizon(dataset) {
+            if let Some(h) = policies.retention.horizon(dataset).filter(|_| retention_jobs) {
                 select(
                     conn,
                     "SELECT add_retention_policy($1::text::regclass, drop_after => $2::interval)",
@@ -83,7 +94,7 @@ pub(crate) async fn apply(conn: &mut AsyncPgConnection, policies: &Policies) -> 
             // chunks are as wide as the raw ones (see `Timescale::migrate`), so both jobs
             // drop the same spans.
             select(conn, "SELECT remove_retention_policy($1::text::regclass, if_exists => true)", &[agg.name]).await?;
-            if let Some(h) = policies.retention.horizon(agg.dataset) {
+            if let Some(h) = policies.retention.horizon(agg.dataset).filter(|_| retention_jobs) {
                 select(
                     conn,
                     "SELECT add_retention_policy($1::text::regclass, drop_after => $2::interval)",

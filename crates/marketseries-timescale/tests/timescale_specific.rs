@@ -449,7 +449,9 @@ const DAY: i64 = 86_400;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() {
-    let store = store(fixed()).await;
+    // Retention jobs measure age by the server's clock: only a store on the same clock
+    // gets them (see `a_store_on_another_clock_gets_no_retention_jobs`).
+    let store = store(Arc::new(SystemClock)).await;
     let mut policies = Policies::default();
     store.apply_policies(&policies).await.expect("apply");
     let j = jobs(&store).await;
@@ -530,6 +532,36 @@ async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_on_another_clock_gets_no_retention_jobs() {
+    // The fixture clock is in 2024: a server job would measure age from the server's "now"
+    // and drop rows that are inside the window by the store's.
+    let store = store(fixed()).await;
+    let reference = MemoryStore::with_clock(fixed());
+    load(&store, &reference).await;
+    store
+        .apply_policies(&Policies::default())
+        .await
+        .expect("apply");
+    let j = jobs(&store).await;
+    assert_eq!(
+        j.iter()
+            .filter(|r| r.proc_name == "policy_retention")
+            .count(),
+        0,
+        "{j:?}"
+    );
+    assert_eq!(seconds(&j, "policy_compression", "candles"), Some(7 * DAY));
+    // Retention still runs when asked, by the store's clock: nothing of the fixtures is
+    // older than a year before it.
+    store.apply_retention().await.expect("retention");
+    assert_eq!(
+        answers(&store).await,
+        answers(&reference).await,
+        "answers after retention"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_show_rows_chunks_compression_watermarks_and_jobs() {
     let store = store(fixed()).await;
     let reference = MemoryStore::with_clock(fixed());
@@ -562,8 +594,8 @@ async fn stats_show_rows_chunks_compression_watermarks_and_jobs() {
     assert_eq!(stats.aggregates.len(), 10);
     assert_eq!(
         stats.jobs.len(),
-        28,
-        "retention 4 + 10, compression 4, refresh 10: {:?}",
+        14,
+        "compression 4, refresh 10, no retention (the store's clock is not the server's): {:?}",
         stats.jobs
     );
     assert!(stats

@@ -1,6 +1,8 @@
 //! Helpers shared by the CLI integration tests: a fresh PostgreSQL database per test, the
 //! built binary, scratch files.
 
+// Shared by several test binaries, each a crate of its own with no public API.
+#![allow(unreachable_pub)]
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,7 @@
 //! Strategies shared by the property tests.
+
+// Shared by several test binaries, each a crate of its own with no public API.
+#![allow(unreachable_pub)]
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};

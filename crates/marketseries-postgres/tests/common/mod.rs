@@ -2,6 +2,9 @@
 //! PostgreSQL server (a throwaway native cluster, or `DATABASE_URL`), migrated. Fails,
 //! never skips, without a server.
 
+// Shared by several test binaries, each a crate of its own with no public API.
+#![allow(unreachable_pub)]
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

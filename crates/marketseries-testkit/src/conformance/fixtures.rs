@@ -127,7 +127,7 @@ impl Fixture {
 
 /// Asserts equality with a labelled message showing both sides.
 #[track_caller]
-pub fn same<T: PartialEq + Debug>(what: &str, got: T, expected: T) {
+pub(crate) fn same<T: PartialEq + Debug>(what: &str, got: T, expected: T) {
     assert!(
         got == expected,
         "{what}: the store answered\n{got:#?}\nbut the reference says\n{expected:#?}"
