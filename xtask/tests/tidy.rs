@@ -249,3 +249,56 @@ fn every_conformance_check_is_in_the_one_list() {
     );
     assert_eq!(defined, listed, "checks defined (left) vs listed (right)");
 }
+
+/// The text between `-- shared: begin` and `-- shared: end` of a migration.
+fn shared_block(path: &str) -> String {
+    let text = read(path);
+    let (_, rest) = text
+        .split_once("-- shared: begin")
+        .unwrap_or_else(|| panic!("{path} has no `-- shared: begin`"));
+    let (block, _) = rest
+        .split_once("-- shared: end")
+        .unwrap_or_else(|| panic!("{path} has no `-- shared: end`"));
+    block.to_owned()
+}
+
+#[test]
+fn the_ddl_both_backends_share_is_identical() {
+    let postgres = shared_block("migrations/postgres/00000000000001_tables/up.sql");
+    let timescale = shared_block("migrations/timescaledb/00000000000001_tables/up.sql");
+    // Plain PostgreSQL partitions its raw tables; that clause is the one allowed difference.
+    let unpartitioned = postgres.replace(" PARTITION BY RANGE (time);", ";");
+    assert_ne!(unpartitioned, postgres, "the plain tables are partitioned");
+    assert_eq!(
+        unpartitioned, timescale,
+        "the shared blocks of the two 00000000000001_tables migrations differ"
+    );
+    for table in [
+        "candles",
+        "sentiment",
+        "flows",
+        "indicators",
+        "candle_series",
+    ] {
+        assert!(
+            timescale.contains(&format!("CREATE TABLE {table} (")),
+            "{table} is not in the shared block"
+        );
+    }
+    assert!(timescale.contains("CREATE FUNCTION marketseries_interval_seconds"));
+    // Each helper is defined once per schema.
+    for dir in ["migrations/postgres", "migrations/timescaledb"] {
+        let mut definitions = 0;
+        for entry in fs::read_dir(root().join(dir)).expect("migrations") {
+            let up = entry.expect("entry").path().join("up.sql");
+            let text = fs::read_to_string(&up).expect("up.sql");
+            definitions += text
+                .matches("CREATE FUNCTION marketseries_interval_seconds")
+                .count();
+        }
+        assert_eq!(
+            definitions, 1,
+            "{dir}: marketseries_interval_seconds defined {definitions} times"
+        );
+    }
+}

@@ -5,7 +5,7 @@
 //! ([`record_pending`], one small insert per batch); it does not touch the rollups. A
 //! refresh ([`refresh_pending`]) consumes every pending span and rebuilds the rollup buckets
 //! those spans cover into the tables `ohlcv_<w>_materialized`. Readers use the views
-//! `ohlcv_<w>` (migration `00000000000004`), which serve the materialized buckets no pending
+//! `ohlcv_<w>` (migration `00000000000002_rollups`), which serve the materialized buckets no pending
 //! span touches and aggregate the touched ones from raw candles on the fly, so answers are
 //! never stale, late and corrected data included, refreshed or not. The cost of maintaining
 //! the rollups leaves the ingest path and is paid by the refresh, measured separately by

@@ -51,9 +51,8 @@ fn natives() -> String {
 /// `marketseries_core::Interval`) as `Interval`'s `Ord` does: by width, then epoch-aligned
 /// before Monday-aligned (`7d` before `1w`); the text last, for determinism. The base
 /// interval of a symbol is the first native in this order.
-const BY_WIDTH: &str = "left(interval, -1)::bigint * CASE right(interval, 1) \
-      WHEN 's' THEN 1 WHEN 'm' THEN 60 WHEN 'h' THEN 3600 WHEN 'd' THEN 86400 \
-      ELSE 604800 END, right(interval, 1) = 'w', interval";
+const BY_WIDTH: &str =
+    "marketseries_interval_seconds(interval), right(interval, 1) = 'w', interval";
 
 /// CTEs `natives (interval)` of symbol `$1` and `base (interval)`, its base interval (the
 /// first native by [`BY_WIDTH`]), for a `WITH RECURSIVE`.

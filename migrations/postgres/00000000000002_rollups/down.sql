@@ -1,5 +1,10 @@
-DROP TABLE IF EXISTS ohlcv_5m;
-DROP TABLE IF EXISTS ohlcv_15m;
-DROP TABLE IF EXISTS ohlcv_1h;
-DROP TABLE IF EXISTS ohlcv_4h;
-DROP TABLE IF EXISTS ohlcv_1d;
+DO $$
+DECLARE
+    w text;
+BEGIN
+    FOREACH w IN ARRAY ARRAY['5m', '15m', '1h', '4h', '1d'] LOOP
+        EXECUTE format('DROP VIEW %I', 'ohlcv_' || w);
+        EXECUTE format('DROP TABLE %I', 'ohlcv_' || w || '_materialized');
+    END LOOP;
+END $$;
+DROP TABLE ohlcv_pending, sentiment_1h, sentiment_1d, flows_1h, flows_1d;

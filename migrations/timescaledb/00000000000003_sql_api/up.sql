@@ -2,17 +2,8 @@
 -- (same base-interval, bucket and window rules), and the seed's views, which are those
 -- functions at now(). Each `*_at` function takes "now" explicitly so it can be tested.
 
--- Length in seconds and grid origin (epoch; the first Monday for week units) of an
--- interval in marketseries text form ('15m', '4h', '1w'); NULL for anything else.
-CREATE FUNCTION marketseries_interval_seconds(iv text) RETURNS bigint
-LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT CASE WHEN iv ~ '^[1-9][0-9]{0,8}[smhdw]$' THEN
-        substring(iv FROM '^[0-9]+')::bigint * CASE right(iv, 1)
-            WHEN 's' THEN 1 WHEN 'm' THEN 60 WHEN 'h' THEN 3600 WHEN 'd' THEN 86400
-            ELSE 604800 END
-    END
-$$;
-
+-- Grid origin (epoch; the first Monday for week units) of an interval in marketseries
+-- text form; `marketseries_interval_seconds` is defined with the tables.
 CREATE FUNCTION marketseries_interval_origin(iv text) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE STRICT AS $$
     SELECT CASE WHEN right(iv, 1) = 'w' THEN TIMESTAMPTZ '1970-01-05 00:00:00+00'

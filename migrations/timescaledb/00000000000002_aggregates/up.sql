@@ -1,56 +1,8 @@
--- marketseries, TimescaleDB: the raw tables of migrations/postgres (same names, columns, keys
--- and CHECK constraints) as hypertables, plus the aggregates under the names the shared
--- queries read. With the TSL edition (`timescaledb.license = 'timescale'`) the aggregates are
--- hierarchical real-time continuous aggregates and the raw tables are compressible; with the
--- Apache edition they are plain views over the raw tables (correct, not materialized) and
--- compression is not configured. The chunk width (1 day here) is reset from the store's
--- configuration after migrating.
-
-CREATE EXTENSION IF NOT EXISTS timescaledb;
-
-CREATE TABLE candles (
-    symbol   text        NOT NULL CHECK (length(symbol) BETWEEN 1 AND 32),
-    interval text        NOT NULL CHECK (interval ~ '^[1-9][0-9]*[smhdw]$'),
-    time     timestamptz NOT NULL,
-    open     numeric     NOT NULL CHECK (open > 0),
-    high     numeric     NOT NULL CHECK (high > 0),
-    low      numeric     NOT NULL CHECK (low > 0),
-    close    numeric     NOT NULL CHECK (close > 0),
-    volume   numeric     NOT NULL CHECK (volume >= 0),
-    CHECK (high >= low AND high >= greatest(open, close) AND low <= least(open, close)),
-    PRIMARY KEY (symbol, interval, time)
-);
-
-CREATE TABLE sentiment (
-    asset          text        NOT NULL CHECK (length(asset) BETWEEN 1 AND 32),
-    source         text        NOT NULL CHECK (length(source) BETWEEN 1 AND 128),
-    time           timestamptz NOT NULL,
-    score          float8      NOT NULL CHECK (score BETWEEN -1 AND 1),
-    label          text        NOT NULL CHECK (label IN ('bearish', 'neutral', 'bullish')),
-    mention_volume bigint      NOT NULL CHECK (mention_volume >= 0),
-    engagement     float8      NOT NULL CHECK (engagement >= 0 AND engagement < 'Infinity'),
-    PRIMARY KEY (asset, source, time)
-);
-
-CREATE TABLE flows (
-    asset     text        NOT NULL CHECK (length(asset) BETWEEN 1 AND 32),
-    source    text        NOT NULL CHECK (length(source) BETWEEN 1 AND 128),
-    flow_type text        NOT NULL CHECK (flow_type IN ('exchange_inflow', 'exchange_outflow',
-        'large_transaction', 'miner_outflow', 'smart_money', 'whale_transfer')),
-    time      timestamptz NOT NULL,
-    reference text        NOT NULL CHECK (length(reference) <= 128),
-    amount    numeric     NOT NULL CHECK (amount >= 0),
-    usd_value numeric     NOT NULL CHECK (usd_value >= 0),
-    PRIMARY KEY (asset, source, flow_type, time, reference)
-);
-
-SELECT create_hypertable('candles', by_range('time', INTERVAL '1 day'));
-SELECT create_hypertable('sentiment', by_range('time', INTERVAL '1 day'));
-SELECT create_hypertable('flows', by_range('time', INTERVAL '1 day'));
-
-CREATE INDEX candles_symbol_time_desc ON candles (symbol, time DESC);
-CREATE INDEX sentiment_asset_time ON sentiment (asset, time DESC);
-CREATE INDEX flows_asset_time ON flows (asset, time);
+-- marketseries, TimescaleDB: the aggregates under the names the shared queries read, and
+-- compression. With the TSL edition (`timescaledb.license = 'timescale'`) the aggregates are
+-- hierarchical real-time continuous aggregates and the raw tables are compressible; with
+-- the Apache edition they are plain views over the raw tables (correct, not materialized)
+-- and compression is not configured.
 
 -- Creates aggregate `name` from `query` (grouped by a time_bucket): a real-time continuous
 -- aggregate on the TSL edition, a plain view on the Apache edition. Dropped below.
@@ -142,5 +94,8 @@ BEGIN
         ALTER TABLE flows SET (timescaledb.compress,
             timescaledb.compress_segmentby = 'asset',
             timescaledb.compress_orderby = 'time DESC, source, flow_type, reference');
+        ALTER TABLE indicators SET (timescaledb.compress,
+            timescaledb.compress_segmentby = 'symbol, interval, name',
+            timescaledb.compress_orderby = 'time DESC');
     END IF;
 END $$;

@@ -4,5 +4,4 @@ DROP FUNCTION IF EXISTS whale_activity_between(numeric, timestamptz, timestamptz
     price_change_percent(text, interval, timestamptz),
     get_ohlcv(text, text, timestamptz, timestamptz), marketseries_base_interval(text),
     marketseries_natives(text), marketseries_symbols(),
-    marketseries_divides(text, text), marketseries_interval_origin(text),
-    marketseries_interval_seconds(text);
+    marketseries_divides(text, text), marketseries_interval_origin(text);

@@ -12,4 +12,3 @@ BEGIN
         END IF;
     END LOOP;
 END $$;
-DROP TABLE IF EXISTS flows, sentiment, candles CASCADE;

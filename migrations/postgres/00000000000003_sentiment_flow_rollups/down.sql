@@ -1,4 +1,0 @@
-DROP TABLE IF EXISTS sentiment_1h;
-DROP TABLE IF EXISTS flows_1h;
-DROP TABLE IF EXISTS sentiment_1d;
-DROP TABLE IF EXISTS flows_1d;
