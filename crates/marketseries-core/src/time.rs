@@ -24,6 +24,22 @@ pub struct TimeRange {
     to: DateTime<Utc>,
 }
 
+/// Checks that an instant passed as argument `name` has whole-microsecond precision, the
+/// precision stores keep: rounding it would change which rows an as-of or range query sees.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming `name` otherwise.
+pub fn check_microseconds(name: &'static str, t: DateTime<Utc>) -> Result<()> {
+    if t.timestamp_subsec_nanos().is_multiple_of(1_000) {
+        Ok(())
+    } else {
+        Err(Error::invalid_argument(
+            name,
+            format!("{t:?} has sub-microsecond precision; stored times are whole microseconds"),
+        ))
+    }
+}
+
 impl TimeRange {
     /// Builds `[from, to)`.
     ///

@@ -6,11 +6,10 @@ use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
-use marketseries_core::time::{max_time, MIN_TIME};
+use marketseries_core::time::{check_microseconds, max_time, MIN_TIME};
 use marketseries_core::validate::validate_indicators;
 use marketseries_core::{
-    Error, IndicatorQuery, IndicatorSeries, IndicatorStore, IndicatorValue, Interval, Result,
-    WriteSummary,
+    IndicatorQuery, IndicatorSeries, IndicatorStore, IndicatorValue, Interval, Result, WriteSummary,
 };
 use rust_decimal::Decimal;
 
@@ -32,32 +31,32 @@ const SERIES: &str = "SELECT time, value FROM indicators \
      WHERE symbol = $1 AND interval = $2 AND name = $3 AND time >= $4 AND time < $5 \
      ORDER BY time";
 
-/// The series of symbol `$1`, by a loose index scan of the primary key (one probe per
-/// series, not a scan of every value).
-const LIST: &str = "WITH RECURSIVE s (interval, name) AS ( \
-       (SELECT interval, name FROM indicators WHERE symbol = $1 \
-        ORDER BY interval, name LIMIT 1) \
-       UNION ALL \
-       SELECT n.interval, n.name FROM s CROSS JOIN LATERAL ( \
-         SELECT i.interval, i.name FROM indicators i \
-         WHERE i.symbol = $1 AND (i.interval, i.name) > (s.interval, s.name) \
-         ORDER BY i.interval, i.name LIMIT 1) n) \
-     SELECT interval, name FROM s";
+/// CTE `s (interval, name)`: the series of symbol `$1`, by a loose index scan of the
+/// primary key (one probe per series, not a scan of every value).
+macro_rules! series_cte {
+    () => {
+        "WITH RECURSIVE s (interval, name) AS ( \
+           (SELECT interval, name FROM indicators WHERE symbol = $1 \
+            ORDER BY interval, name LIMIT 1) \
+           UNION ALL \
+           SELECT n.interval, n.name FROM s CROSS JOIN LATERAL ( \
+             SELECT i.interval, i.name FROM indicators i \
+             WHERE i.symbol = $1 AND (i.interval, i.name) > (s.interval, s.name) \
+             ORDER BY i.interval, i.name LIMIT 1) n) "
+    };
+}
 
-/// The newest value of each series of symbol `$1` (the series as in [`LIST`], then one
-/// backward index probe each).
-const LATEST: &str = "WITH RECURSIVE s (interval, name) AS ( \
-       (SELECT interval, name FROM indicators WHERE symbol = $1 \
-        ORDER BY interval, name LIMIT 1) \
-       UNION ALL \
-       SELECT n.interval, n.name FROM s CROSS JOIN LATERAL ( \
-         SELECT i.interval, i.name FROM indicators i \
-         WHERE i.symbol = $1 AND (i.interval, i.name) > (s.interval, s.name) \
-         ORDER BY i.interval, i.name LIMIT 1) n) \
-     SELECT s.interval, s.name, v.time, v.value FROM s CROSS JOIN LATERAL ( \
+/// The series of symbol `$1`.
+const LIST: &str = concat!(series_cte!(), "SELECT interval, name FROM s");
+
+/// The newest value of each series of symbol `$1` (one backward index probe each).
+const LATEST: &str = concat!(
+    series_cte!(),
+    "SELECT s.interval, s.name, v.time, v.value FROM s CROSS JOIN LATERAL ( \
        SELECT i.time, i.value FROM indicators i \
        WHERE i.symbol = $1 AND i.interval = s.interval AND i.name = s.name \
-       ORDER BY i.time DESC LIMIT 1) v";
+       ORDER BY i.time DESC LIMIT 1) v"
+);
 
 /// The value of one series with the greatest `time <= $4`.
 const AT: &str = "SELECT time, value FROM indicators \
@@ -194,14 +193,7 @@ impl<F: Flavor> IndicatorStore for SqlStore<F> {
         name: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<IndicatorValue>> {
-        if !at.timestamp_subsec_nanos().is_multiple_of(1_000) {
-            return Err(Error::invalid_argument(
-                "at",
-                format!(
-                    "{at:?} has sub-microsecond precision; stored times are whole microseconds"
-                ),
-            ));
-        }
+        check_microseconds("at", at)?;
         // Stored times lie in [MIN_TIME, max_time()): before that nothing exists, after it
         // the answer is the newest value; clamping keeps any chrono time bindable.
         if at < MIN_TIME {

@@ -7,11 +7,12 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::{MemoryStore, State};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::indicator::{IndicatorQuery, IndicatorSeries, IndicatorValue};
 use crate::interval::Interval;
 use crate::maintenance::WriteSummary;
 use crate::store::IndicatorStore;
+use crate::time::check_microseconds;
 use crate::validate::validate_indicators;
 
 /// The values of one series: time -> value.
@@ -135,14 +136,7 @@ impl IndicatorStore for MemoryStore {
         name: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<IndicatorValue>> {
-        if !at.timestamp_subsec_nanos().is_multiple_of(1_000) {
-            return Err(Error::invalid_argument(
-                "at",
-                format!(
-                    "{at:?} has sub-microsecond precision; stored times are whole microseconds"
-                ),
-            ));
-        }
+        check_microseconds("at", at)?;
         let state = self.read();
         Ok(state
             .indicator_values(symbol, interval, name)
