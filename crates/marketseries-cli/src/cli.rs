@@ -10,8 +10,8 @@ use marketseries_core::Interval;
 
 use crate::connect::{BackendChoice, DbUrl};
 
-/// Store and query crypto market time series (OHLCV candles, sentiment, flows) in
-/// PostgreSQL.
+/// Store and query crypto market time series (OHLCV candles, sentiment, flows, technical
+/// indicators) in PostgreSQL.
 #[derive(Parser)]
 #[command(name = "marketseries", version, about, propagate_version = true)]
 pub struct Cli {
@@ -58,6 +58,10 @@ pub enum Command {
     Ohlcv(OhlcvArgs),
     /// The latest price of a symbol.
     Latest(LatestArgs),
+    /// Technical indicator values (computed elsewhere, stored as given): a series over a
+    /// range, the latest values, the stored series, an as-of lookup.
+    #[command(subcommand)]
+    Indicators(IndicatorsCommand),
     /// Latest price and 24-hour change of every symbol.
     Overview(ReportArgs),
     /// Rows, partitions and sizes per table; aggregates and jobs where the backend has them.
@@ -77,6 +81,9 @@ pub enum ImportCommand {
     Sentiment(ImportArgs),
     /// Flows: `time,asset,flow_type,amount,usd_value,source,reference` (reference optional).
     Flows(ImportArgs),
+    /// Indicator values: `time,symbol,interval,name,value` (any order; `indicator` may name
+    /// the `name` column, `timestamp` the `time` column).
+    Indicators(ImportArgs),
 }
 
 /// Options every import takes.
@@ -161,6 +168,87 @@ pub struct LatestArgs {
     pub format: ReportFormat,
 }
 
+/// Output formats of the `indicators` commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValueFormat {
+    /// Aligned columns for people.
+    Table,
+    /// CSV with RFC 3339 UTC times; values in the `import indicators` layout
+    /// `time,symbol,interval,name,value`, so the output can be imported again.
+    Csv,
+    /// JSON (decimals as strings, exact).
+    Json,
+}
+
+/// `indicators` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IndicatorsCommand {
+    /// Values of one series (symbol, native interval, name) with time in [--from, --to).
+    Series(IndicatorSeriesArgs),
+    /// The newest value of every series of a symbol.
+    Latest(IndicatorSymbolArgs),
+    /// The series (interval and name) stored for a symbol.
+    List(IndicatorSymbolArgs),
+    /// As-of lookup: the value of one series in force at --at (the newest at or before it).
+    At(IndicatorAtArgs),
+}
+
+/// Which indicator series: symbol, native interval and name.
+#[derive(Debug, Args)]
+pub struct SeriesKey {
+    /// Symbol, e.g. BTCUSDT.
+    #[arg(long)]
+    pub symbol: String,
+    /// Native interval of the series, e.g. 1h (values are never re-sampled).
+    #[arg(long)]
+    pub interval: Interval,
+    /// Indicator name, e.g. rsi_14 (case matters).
+    #[arg(long)]
+    pub name: String,
+}
+
+/// Options of `indicators series`.
+#[derive(Debug, Args)]
+pub struct IndicatorSeriesArgs {
+    /// The series.
+    #[command(flatten)]
+    pub key: SeriesKey,
+    /// Start (inclusive): RFC 3339, a date, or epoch seconds/ms.
+    #[arg(long, value_parser = crate::parse::time_arg)]
+    pub from: DateTime<Utc>,
+    /// End (exclusive).
+    #[arg(long, value_parser = crate::parse::time_arg)]
+    pub to: DateTime<Utc>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ValueFormat::Table)]
+    pub format: ValueFormat,
+}
+
+/// Options of `indicators latest` and `indicators list`.
+#[derive(Debug, Args)]
+pub struct IndicatorSymbolArgs {
+    /// Symbol, e.g. BTCUSDT.
+    #[arg(long)]
+    pub symbol: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ValueFormat::Table)]
+    pub format: ValueFormat,
+}
+
+/// Options of `indicators at`.
+#[derive(Debug, Args)]
+pub struct IndicatorAtArgs {
+    /// The series.
+    #[command(flatten)]
+    pub key: SeriesKey,
+    /// The instant: RFC 3339, a date, or epoch seconds/ms.
+    #[arg(long, value_parser = crate::parse::time_arg)]
+    pub at: DateTime<Utc>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ValueFormat::Table)]
+    pub format: ValueFormat,
+}
+
 /// Options of `overview` and `stats`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -172,13 +260,13 @@ pub struct ReportArgs {
 /// Options of `maintain`.
 #[derive(Debug, Args)]
 pub struct MaintainArgs {
-    /// Also drop data older than the retention horizons (price 365 days, sentiment and
-    /// flows 180 days). Off by default because it deletes data.
+    /// Also drop data older than the retention horizons (price and indicators 365 days,
+    /// sentiment and flows 180 days). Off by default because it deletes data.
     #[arg(long)]
     pub retention: bool,
     /// Also compress now what the compression policy would (chunks older than 7 days for
-    /// candles and flows, 14 for sentiment), as TimescaleDB's background job does on its
-    /// schedule. TimescaleDB only.
+    /// candles, flows and indicators, 14 for sentiment), as TimescaleDB's background job
+    /// does on its schedule. TimescaleDB only.
     #[arg(long)]
     pub compress: bool,
 }

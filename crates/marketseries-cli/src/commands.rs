@@ -4,21 +4,26 @@
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use marketseries::timescale::{TimescaleExt, TimescaleStore};
-use marketseries_core::{Dataset, Freshness, OhlcvQuery, Policies, TimeRange, TimeSeriesStore};
+use marketseries_core::{
+    Dataset, Freshness, IndicatorQuery, OhlcvQuery, Policies, TimeRange, TimeSeriesStore,
+};
 
 use crate::cli::{
-    CandleImportArgs, Command, ImportArgs, ImportCommand, LatestArgs, MaintainArgs, OhlcvArgs,
-    ReportArgs, ReportFormat,
+    CandleImportArgs, Command, ImportArgs, ImportCommand, IndicatorAtArgs, IndicatorSeriesArgs,
+    IndicatorSymbolArgs, IndicatorsCommand, LatestArgs, MaintainArgs, OhlcvArgs, ReportArgs,
+    ReportFormat, ValueFormat,
 };
 use crate::connect::{connect, ConnectOptions, DbUrl, OpenedStore};
 use crate::error::{CliError, CliResult};
 use crate::import::candles::CandleFormat;
 use crate::import::flows::FlowFormat;
+use crate::import::indicators::IndicatorFormat;
 use crate::import::sentiment::SentimentFormat;
 use crate::import::{self, RecordFormat};
-use crate::output::{self, plural};
+use crate::output::{self, plural, ValueColumn};
 use crate::parse::format_time;
 use marketseries::Opened;
 
@@ -58,8 +63,22 @@ pub async fn run(command: Command, target: &Target) -> CliResult {
         Command::Import(ImportCommand::Flows(args)) => {
             import_file(&args, target, |first| FlowFormat::new(first, &args.file)).await
         }
+        Command::Import(ImportCommand::Indicators(args)) => {
+            import_file(&args, target, |first| {
+                IndicatorFormat::new(first, &args.file)
+            })
+            .await
+        }
         Command::Ohlcv(args) => ohlcv(args, target).await,
         Command::Latest(args) => latest(args, target).await,
+        Command::Indicators(IndicatorsCommand::Series(args)) => {
+            indicator_series(args, target).await
+        }
+        Command::Indicators(IndicatorsCommand::Latest(args)) => {
+            latest_indicators(args, target).await
+        }
+        Command::Indicators(IndicatorsCommand::List(args)) => indicator_list(args, target).await,
+        Command::Indicators(IndicatorsCommand::At(args)) => indicator_at(args, target).await,
         Command::Overview(args) => overview(args, target).await,
         Command::Stats(args) => stats(args, target).await,
         Command::Maintain(args) => maintain(args, target).await,
@@ -161,6 +180,88 @@ async fn latest(args: LatestArgs, target: &Target) -> CliResult {
                     p.price.to_string(),
                 ]],
                 &[false, false, false, true],
+            )
+        }),
+    }
+}
+
+async fn indicator_series(args: IndicatorSeriesArgs, target: &Target) -> CliResult {
+    let range = TimeRange::new(args.from, args.to)?;
+    let key = args.key;
+    let query = IndicatorQuery::new(key.symbol, key.interval, key.name, range);
+    let store = target.open().await?;
+    let values = store.indicator_series(&query).await?;
+    render(|out| {
+        output::indicator_values(
+            out,
+            args.format,
+            &values,
+            &[ValueColumn::Time, ValueColumn::Value],
+        )
+    })
+}
+
+async fn latest_indicators(args: IndicatorSymbolArgs, target: &Target) -> CliResult {
+    let store = target.open().await?;
+    let values = store.latest_indicators(&args.symbol).await?;
+    if args.format == ValueFormat::Table && values.is_empty() {
+        return print(&format!("no indicators for {}\n", args.symbol));
+    }
+    render(|out| {
+        output::indicator_values(
+            out,
+            args.format,
+            &values,
+            &[
+                ValueColumn::Interval,
+                ValueColumn::Name,
+                ValueColumn::Time,
+                ValueColumn::Value,
+            ],
+        )
+    })
+}
+
+async fn indicator_list(args: IndicatorSymbolArgs, target: &Target) -> CliResult {
+    let store = target.open().await?;
+    let series = store.indicator_list(&args.symbol).await?;
+    if args.format == ValueFormat::Table && series.is_empty() {
+        return print(&format!("no indicators for {}\n", args.symbol));
+    }
+    render(|out| output::indicator_series(out, args.format, &series))
+}
+
+async fn indicator_at(args: IndicatorAtArgs, target: &Target) -> CliResult {
+    let key = args.key;
+    let store = target.open().await?;
+    let value = store
+        .indicator_at(&key.symbol, key.interval, &key.name, args.at)
+        .await?;
+    match (args.format, value) {
+        // One value or `null`, as `latest --format json` prints a price.
+        (ValueFormat::Json, value) => render(|out| {
+            serde_json::to_writer_pretty(&mut *out, &value)?;
+            writeln!(out)
+        }),
+        (ValueFormat::Table, None) => print(&format!(
+            "no {} ({}) value for {} at or before {}\n",
+            key.name,
+            key.interval,
+            key.symbol,
+            format_time(args.at)
+        )),
+        (format, value) => render(|out| {
+            output::indicator_values(
+                out,
+                format,
+                value.as_slice(),
+                &[
+                    ValueColumn::Symbol,
+                    ValueColumn::Interval,
+                    ValueColumn::Name,
+                    ValueColumn::Time,
+                    ValueColumn::Value,
+                ],
             )
         }),
     }
@@ -309,13 +410,22 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
     }
     let store = opened.store();
     let policies = Policies::default();
+    // Compression comes first: applying the policies re-creates TimescaleDB's compression
+    // jobs, which its scheduler starts at once, and a compression racing them for the same
+    // chunks fails ("chunk ... is already compressed") or counts only the chunks it won.
+    // Its lines are reported last, as before.
+    let mut compressed = String::new();
+    if let (true, Opened::Timescale(ts)) = (args.compress, &opened.opened) {
+        compress(ts, &policies, &mut compressed).await?;
+    }
     store.apply_policies(&policies).await?;
     let r = policies.retention;
     let mut report = format!(
-        "policies: defaults applied (retention: price {}, sentiment {}, flow {})\n",
+        "policies: defaults applied (retention: price {}, sentiment {}, flow {}, indicator {})\n",
         horizon(r.price),
         horizon(r.sentiment),
-        horizon(r.flow)
+        horizon(r.flow),
+        horizon(r.indicator)
     );
     if args.retention {
         let done = store.apply_retention().await?;
@@ -333,16 +443,46 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
     } else {
         report.push_str("retention: skipped (pass --retention to drop expired data)\n");
     }
-    store.refresh(None).await?;
+    refresh_all(store.as_ref()).await?;
     let aggregates = store.capabilities().aggregates.len();
     report.push_str(&format!(
         "refresh: {} brought up to date\n",
         plural(aggregates, "aggregate", "aggregates")
     ));
-    if let (true, Opened::Timescale(ts)) = (args.compress, &opened.opened) {
-        compress(ts, &policies, &mut report).await?;
-    }
+    report.push_str(&compressed);
     print(&report)
+}
+
+/// Whether `e` is TimescaleDB refusing a manual refresh while another one (normally the
+/// aggregate's refresh-policy job) works on the same window: `could not refresh continuous
+/// aggregate ... due to a concurrent refresh` (SQLSTATE 55P03, which does not reach
+/// [`marketseries_core::Error::is_retryable`] through the driver, hence the message).
+fn concurrent_refresh(e: &marketseries_core::Error) -> bool {
+    e.kind() == marketseries_core::ErrorKind::Database
+        && e.to_string().contains("due to a concurrent refresh")
+}
+
+/// Refreshes every aggregate over all time. Applying the policies re-creates the refresh
+/// jobs and TimescaleDB's scheduler starts new jobs at once, so the refresh right after it
+/// usually meets them; the collision is transient (the job finishes, and refreshing again
+/// is harmless), so the refresh is retried with backoff for up to a minute.
+async fn refresh_all(store: &dyn TimeSeriesStore) -> CliResult {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut delay = Duration::from_millis(100);
+    let mut noted = false;
+    loop {
+        match store.refresh(None).await {
+            Ok(()) => return Ok(()),
+            Err(e) if concurrent_refresh(&e) && Instant::now() + delay < deadline => {
+                if !std::mem::replace(&mut noted, true) {
+                    note("refresh: waiting for a concurrent refresh (a policy job) to finish");
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// `maintain --compress`: what the compression policy's job would compress now.

@@ -1,5 +1,6 @@
-//! The `marketseries` command: migrate a database, import candle, sentiment and flow CSV
-//! files, and query OHLCV bars, latest prices, the market overview and storage stats.
+//! The `marketseries` command: migrate a database, import candle, sentiment, flow and
+//! indicator CSV files, and query OHLCV bars, latest prices, indicator values, the market
+//! overview and storage stats.
 //!
 //! The backend is chosen by the database URL (`--url` or `MARKETSERIES_URL`); see
 //! [`connect::connect`]. Errors print as `error: <message>` on stderr with exit code 1
@@ -13,8 +14,15 @@
 //! marketseries import candles all.csv --skip-invalid --batch-size 20000
 //! marketseries import sentiment sentiment.csv
 //! marketseries import flows flows.csv
+//! marketseries import indicators indicators.csv              # time,symbol,interval,name,value
 //! marketseries ohlcv --symbol BTCUSDT --interval 4h --from 2024-03-01 --to 2024-04-01 --format csv
 //! marketseries latest --symbol BTCUSDT
+//! marketseries indicators series --symbol BTCUSDT --interval 1h --name rsi_14 \
+//!     --from 2024-03-01 --to 2024-03-02
+//! marketseries indicators latest --symbol BTCUSDT
+//! marketseries indicators list --symbol BTCUSDT --format json
+//! marketseries indicators at --symbol BTCUSDT --interval 1h --name rsi_14 \
+//!     --at 2024-03-01T10:30:00Z
 //! marketseries overview
 //! marketseries stats --format json
 //! marketseries maintain --retention

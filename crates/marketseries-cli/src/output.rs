@@ -1,17 +1,137 @@
-//! Rendering results: bars as table, CSV or JSON; aligned tables; sizes and counts.
+//! Rendering results: bars and indicator values as table, CSV or JSON; aligned tables;
+//! sizes and counts.
 //!
 //! Decimals are printed with their `Display`, which keeps the exact digits and scale the
 //! store returned (`100.50` stays `100.50`); times are RFC 3339 UTC.
 
 use std::io::{self, Write};
 
-use marketseries_core::Bar;
+use marketseries_core::{Bar, IndicatorSeries, IndicatorValue};
 
-use crate::cli::BarFormat;
+use crate::cli::{BarFormat, ValueFormat};
 use crate::parse::format_time;
 
 /// The CSV header of `ohlcv --format csv`.
 pub const BAR_CSV_HEADER: &str = "time,open,high,low,close,volume";
+
+/// The CSV header of indicator values (`indicators series|latest|at --format csv`): the
+/// layout `import indicators` reads.
+pub const INDICATOR_CSV_HEADER: &str = "time,symbol,interval,name,value";
+
+/// The CSV header of `indicators list --format csv`.
+pub const SERIES_CSV_HEADER: &str = "interval,name";
+
+/// A column of an indicator value table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueColumn {
+    /// The symbol.
+    Symbol,
+    /// The native interval.
+    Interval,
+    /// The indicator name.
+    Name,
+    /// The time the value applies to.
+    Time,
+    /// The value (right-aligned).
+    Value,
+}
+
+impl ValueColumn {
+    fn header(self) -> &'static str {
+        match self {
+            Self::Symbol => "symbol",
+            Self::Interval => "interval",
+            Self::Name => "name",
+            Self::Time => "time",
+            Self::Value => "value",
+        }
+    }
+
+    fn cell(self, v: &IndicatorValue) -> String {
+        match self {
+            Self::Symbol => v.symbol.clone(),
+            Self::Interval => v.interval.to_string(),
+            Self::Name => v.name.clone(),
+            Self::Time => format_time(v.time),
+            Self::Value => v.value.to_string(),
+        }
+    }
+}
+
+/// Writes indicator values in the chosen format. CSV and JSON carry every field (CSV in
+/// the import layout, [`INDICATOR_CSV_HEADER`]); the table only `columns`, since the
+/// command line already fixes the others.
+///
+/// # Errors
+/// Errors writing to `out`.
+pub fn indicator_values(
+    out: &mut dyn Write,
+    format: ValueFormat,
+    values: &[IndicatorValue],
+    columns: &[ValueColumn],
+) -> io::Result<()> {
+    match format {
+        ValueFormat::Csv => {
+            writeln!(out, "{INDICATOR_CSV_HEADER}")?;
+            for v in values {
+                writeln!(
+                    out,
+                    "{},{},{},{},{}",
+                    format_time(v.time),
+                    v.symbol,
+                    v.interval,
+                    v.name,
+                    v.value
+                )?;
+            }
+            Ok(())
+        }
+        ValueFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, values)?;
+            writeln!(out)
+        }
+        ValueFormat::Table => {
+            let headers: Vec<&str> = columns.iter().map(|c| c.header()).collect();
+            let right: Vec<bool> = columns.iter().map(|&c| c == ValueColumn::Value).collect();
+            let rows: Vec<Vec<String>> = values
+                .iter()
+                .map(|v| columns.iter().map(|c| c.cell(v)).collect())
+                .collect();
+            table(out, &headers, &rows, &right)
+        }
+    }
+}
+
+/// Writes the indicator series of a symbol (interval and name) in the chosen format.
+///
+/// # Errors
+/// Errors writing to `out`.
+pub fn indicator_series(
+    out: &mut dyn Write,
+    format: ValueFormat,
+    series: &[IndicatorSeries],
+) -> io::Result<()> {
+    match format {
+        ValueFormat::Csv => {
+            writeln!(out, "{SERIES_CSV_HEADER}")?;
+            for s in series {
+                writeln!(out, "{},{}", s.interval, s.name)?;
+            }
+            Ok(())
+        }
+        ValueFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, series)?;
+            writeln!(out)
+        }
+        ValueFormat::Table => {
+            let rows: Vec<Vec<String>> = series
+                .iter()
+                .map(|s| vec![s.interval.to_string(), s.name.clone()])
+                .collect();
+            table(out, &["interval", "name"], &rows, &[false, false])
+        }
+    }
+}
 
 /// `1 candle`, `2 candles`.
 pub fn plural(n: impl TryInto<u64>, one: &str, many: &str) -> String {
@@ -156,6 +276,42 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json[0]["open"], "100.50");
         assert_eq!(json[0]["time"], "2024-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn indicator_values_are_exact_in_every_format() {
+        let v = IndicatorValue {
+            symbol: "BTCUSDT".into(),
+            interval: "1h".parse().unwrap(),
+            name: "macd.signal".into(),
+            time: "2024-03-01T00:00:00Z".parse().unwrap(),
+            value: "-12345678901234.123456789012".parse().unwrap(),
+        };
+        let render = |format, columns: &[ValueColumn]| {
+            let mut out = Vec::new();
+            indicator_values(&mut out, format, std::slice::from_ref(&v), columns).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            render(ValueFormat::Csv, &[]),
+            "time,symbol,interval,name,value\n\
+             2024-03-01T00:00:00Z,BTCUSDT,1h,macd.signal,-12345678901234.123456789012\n"
+        );
+        assert_eq!(
+            render(ValueFormat::Table, &[ValueColumn::Time, ValueColumn::Value]),
+            "time                                         value\n\
+             2024-03-01T00:00:00Z  -12345678901234.123456789012\n"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render(ValueFormat::Json, &[])).unwrap();
+        assert_eq!(json[0]["value"], "-12345678901234.123456789012");
+        assert_eq!(json[0]["interval"], "1h");
+        let mut out = Vec::new();
+        indicator_series(&mut out, ValueFormat::Csv, &[v.series()]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "interval,name\n1h,macd.signal\n"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use marketseries_core::{Interval, MemoryStore, OhlcvQuery, PriceStore, TimeRange};
 use marketseries_testkit::generate::CandleSpec;
 use marketseries_testkit::launcher::ServerKind;
@@ -24,8 +24,13 @@ async fn import_query_compress_and_stats_on_timescaledb() {
     let stats = stats_json(&url);
     assert_eq!(stats["backend"], "timescaledb", "{stats}");
 
-    // Fifteen days from a Monday, so that 1w has whole and partial weeks.
-    let start: DateTime<Utc> = "2024-03-04T00:00:00Z".parse().unwrap();
+    // Fifteen days from a Monday, so that 1w has whole and partial weeks. Recent days,
+    // ending over a week ago: `maintain` applies the default policies, and a native
+    // TimescaleDB's scheduler starts their jobs at once, so data older than the 365-day
+    // retention would be dropped under the test, and data younger than 7 days not compressed.
+    let week: Interval = "1w".parse().unwrap();
+    let start: DateTime<Utc> = week.floor(Utc::now() - TimeDelta::days(22));
+    assert_eq!(start.weekday(), chrono::Weekday::Mon, "{start}");
     let candles = CandleSpec::minutes(2, 15, start, 7).generate();
     let dir = scratch_dir("timescale");
     let file = write(&dir, "candles.csv", &generic_csv(&candles));

@@ -7,6 +7,7 @@
 pub mod candles;
 pub mod detect;
 pub mod flows;
+pub mod indicators;
 pub mod sentiment;
 
 use std::collections::HashSet;
