@@ -455,11 +455,10 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
 
 /// Whether `e` is TimescaleDB refusing a manual refresh while another one (normally the
 /// aggregate's refresh-policy job) works on the same window: `could not refresh continuous
-/// aggregate ... due to a concurrent refresh` (SQLSTATE 55P03, which does not reach
-/// [`marketseries_core::Error::is_retryable`] through the driver, hence the message).
+/// aggregate ... due to a concurrent refresh`, SQLSTATE 55P03. The store already retries
+/// it for a few seconds; a refresh over all time may wait on a longer job.
 fn concurrent_refresh(e: &marketseries_core::Error) -> bool {
-    e.kind() == marketseries_core::ErrorKind::Database
-        && e.to_string().contains("due to a concurrent refresh")
+    matches!(e, marketseries_core::Error::Database { code: Some(c), .. } if c == "55P03")
 }
 
 /// Refreshes every aggregate over all time. Applying the policies re-creates the refresh

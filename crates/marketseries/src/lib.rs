@@ -25,6 +25,11 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(not(any(feature = "postgres", feature = "timescaledb")))]
+compile_error!(
+    "the `marketseries` crate needs a backend: enable the `postgres` or `timescaledb` feature"
+);
+
 mod config;
 mod open;
 
