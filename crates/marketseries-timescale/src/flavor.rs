@@ -174,7 +174,7 @@ impl Flavor for Timescale {
     }
 
     /// Installs the policies as TimescaleDB jobs. Retention jobs only when the store's clock
-    /// agrees with the server's (within [`crate::policies::CLOCK_TOLERANCE`]): otherwise
+    /// agrees with the server's (within five minutes): otherwise
     /// the server would measure age by another "now"; retention then runs only through
     /// `apply_retention`.
     async fn apply_policies(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()> {
