@@ -9,7 +9,3 @@ pub mod naive;
 
 pub use conformance::{MemoryFactory, StoreFactory};
 
-// Compile the README's example so it cannot rot.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

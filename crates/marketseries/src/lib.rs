@@ -43,3 +43,8 @@ pub use marketseries_sql::PgConfig;
 #[cfg(feature = "timescaledb")]
 pub use marketseries_timescale as timescale;
 pub use open::{backend_of, open, open_backend, open_with_clock, Opened};
+
+// Compile the README's example (which uses this crate) so it cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
