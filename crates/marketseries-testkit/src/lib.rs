@@ -8,4 +8,3 @@ pub mod launcher;
 pub mod naive;
 
 pub use conformance::{MemoryFactory, StoreFactory};
-
