@@ -7,7 +7,9 @@ use marketseries_testkit::launcher::{self, Flavor, ServerKind};
 use crate::cmd;
 
 /// Starts the servers, runs doctests and then every test of the workspace (with
-/// cargo-nextest when installed, so its summary closes the output). If no launcher-managed
+/// cargo-nextest when installed, so its summary closes the output); where `auto` picked a
+/// native TimescaleDB, the TimescaleDB packages' tests run a second time on the embedded
+/// server. If no launcher-managed
 /// server was running beforehand, stops them afterwards; otherwise leaves them running
 /// (servers given by `DATABASE_URL` / `TIMESCALEDB_URL` are never touched). `args` go to
 /// the test runner.
@@ -47,6 +49,47 @@ fn run_tests(args: &[String]) -> Result<(), Box<dyn Error>> {
     } else {
         println!("cargo-nextest is not installed; using cargo test (install it with `cargo install cargo-nextest`)");
         tests.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
+    }
+    tests.args(args);
+    let first = cmd::run(tests);
+    let second = match embedded_pass_needed()? {
+        true => run_embedded_pass(args),
+        false => Ok(()),
+    };
+    first.and(second)
+}
+
+/// Packages whose tests talk to TimescaleDB (the launcher's own tests cover both servers
+/// themselves).
+const TIMESCALEDB_PACKAGES: [&str; 3] =
+    ["marketseries-timescale", "marketseries", "marketseries-cli"];
+
+/// Whether the main run used a native TimescaleDB that `auto` picked: then the embedded
+/// server, the one CI machines without a native build use, is tested too. Not when
+/// `MARKETSERIES_TIMESCALEDB` or `TIMESCALEDB_URL` chose the server.
+fn embedded_pass_needed() -> Result<bool, Box<dyn Error>> {
+    let choice = launcher::TimescaleChoice::from_env()?;
+    Ok(choice == launcher::TimescaleChoice::Auto
+        && std::env::var_os(launcher::TIMESCALEDB_URL_VAR).is_none()
+        && choice.local_flavor()? == Flavor::Native)
+}
+
+/// Runs the TimescaleDB packages' tests again on the embedded server.
+fn run_embedded_pass(args: &[String]) -> Result<(), Box<dyn Error>> {
+    println!(
+        "\nthe run above used the native TimescaleDB; running the TimescaleDB tests again on \
+         the embedded server ({}=embedded)",
+        launcher::TIMESCALEDB_CHOICE_VAR
+    );
+    let mut tests = cmd::cargo();
+    tests.env(launcher::TIMESCALEDB_CHOICE_VAR, "embedded");
+    if cmd::available("cargo", &["nextest"]) {
+        tests.args(["nextest", "run", "--no-fail-fast"]);
+    } else {
+        tests.args(["test", "--all-targets", "--no-fail-fast"]);
+    }
+    for package in TIMESCALEDB_PACKAGES {
+        tests.args(["-p", package]);
     }
     tests.args(args);
     cmd::run(tests)
