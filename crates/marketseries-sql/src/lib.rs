@@ -31,7 +31,9 @@
 //!     async fn apply_policies(&self, _: &SqlStore<Self>, _: &Policies) -> Result<()> { Ok(()) }
 //!     async fn refresh(&self, _: &SqlStore<Self>, _: &[Dataset], _: Option<TimeRange>) -> Result<()> { Ok(()) }
 //!     async fn apply_retention(&self, _: &SqlStore<Self>) -> Result<RetentionReport> { Ok(RetentionReport::default()) }
-//!     async fn stats(&self, _: &SqlStore<Self>) -> Result<StoreStats> { unimplemented!() }
+//!     async fn stats(&self, _: &SqlStore<Self>) -> Result<StoreStats> {
+//!         Ok(StoreStats { backend: "minimal", tables: vec![], aggregates: vec![], jobs: vec![] })
+//!     }
 //! }
 //!
 //! # async fn demo() -> Result<()> {
