@@ -752,6 +752,22 @@ async fn sql_functions_give_the_api_answers() {
         .collect();
     assert_eq!(sql, api, "market overview");
     assert!(api.iter().all(|o| o.change_percent_24h.is_some()));
+    // Ten days after the data: the latest prices stay, the 24-hour change is NULL (no
+    // candles in the window), as the API's `change_24h: None`.
+    let later: Vec<SqlOverview> = diesel::sql_query(
+        "SELECT symbol, time, price, change_percent_24h FROM market_overview_at($1)",
+    )
+    .bind::<Timestamptz, _>(fixture_now() + TimeDelta::days(10))
+    .load(&mut *store.conn().await.expect("conn"))
+    .await
+    .expect("market_overview_at later");
+    assert_eq!(later.len(), sql.len());
+    assert!(
+        later.iter().zip(&sql).all(|(l, s)| l.symbol == s.symbol
+            && l.price == s.price
+            && l.change_percent_24h.is_none()),
+        "{later:?}"
+    );
 
     let whales = store
         .whale_activity(&WhaleQuery {

@@ -19,37 +19,31 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
            % marketseries_interval_seconds(inner_iv) = 0
 $$;
 
--- The native intervals stored for a symbol, by a loose index scan over the primary key
--- (one index probe per distinct value; SELECT DISTINCT would read every row).
+-- The native intervals stored for a symbol, from `candle_series` (one row per series, kept
+-- by every candle write), each checked to still have its latest candle (one primary-key
+-- probe), as the Rust reads do: a loose index scan over `candles` probes every chunk.
 CREATE FUNCTION marketseries_natives(p_symbol text) RETURNS SETOF text
 LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE natives (interval) AS (
-        (SELECT c.interval FROM candles c WHERE c.symbol = p_symbol ORDER BY c.interval LIMIT 1)
-      UNION ALL
-        SELECT n.interval FROM natives p CROSS JOIN LATERAL (
-            SELECT c.interval FROM candles c
-            WHERE c.symbol = p_symbol AND c.interval > p.interval
-            ORDER BY c.interval LIMIT 1) n)
-    SELECT interval FROM natives
+    SELECT s.interval FROM candle_series s
+    WHERE s.symbol = p_symbol
+      AND coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol
+                    AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)
 $$;
 
--- Every symbol with candles, by a loose index scan likewise.
+-- Every symbol with candles, likewise.
 CREATE FUNCTION marketseries_symbols() RETURNS SETOF text
 LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE symbols (symbol) AS (
-        (SELECT c.symbol FROM candles c ORDER BY c.symbol LIMIT 1)
-      UNION ALL
-        SELECT n.symbol FROM symbols s CROSS JOIN LATERAL (
-            SELECT c.symbol FROM candles c WHERE c.symbol > s.symbol
-            ORDER BY c.symbol LIMIT 1) n)
-    SELECT symbol FROM symbols
+    SELECT s.symbol FROM candle_series s
+    WHERE coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol
+                    AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)
+    GROUP BY s.symbol
 $$;
 
 -- The finest native interval stored for a symbol (its base interval).
 CREATE FUNCTION marketseries_base_interval(p_symbol text) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT n.interval FROM marketseries_natives(p_symbol) AS n (interval)
-    ORDER BY marketseries_interval_seconds(interval), right(interval, 1) = 'w' LIMIT 1
+    ORDER BY marketseries_interval_seconds(interval), right(interval, 1) = 'w', interval LIMIT 1
 $$;
 
 -- OHLCV bars of `p_interval` ('1h', '2h', '1w', ...) for buckets starting in
@@ -100,29 +94,44 @@ BEGIN
 END $$;
 
 -- (last close - first open) / first open * 100, rounded to 8 places, over base-interval
--- candles in [p_at - p_window, p_at); NULL without candles.
+-- candles in [p_at - p_window, p_at); NULL without candles. The base interval is found
+-- first, then the first and last candle by one index probe each (a single aggregate over
+-- the window with the base interval as a function call in its WHERE scanned every chunk:
+-- 1.3 s per symbol over 90 days of 1m candles on TimescaleDB 2.28).
 CREATE FUNCTION price_change_percent(p_symbol text, p_window interval,
                                      p_at timestamptz DEFAULT now())
-RETURNS numeric LANGUAGE sql STABLE AS $$
-    SELECT round(((array_agg(close ORDER BY time DESC))[1] - (array_agg(open ORDER BY time))[1])
-                 / (array_agg(open ORDER BY time))[1] * 100, 8)
-    FROM candles
-    WHERE symbol = p_symbol AND interval = marketseries_base_interval(p_symbol)
-      AND time >= p_at - p_window AND time < p_at
-$$;
+RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    iv         text := marketseries_base_interval(p_symbol);
+    first_open numeric;
+    last_close numeric;
+BEGIN
+    SELECT c.open INTO first_open FROM candles c
+    WHERE c.symbol = p_symbol AND c.interval = iv
+      AND c.time >= p_at - p_window AND c.time < p_at
+    ORDER BY c.time LIMIT 1;
+    SELECT c.close INTO last_close FROM candles c
+    WHERE c.symbol = p_symbol AND c.interval = iv
+      AND c.time >= p_at - p_window AND c.time < p_at
+    ORDER BY c.time DESC LIMIT 1;
+    RETURN round((last_close - first_open) / first_open * 100, 8);
+END $$;
 
--- Latest base-interval price and 24-hour change of every symbol, as PriceStore::market_overview.
+-- Latest base-interval price and 24-hour change of every symbol, as PriceStore::market_overview:
+-- the latest candle of each series is its `candle_series` row.
 CREATE FUNCTION market_overview_at(p_at timestamptz)
 RETURNS TABLE (symbol text, "interval" text, "time" timestamptz, price numeric,
                change_percent_24h numeric)
 LANGUAGE sql STABLE AS $$
-    SELECT s.symbol, b.interval, l.time, l.close, price_change_percent(s.symbol, INTERVAL '24 hours', p_at)
-    FROM marketseries_symbols() AS s (symbol)
-    CROSS JOIN LATERAL (SELECT marketseries_base_interval(s.symbol) AS interval) b
-    CROSS JOIN LATERAL (SELECT c.time, c.close FROM candles c
-                        WHERE c.symbol = s.symbol AND c.interval = b.interval
-                        ORDER BY c.time DESC LIMIT 1) l
-    ORDER BY s.symbol COLLATE "C"
+    SELECT b.symbol, b.interval, b.latest_time, b.latest_close,
+           price_change_percent(b.symbol, INTERVAL '24 hours', p_at)
+    FROM (SELECT DISTINCT ON (s.symbol) s.symbol, s.interval, s.latest_time, s.latest_close
+          FROM candle_series s
+          WHERE coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol
+                          AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)
+          ORDER BY s.symbol, marketseries_interval_seconds(s.interval),
+                   right(s.interval, 1) = 'w', s.interval) b
+    ORDER BY b.symbol COLLATE "C"
 $$;
 
 CREATE VIEW market_overview AS SELECT * FROM market_overview_at(now());
