@@ -23,6 +23,9 @@ pub fn db(e: DieselError) -> Error {
                 // TimescaleDB's "could not refresh continuous aggregate ... due to a
                 // concurrent refresh" (ERRCODE_LOCK_NOT_AVAILABLE).
                 _ if message.contains("due to a concurrent refresh") => Some("55P03"),
+                // TimescaleDB's "chunk ... is already compressed" (ERRCODE_DUPLICATE_OBJECT):
+                // a compression job got to the chunk first.
+                _ if message.contains("is already compressed") => Some("42710"),
                 _ if message.starts_with("canceling statement due to statement timeout") => {
                     return Error::Timeout(message);
                 }

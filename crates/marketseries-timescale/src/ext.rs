@@ -77,7 +77,7 @@ impl TimescaleExt for TimescaleStore {
             });
         }
         let mut conn = self.conn().await?;
-        let compressed: N = diesel::sql_query(
+        let query = diesel::sql_query(
             "SELECT count(*) AS n FROM ( \
              SELECT compress_chunk(c.chunk, if_not_compressed => true) \
              FROM (SELECT format('%I.%I', chunk_schema, chunk_name)::regclass AS chunk \
@@ -87,11 +87,24 @@ impl TimescaleExt for TimescaleStore {
                      AND ($2::timestamptz IS NULL OR range_end <= $2)) c) done",
         )
         .bind::<Text, _>(raw_table(dataset))
-        .bind::<Nullable<Timestamptz>, _>(older_than)
-        .get_result(&mut conn)
-        .await
-        .map_err(database_error)?;
-        Ok(count(compressed.n))
+        .bind::<Nullable<Timestamptz>, _>(older_than);
+        // The server's compression job may compress a listed chunk first; the statement then
+        // fails as a whole (SQLSTATE 42710) and changed nothing, and the next attempt lists
+        // only the chunks still uncompressed.
+        let mut attempts = 0;
+        loop {
+            match query
+                .clone()
+                .get_result::<N>(&mut conn)
+                .await
+                .map_err(database_error)
+            {
+                Err(Error::Database { code: Some(c), .. }) if c == "42710" && attempts < 5 => {
+                    attempts += 1;
+                }
+                other => return Ok(count(other?.n)),
+            }
+        }
     }
 
     async fn run_policy_jobs(&self, kinds: &[Policy]) -> Result<Vec<i64>> {
