@@ -4,7 +4,6 @@
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use marketseries::timescale::{TimescaleExt, TimescaleStore};
 use marketseries_core::{
@@ -443,7 +442,8 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
     } else {
         report.push_str("retention: skipped (pass --retention to drop expired data)\n");
     }
-    refresh_all(store.as_ref()).await?;
+    // On TimescaleDB the store waits out a refresh job that the policies just re-created.
+    store.refresh(None).await?;
     let aggregates = store.capabilities().aggregates.len();
     report.push_str(&format!(
         "refresh: {} brought up to date\n",
@@ -451,37 +451,6 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
     ));
     report.push_str(&compressed);
     print(&report)
-}
-
-/// Whether `e` is TimescaleDB refusing a manual refresh while another one (normally the
-/// aggregate's refresh-policy job) works on the same window: `could not refresh continuous
-/// aggregate ... due to a concurrent refresh`, SQLSTATE 55P03. The store already retries
-/// it for a few seconds; a refresh over all time may wait on a longer job.
-fn concurrent_refresh(e: &marketseries_core::Error) -> bool {
-    matches!(e, marketseries_core::Error::Database { code: Some(c), .. } if c == "55P03")
-}
-
-/// Refreshes every aggregate over all time. Applying the policies re-creates the refresh
-/// jobs and TimescaleDB's scheduler starts new jobs at once, so the refresh right after it
-/// usually meets them; the collision is transient (the job finishes, and refreshing again
-/// is harmless), so the refresh is retried with backoff for up to a minute.
-async fn refresh_all(store: &dyn TimeSeriesStore) -> CliResult {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut delay = Duration::from_millis(100);
-    let mut noted = false;
-    loop {
-        match store.refresh(None).await {
-            Ok(()) => return Ok(()),
-            Err(e) if concurrent_refresh(&e) && Instant::now() + delay < deadline => {
-                if !std::mem::replace(&mut noted, true) {
-                    note("refresh: waiting for a concurrent refresh (a policy job) to finish");
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 /// `maintain --compress`: what the compression policy's job would compress now.

@@ -104,10 +104,14 @@ pub(crate) async fn refresh_aggregates(
     Ok(())
 }
 
+/// How long [`execute_retrying`] waits in all for a concurrent refresh to finish.
+const CONCURRENT_REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Executes `query` on `conn` until it does not fail because another refresh of the same
-/// aggregate is running (SQLSTATE 55P03: the server's own refresh job, say), at most 10
-/// times, 100 ms apart and then longer: the other refresh finishes, and this one then
-/// covers what is left.
+/// aggregate is running (SQLSTATE 55P03: the server's own refresh job, which the scheduler
+/// starts as soon as `apply_policies` re-creates it), waiting 100 ms and then doubling up
+/// to 2 s between attempts, for at most a minute: the other refresh finishes, and this one
+/// then covers what is left.
 pub(crate) async fn execute_retrying<Q>(conn: &mut AsyncPgConnection, query: Q) -> Result<usize>
 where
     Q: RunQueryDsl<AsyncPgConnection>
@@ -115,12 +119,15 @@ where
         + Clone
         + Send,
 {
-    let mut tries = 0u32;
+    let deadline = tokio::time::Instant::now() + CONCURRENT_REFRESH_WAIT;
+    let mut delay = std::time::Duration::from_millis(100);
     loop {
         match query.clone().execute(conn).await.map_err(database_error) {
-            Err(Error::Database { code: Some(c), .. }) if c == "55P03" && tries < 9 => {
-                tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(tries))).await;
+            Err(Error::Database { code: Some(c), .. })
+                if c == "55P03" && tokio::time::Instant::now() + delay < deadline =>
+            {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(2));
             }
             other => return other,
         }
