@@ -5,7 +5,7 @@
 //!   servers unless they were already running;
 //! - `ci`: format check, clippy (warnings denied), docs (warnings denied), then `test`;
 //! - `demo`: the main job (see `demo.rs`);
-//! - `bench [ARGS]`: criterion benches and a ratio summary (see `bench.rs`).
+//! - `bench [OPTIONS]`: the benchmark at scale, with its report (see `bench.rs`).
 
 // A binary has no public API: `pub` here only means "used by other modules".
 #![allow(unreachable_pub)]
@@ -23,7 +23,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   test [ARGS]            start the servers, run every test (ARGS go to the test runner)
   ci                     fmt check, clippy -D warnings, cargo doc -D warnings, test
   demo                   run the demonstration job
-  bench [ARGS]           criterion benches on a throwaway PostgreSQL, with ratio summary";
+  bench [OPTIONS]        the benchmark (targets, data sizes, report); `bench --help`";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

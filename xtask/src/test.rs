@@ -96,7 +96,7 @@ fn run_embedded_pass(args: &[String]) -> Result<(), Box<dyn Error>> {
 }
 
 /// Format check, clippy with warnings denied on every target, docs with warnings denied,
-/// then [`run`].
+/// then [`run`], then `bench --quick`.
 pub fn ci() -> Result<(), Box<dyn Error>> {
     let mut fmt = cmd::cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -115,5 +115,7 @@ pub fn ci() -> Result<(), Box<dyn Error>> {
     doc.args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings");
     cmd::run(doc)?;
-    run(&[])
+    run(&[])?;
+    // Every benchmark operation once on every target, answers checked against the Rust API.
+    crate::bench::run(&["--quick".to_owned()])
 }
