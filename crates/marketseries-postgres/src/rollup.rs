@@ -25,6 +25,7 @@ use marketseries_core::{AggregateCapability, Candle, Interval};
 
 use marketseries_sql::schema;
 
+use crate::analyze;
 use crate::statements;
 
 /// The materialized widths (the shared list).
@@ -150,10 +151,23 @@ const REFRESH_LOCK: i64 = 0x6d6b_7473_7273;
 /// Consumes every pending span and rebuilds the rollup buckets they cover, in one
 /// transaction (a failure leaves the spans pending). Refreshes are serialised by an
 /// advisory lock; a writer committing meanwhile leaves its span for the next refresh.
+/// Then, after the commit, analyzes what the refresh and the writes before it left without
+/// planner statistics (rollup tables, `ohlcv_pending`, raw partitions; see the `analyze`
+/// module), so reads right after maintenance plan as well as reads later.
 /// Returns the number of spans consumed.
 pub(crate) async fn refresh_pending(
     conn: &mut AsyncPgConnection,
 ) -> Result<usize, diesel::result::Error> {
+    let (consumed, written) = consume_pending(conn).await?;
+    analyze::stale(conn, &written).await?;
+    Ok(consumed)
+}
+
+/// The transaction of [`refresh_pending`]: the spans consumed, and the rows written per
+/// table (`ohlcv_pending`'s deleted rows included).
+async fn consume_pending(
+    conn: &mut AsyncPgConnection,
+) -> Result<(usize, BTreeMap<String, u64>), diesel::result::Error> {
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<BigInt, _>(REFRESH_LOCK)
@@ -176,8 +190,12 @@ pub(crate) async fn refresh_pending(
                 .push((r.lo, r.hi));
         }
         let spans = spans.into_iter().map(|(k, v)| (k, merge(v))).collect();
-        refresh_spans(conn, &spans).await?;
-        Ok(consumed)
+        let mut written = refresh_spans(conn, &spans).await?;
+        written.insert(
+            "ohlcv_pending".to_owned(),
+            u64::try_from(consumed).unwrap_or(u64::MAX),
+        );
+        Ok((consumed, written))
     })
     .await
 }
@@ -222,10 +240,12 @@ fn refresh_sql(target: &str, source: &str) -> String {
 /// share the epoch grid, so the contents are exactly those of a rollup built from raw rows.
 /// One statement per rollup and source covers every run of affected buckets of every
 /// series, each run read by one index range scan.
+/// Returns the rows written per rollup table.
 pub(crate) async fn refresh_spans(
     conn: &mut AsyncPgConnection,
     spans: &Spans,
-) -> Result<(), diesel::result::Error> {
+) -> Result<BTreeMap<String, u64>, diesel::result::Error> {
+    let mut written: BTreeMap<String, u64> = ROLLUPS.map(|m| (materialized(m), 0)).into();
     let mut finer: Option<Interval> = None;
     for m in ROLLUPS {
         let mut from_finer = Runs::default();
@@ -256,7 +276,7 @@ pub(crate) async fn refresh_spans(
             if runs.symbols.is_empty() {
                 continue;
             }
-            diesel::sql_query(refresh_sql(&materialized(m), &source))
+            let rows = diesel::sql_query(refresh_sql(&materialized(m), &source))
                 .bind::<Text, _>(schema::stride(m))
                 .bind::<Timestamptz, _>(m.origin())
                 .bind::<Array<Text>, _>(runs.symbols)
@@ -265,10 +285,11 @@ pub(crate) async fn refresh_spans(
                 .bind::<Array<Timestamptz>, _>(runs.to)
                 .execute(conn)
                 .await?;
+            *written.entry(materialized(m)).or_default() += u64::try_from(rows).unwrap_or(u64::MAX);
         }
         finer = Some(m);
     }
-    Ok(())
+    Ok(written)
 }
 
 /// After retention dropped raw partitions, removes from each rollup table in `tables` the
