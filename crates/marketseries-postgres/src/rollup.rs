@@ -210,6 +210,52 @@ struct Runs<'a> {
     to: Vec<DateTime<Utc>>,
 }
 
+/// Most raw time (summed over series) one refresh statement rebuilds, so that no statement
+/// of a refresh after a bulk load runs into the statement timeout: a year of ten series of
+/// one-minute candles was one statement per rollup, and the first (5m from raw candles, 5.2M
+/// rows) alone took longer than the default 60 s on a loaded machine. 360 series-days of
+/// one-minute candles are about 520k rows, seconds of work; the runs are cut at whole days
+/// (30 at most per piece), boundaries every rollup width divides.
+const BATCH_SPAN: TimeDelta = TimeDelta::days(360);
+
+/// See [`BATCH_SPAN`].
+const PIECE_SPAN: TimeDelta = TimeDelta::days(30);
+
+impl<'a> Runs<'a> {
+    fn push(&mut self, symbol: &'a str, native: &str, from: DateTime<Utc>, to: DateTime<Utc>) {
+        self.symbols.push(symbol);
+        self.natives.push(native.to_owned());
+        self.from.push(from);
+        self.to.push(to);
+    }
+
+    /// These runs cut into pieces of at most [`PIECE_SPAN`] (at day boundaries from their
+    /// starts, which are aligned to the rollup) and packed into batches of at most
+    /// [`BATCH_SPAN`] in all, each one refresh statement.
+    fn batches(self) -> Vec<Runs<'a>> {
+        let mut out: Vec<Runs<'a>> = Vec::new();
+        let mut current = Runs::default();
+        let mut span = TimeDelta::zero();
+        for (i, &symbol) in self.symbols.iter().enumerate() {
+            let mut from = self.from[i];
+            while from < self.to[i] {
+                let to = (from + PIECE_SPAN).min(self.to[i]);
+                if span + (to - from) > BATCH_SPAN && !current.symbols.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                    span = TimeDelta::zero();
+                }
+                current.push(symbol, &self.natives[i], from, to);
+                span += to - from;
+                from = to;
+            }
+        }
+        if !current.symbols.is_empty() {
+            out.push(current);
+        }
+        out
+    }
+}
+
 /// Rebuilds the rollup buckets of every run `(symbol, native, [from, to))` from the rows of
 /// `source` (raw candles or the next finer rollup, which have the same columns): open of
 /// the earliest row, close of the latest, high max, low min, volume sum. Runs of one series
@@ -261,10 +307,7 @@ pub(crate) async fn refresh_spans(
                 .map(|&(lo, hi)| (m.floor(lo), m.floor(hi) + m.duration()))
                 .collect();
             for (from, to) in merge(buckets) {
-                target.symbols.push(symbol);
-                target.natives.push(native.to_string());
-                target.from.push(from);
-                target.to.push(to);
+                target.push(symbol, &native.to_string(), from, to);
             }
         }
         let sources = [
@@ -273,19 +316,19 @@ pub(crate) async fn refresh_spans(
         ];
         for (source, runs) in sources {
             let Some(source) = source else { continue };
-            if runs.symbols.is_empty() {
-                continue;
+            for batch in runs.batches() {
+                let rows = diesel::sql_query(refresh_sql(&materialized(m), &source))
+                    .bind::<Text, _>(schema::stride(m))
+                    .bind::<Timestamptz, _>(m.origin())
+                    .bind::<Array<Text>, _>(batch.symbols)
+                    .bind::<Array<Text>, _>(batch.natives)
+                    .bind::<Array<Timestamptz>, _>(batch.from)
+                    .bind::<Array<Timestamptz>, _>(batch.to)
+                    .execute(conn)
+                    .await?;
+                *written.entry(materialized(m)).or_default() +=
+                    u64::try_from(rows).unwrap_or(u64::MAX);
             }
-            let rows = diesel::sql_query(refresh_sql(&materialized(m), &source))
-                .bind::<Text, _>(schema::stride(m))
-                .bind::<Timestamptz, _>(m.origin())
-                .bind::<Array<Text>, _>(runs.symbols)
-                .bind::<Array<Text>, _>(runs.natives)
-                .bind::<Array<Timestamptz>, _>(runs.from)
-                .bind::<Array<Timestamptz>, _>(runs.to)
-                .execute(conn)
-                .await?;
-            *written.entry(materialized(m)).or_default() += u64::try_from(rows).unwrap_or(u64::MAX);
         }
         finer = Some(m);
     }
@@ -345,6 +388,41 @@ mod tests {
                 (t("2024-01-05T00:00:00Z"), t("2024-01-05T01:00:00Z")),
             ]
         );
+    }
+
+    #[test]
+    fn batches_cut_long_runs_at_whole_days_and_bound_each_statement() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let mut runs = Runs::default();
+        runs.push(
+            "A",
+            "1m",
+            t("2024-01-01T00:00:00Z"),
+            t("2025-01-01T00:00:00Z"),
+        );
+        runs.push(
+            "B",
+            "1m",
+            t("2024-03-01T05:00:00Z"),
+            t("2024-03-01T06:00:00Z"),
+        );
+        let batches = runs.batches();
+        let mut pieces: Vec<(&str, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+        for b in &batches {
+            let total: TimeDelta = b.from.iter().zip(&b.to).map(|(f, t)| *t - *f).sum();
+            assert!(total <= BATCH_SPAN);
+            for i in 0..b.symbols.len() {
+                assert!(b.to[i] - b.from[i] <= PIECE_SPAN);
+                pieces.push((b.symbols[i], b.from[i], b.to[i]));
+            }
+        }
+        assert_eq!(batches.len(), 2, "366 + 1/24 days in batches of 360");
+        // The pieces tile each run exactly, in order.
+        let a: Vec<_> = pieces.iter().filter(|p| p.0 == "A").collect();
+        assert_eq!(a[0].1, t("2024-01-01T00:00:00Z"));
+        assert_eq!(a.last().unwrap().2, t("2025-01-01T00:00:00Z"));
+        assert!(a.windows(2).all(|w| w[0].2 == w[1].1));
+        assert!(pieces.contains(&("B", t("2024-03-01T05:00:00Z"), t("2024-03-01T06:00:00Z"))));
     }
 
     #[test]
