@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+mod analyze;
 mod bucket_rollup;
 mod partitioned;
 mod partitions;

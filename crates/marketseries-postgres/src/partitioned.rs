@@ -12,8 +12,8 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
-    AggregateStats, Candle, Capabilities, Dataset, Error, Policies, Result, RetentionAction,
-    RetentionReport, StoreStats, TableStats, TimeRange, TimeSeriesStore,
+    AggregateStats, Candle, Capabilities, Dataset, Error, Interval, Policies, Result,
+    RetentionAction, RetentionReport, StoreStats, TableStats, TimeRange, TimeSeriesStore,
 };
 use marketseries_sql::schema::raw_table;
 use marketseries_sql::statements::ReadStatements;
@@ -122,6 +122,19 @@ impl Flavor for Partitioned {
     /// changes and the overview take the high and low of whole hours from `ohlcv_1h`.
     fn reads(&self) -> &'static ReadStatements {
         &statements::READS
+    }
+
+    /// Custom plans, pruned to the partitions of each call's window
+    /// ([`statements::SESSION_SETUP`]).
+    fn session_setup(&self) -> &'static str {
+        statements::SESSION_SETUP
+    }
+
+    /// Reads of series with pending spans cut those spans to the window before reading raw
+    /// candles ([`statements::real_time_ohlcv`]), where the view `ohlcv_<w>` would
+    /// aggregate them whole.
+    fn real_time_ohlcv(&self, width: Interval, params: [&str; 4]) -> String {
+        statements::real_time_ohlcv(width, params)
     }
 
     async fn before_write(

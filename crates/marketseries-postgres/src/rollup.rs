@@ -25,6 +25,7 @@ use marketseries_core::{AggregateCapability, Candle, Interval};
 
 use marketseries_sql::schema;
 
+use crate::analyze;
 use crate::statements;
 
 /// The materialized widths (the shared list).
@@ -150,10 +151,23 @@ const REFRESH_LOCK: i64 = 0x6d6b_7473_7273;
 /// Consumes every pending span and rebuilds the rollup buckets they cover, in one
 /// transaction (a failure leaves the spans pending). Refreshes are serialised by an
 /// advisory lock; a writer committing meanwhile leaves its span for the next refresh.
+/// Then, after the commit, analyzes what the refresh and the writes before it left without
+/// planner statistics (rollup tables, `ohlcv_pending`, raw partitions; see the `analyze`
+/// module), so reads right after maintenance plan as well as reads later.
 /// Returns the number of spans consumed.
 pub(crate) async fn refresh_pending(
     conn: &mut AsyncPgConnection,
 ) -> Result<usize, diesel::result::Error> {
+    let (consumed, written) = consume_pending(conn).await?;
+    analyze::stale(conn, &written).await?;
+    Ok(consumed)
+}
+
+/// The transaction of [`refresh_pending`]: the spans consumed, and the rows written per
+/// table (`ohlcv_pending`'s deleted rows included).
+async fn consume_pending(
+    conn: &mut AsyncPgConnection,
+) -> Result<(usize, BTreeMap<String, u64>), diesel::result::Error> {
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<BigInt, _>(REFRESH_LOCK)
@@ -176,8 +190,12 @@ pub(crate) async fn refresh_pending(
                 .push((r.lo, r.hi));
         }
         let spans = spans.into_iter().map(|(k, v)| (k, merge(v))).collect();
-        refresh_spans(conn, &spans).await?;
-        Ok(consumed)
+        let mut written = refresh_spans(conn, &spans).await?;
+        written.insert(
+            "ohlcv_pending".to_owned(),
+            u64::try_from(consumed).unwrap_or(u64::MAX),
+        );
+        Ok((consumed, written))
     })
     .await
 }
@@ -190,6 +208,52 @@ struct Runs<'a> {
     natives: Vec<String>,
     from: Vec<DateTime<Utc>>,
     to: Vec<DateTime<Utc>>,
+}
+
+/// Most raw time (summed over series) one refresh statement rebuilds, so that no statement
+/// of a refresh after a bulk load runs into the statement timeout: a year of ten series of
+/// one-minute candles was one statement per rollup, and the first (5m from raw candles, 5.2M
+/// rows) alone took longer than the default 60 s on a loaded machine. 360 series-days of
+/// one-minute candles are about 520k rows, seconds of work; the runs are cut at whole days
+/// (30 at most per piece), boundaries every rollup width divides.
+const BATCH_SPAN: TimeDelta = TimeDelta::days(360);
+
+/// See [`BATCH_SPAN`].
+const PIECE_SPAN: TimeDelta = TimeDelta::days(30);
+
+impl<'a> Runs<'a> {
+    fn push(&mut self, symbol: &'a str, native: &str, from: DateTime<Utc>, to: DateTime<Utc>) {
+        self.symbols.push(symbol);
+        self.natives.push(native.to_owned());
+        self.from.push(from);
+        self.to.push(to);
+    }
+
+    /// These runs cut into pieces of at most [`PIECE_SPAN`] (at day boundaries from their
+    /// starts, which are aligned to the rollup) and packed into batches of at most
+    /// [`BATCH_SPAN`] in all, each one refresh statement.
+    fn batches(self) -> Vec<Runs<'a>> {
+        let mut out: Vec<Runs<'a>> = Vec::new();
+        let mut current = Runs::default();
+        let mut span = TimeDelta::zero();
+        for (i, &symbol) in self.symbols.iter().enumerate() {
+            let mut from = self.from[i];
+            while from < self.to[i] {
+                let to = (from + PIECE_SPAN).min(self.to[i]);
+                if span + (to - from) > BATCH_SPAN && !current.symbols.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                    span = TimeDelta::zero();
+                }
+                current.push(symbol, &self.natives[i], from, to);
+                span += to - from;
+                from = to;
+            }
+        }
+        if !current.symbols.is_empty() {
+            out.push(current);
+        }
+        out
+    }
 }
 
 /// Rebuilds the rollup buckets of every run `(symbol, native, [from, to))` from the rows of
@@ -222,10 +286,12 @@ fn refresh_sql(target: &str, source: &str) -> String {
 /// share the epoch grid, so the contents are exactly those of a rollup built from raw rows.
 /// One statement per rollup and source covers every run of affected buckets of every
 /// series, each run read by one index range scan.
+/// Returns the rows written per rollup table.
 pub(crate) async fn refresh_spans(
     conn: &mut AsyncPgConnection,
     spans: &Spans,
-) -> Result<(), diesel::result::Error> {
+) -> Result<BTreeMap<String, u64>, diesel::result::Error> {
+    let mut written: BTreeMap<String, u64> = ROLLUPS.map(|m| (materialized(m), 0)).into();
     let mut finer: Option<Interval> = None;
     for m in ROLLUPS {
         let mut from_finer = Runs::default();
@@ -241,10 +307,7 @@ pub(crate) async fn refresh_spans(
                 .map(|&(lo, hi)| (m.floor(lo), m.floor(hi) + m.duration()))
                 .collect();
             for (from, to) in merge(buckets) {
-                target.symbols.push(symbol);
-                target.natives.push(native.to_string());
-                target.from.push(from);
-                target.to.push(to);
+                target.push(symbol, &native.to_string(), from, to);
             }
         }
         let sources = [
@@ -253,22 +316,23 @@ pub(crate) async fn refresh_spans(
         ];
         for (source, runs) in sources {
             let Some(source) = source else { continue };
-            if runs.symbols.is_empty() {
-                continue;
+            for batch in runs.batches() {
+                let rows = diesel::sql_query(refresh_sql(&materialized(m), &source))
+                    .bind::<Text, _>(schema::stride(m))
+                    .bind::<Timestamptz, _>(m.origin())
+                    .bind::<Array<Text>, _>(batch.symbols)
+                    .bind::<Array<Text>, _>(batch.natives)
+                    .bind::<Array<Timestamptz>, _>(batch.from)
+                    .bind::<Array<Timestamptz>, _>(batch.to)
+                    .execute(conn)
+                    .await?;
+                *written.entry(materialized(m)).or_default() +=
+                    u64::try_from(rows).unwrap_or(u64::MAX);
             }
-            diesel::sql_query(refresh_sql(&materialized(m), &source))
-                .bind::<Text, _>(schema::stride(m))
-                .bind::<Timestamptz, _>(m.origin())
-                .bind::<Array<Text>, _>(runs.symbols)
-                .bind::<Array<Text>, _>(runs.natives)
-                .bind::<Array<Timestamptz>, _>(runs.from)
-                .bind::<Array<Timestamptz>, _>(runs.to)
-                .execute(conn)
-                .await?;
         }
         finer = Some(m);
     }
-    Ok(())
+    Ok(written)
 }
 
 /// After retention dropped raw partitions, removes from each rollup table in `tables` the
@@ -324,6 +388,41 @@ mod tests {
                 (t("2024-01-05T00:00:00Z"), t("2024-01-05T01:00:00Z")),
             ]
         );
+    }
+
+    #[test]
+    fn batches_cut_long_runs_at_whole_days_and_bound_each_statement() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let mut runs = Runs::default();
+        runs.push(
+            "A",
+            "1m",
+            t("2024-01-01T00:00:00Z"),
+            t("2025-01-01T00:00:00Z"),
+        );
+        runs.push(
+            "B",
+            "1m",
+            t("2024-03-01T05:00:00Z"),
+            t("2024-03-01T06:00:00Z"),
+        );
+        let batches = runs.batches();
+        let mut pieces: Vec<(&str, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+        for b in &batches {
+            let total: TimeDelta = b.from.iter().zip(&b.to).map(|(f, t)| *t - *f).sum();
+            assert!(total <= BATCH_SPAN);
+            for i in 0..b.symbols.len() {
+                assert!(b.to[i] - b.from[i] <= PIECE_SPAN);
+                pieces.push((b.symbols[i], b.from[i], b.to[i]));
+            }
+        }
+        assert_eq!(batches.len(), 2, "366 + 1/24 days in batches of 360");
+        // The pieces tile each run exactly, in order.
+        let a: Vec<_> = pieces.iter().filter(|p| p.0 == "A").collect();
+        assert_eq!(a[0].1, t("2024-01-01T00:00:00Z"));
+        assert_eq!(a.last().unwrap().2, t("2025-01-01T00:00:00Z"));
+        assert!(a.windows(2).all(|w| w[0].2 == w[1].1));
+        assert!(pieces.contains(&("B", t("2024-03-01T05:00:00Z"), t("2024-03-01T06:00:00Z"))));
     }
 
     #[test]

@@ -424,10 +424,14 @@ async fn the_background_refresher_materializes_pending_spans() {
     let mut policies = Policies::default();
     policies.refresh.schedule = TimeDelta::milliseconds(200);
     pg.apply_policies(&policies).await.expect("policies");
-    // A liveness wait, not a timing assertion: the first run is due after 200 ms.
+    // A liveness wait, not a timing assertion: the first run is due after 200 ms. The
+    // spans are consumed (the watermark moves) before the run ends (it analyzes what it
+    // wrote after its commit), so wait for the run to be recorded too.
     let mut after = pg.stats().await.expect("stats");
     for _ in 0..300 {
-        if watermark(&after) == Some(now()) {
+        if watermark(&after) == Some(now())
+            && after.jobs.first().is_some_and(|j| j.last_run.is_some())
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use marketseries_core::{
-    Candle, Capabilities, Dataset, Flow, IndicatorValue, Policies, Result, RetentionReport,
-    SentimentReading, StoreStats, TimeRange,
+    Candle, Capabilities, Dataset, Flow, IndicatorValue, Interval, Policies, Result,
+    RetentionReport, SentimentReading, StoreStats, TimeRange,
 };
 
 use crate::config::PgConfig;
@@ -80,6 +80,27 @@ pub trait Flavor: Send + Sync + Sized + 'static {
     /// [`SHARED_READS`](crate::statements::SHARED_READS)).
     fn reads(&self) -> &'static ReadStatements {
         &crate::statements::SHARED_READS
+    }
+
+    /// Settings every pooled session of the store runs before its first statement (default
+    /// [`SESSION_SETUP`](crate::SESSION_SETUP)); the store appends its statement timeout.
+    /// Whatever a flavor sets, sessions must be in UTC.
+    fn session_setup(&self) -> &'static str {
+        crate::SESSION_SETUP
+    }
+
+    /// What a real-time read of the OHLCV aggregate of `width` selects from, for one series
+    /// and window: a relation name or a parenthesised subquery with an alias, with the
+    /// aggregate's columns (`symbol`, `interval`, `time`, `open`, `high`, `low`, `close`,
+    /// `volume`). `params` are the placeholders of the embedding statement, in order: symbol
+    /// (text), native interval (text), and the first and the end bucket start of the
+    /// window (timestamptz, both aligned to `width`); the statement also filters the rows
+    /// on them. A flavor whose real-time relation cannot see the window through that filter
+    /// (plain PostgreSQL's views aggregate pending spans of raw candles whole) bounds its
+    /// work here. Default: the real-time aggregate `ohlcv_<w>` itself.
+    fn real_time_ohlcv(&self, width: Interval, params: [&str; 4]) -> String {
+        let _ = params;
+        crate::schema::ohlcv_aggregate(width)
     }
 
     /// Rejects configurations the flavor cannot honour (called by `connect`; default: none

@@ -79,7 +79,7 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
     }
 
     async fn native_intervals(&self, symbol: &str) -> Result<Vec<Interval>> {
-        native_intervals(&mut *self.conn().await?, symbol).await
+        native_intervals(&mut *self.conn().await?, self.flavor().reads(), symbol).await
     }
 
     async fn ohlcv(&self, query: &OhlcvQuery) -> Result<OhlcvSeries> {
@@ -108,11 +108,12 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
             }
             Route::Raw { .. } | Route::NoData => false,
         };
-        let relation = |m: Interval| {
+        // `params`: the placeholders of symbol, native, first and end bucket start.
+        let relation = |m: Interval, params: [&str; 4]| {
             if materialized_only {
                 schema::ohlcv_materialized(m)
             } else {
-                schema::ohlcv_aggregate(m)
+                self.flavor().real_time_ohlcv(m, params)
             }
         };
         let aggregate = |table: &str, native: Interval| {
@@ -136,17 +137,24 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
                 aggregate: m,
                 native,
                 ..
-            } => aggregate(&relation(m), native).load(&mut conn).await,
+            } => {
+                aggregate(&relation(m, ["$3", "$4", "$5", "$6"]), native)
+                    .load(&mut conn)
+                    .await
+            }
             Route::Materialized {
                 aggregate: m,
                 native,
                 ..
             } => {
-                cached(statements::materialized_ohlcv(&relation(m)))
+                // `end` (the covering end) selects the same buckets as the range's end and
+                // is aligned, as `real_time_ohlcv` expects.
+                let table = relation(m, ["$1", "$2", "$3", "$4"]);
+                cached(statements::materialized_ohlcv(&table))
                     .bind::<Text, _>(&query.symbol)
                     .bind::<Text, _>(native.to_string())
                     .bind::<Timestamptz, _>(start)
-                    .bind::<Timestamptz, _>(query.range.to())
+                    .bind::<Timestamptz, _>(end)
                     .load(&mut conn)
                     .await
             }
@@ -183,7 +191,7 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
             ));
         }
         let mut conn = self.conn().await?;
-        let rows: Vec<LevelRow> = cached(statements::volume_profile())
+        let rows: Vec<LevelRow> = cached(self.flavor().reads().volume_profile())
             .bind::<Text, _>(&query.symbol)
             .bind::<Numeric, _>(query.price_step)
             .bind::<Timestamptz, _>(query.range.from())

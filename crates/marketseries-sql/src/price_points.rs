@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use crate::cached::cached;
 use crate::error::db;
 use crate::flavor::Flavor;
-use crate::statements::{self, ReadStatements};
+use crate::statements::ReadStatements;
 use crate::store::SqlStore;
 
 #[derive(QueryableByName)]
@@ -116,9 +116,10 @@ pub(crate) async fn series_of(
 /// Native intervals of `symbol` on `conn`, finest first.
 pub(crate) async fn native_intervals(
     conn: &mut AsyncPgConnection,
+    reads: &'static ReadStatements,
     symbol: &str,
 ) -> Result<Vec<Interval>> {
-    let rows: Vec<IntervalRow> = cached(statements::native_intervals())
+    let rows: Vec<IntervalRow> = cached(reads.native_intervals())
         .bind::<Text, _>(symbol)
         .load(conn)
         .await
@@ -134,7 +135,7 @@ pub(crate) async fn native_intervals(
 impl<F: Flavor> SqlStore<F> {
     pub(crate) async fn symbol_list(&self) -> Result<Vec<String>> {
         let mut conn = self.conn().await?;
-        let rows: Vec<SymbolRow> = cached(statements::symbols())
+        let rows: Vec<SymbolRow> = cached(self.flavor().reads().symbols())
             .load(&mut conn)
             .await
             .map_err(db)?;
@@ -143,7 +144,7 @@ impl<F: Flavor> SqlStore<F> {
 
     pub(crate) async fn latest(&self, symbol: &str) -> Result<Option<PricePoint>> {
         let mut conn = self.conn().await?;
-        let row: Option<LatestRow> = cached(statements::latest_price())
+        let row: Option<LatestRow> = cached(self.flavor().reads().latest_price())
             .bind::<Text, _>(symbol)
             .load(&mut conn)
             .await

@@ -10,14 +10,18 @@
 //! chunk) once per distinct value. Each series read from it is checked to still have its
 //! latest candle (one primary-key probe), so series that retention removed entirely vanish.
 //!
-//! The store's sessions run with `plan_cache_mode = force_generic_plan` (see
-//! `pool::SESSION_SETUP`): each statement is planned once per connection, and partitions
-//! (chunks) outside its `$n` time window are pruned when the executor starts. Statements
-//! that take a time window name it through a CTE `bounds (lo, hi)`, which the planner
-//! inlines, so that pruning sees the parameters. Issued elsewhere without that setting,
-//! PostgreSQL's default heuristic may prefer custom plans, re-planned on every call.
+//! The store's sessions run with `plan_cache_mode = force_generic_plan` by default (see
+//! `pool::SESSION_SETUP`; a flavor may set its own, [`crate::Flavor::session_setup`]): each
+//! statement is planned once per connection, and partitions (chunks) outside its `$n` time
+//! window are pruned when the executor starts. Statements that take a time window name it
+//! through a CTE `bounds (lo, hi)`, which the planner inlines, so that pruning sees the
+//! parameters. Issued elsewhere without that setting, PostgreSQL's default heuristic may
+//! prefer custom plans, re-planned on every call.
+//!
+//! Which series still have candles is a flavor's piece ([`ReadPieces::live`]): the shared
+//! [`LIVE`] probe, or `true` where the flavor keeps `candle_series` exact itself.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use tokio_postgres::types::Type;
 
@@ -42,9 +46,10 @@ pub const COPY_CANDLE_TYPES: [Type; 8] = [
 pub const LIVE: &str = "coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol \
       AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)";
 
-/// Native intervals of symbol `$1`, as CTE `natives (interval)` of a `WITH RECURSIVE`.
-fn natives() -> String {
-    format!("natives (interval) AS (SELECT s.interval FROM candle_series s WHERE s.symbol = $1 AND {LIVE})")
+/// Native intervals of symbol `$1` whose series satisfy `live`, as CTE `natives
+/// (interval)` of a `WITH RECURSIVE`.
+fn natives(live: &str) -> String {
+    format!("natives (interval) AS (SELECT s.interval FROM candle_series s WHERE s.symbol = $1 AND {live})")
 }
 
 /// `ORDER BY` keys that sort canonical interval texts (`<count><unit>`, see
@@ -56,10 +61,10 @@ const BY_WIDTH: &str =
 
 /// CTEs `natives (interval)` of symbol `$1` and `base (interval)`, its base interval (the
 /// first native by [`BY_WIDTH`]), for a `WITH RECURSIVE`.
-fn base_cte() -> String {
+fn base_cte(live: &str) -> String {
     format!(
         "{natives}, base (interval) AS (SELECT interval FROM natives ORDER BY {BY_WIDTH} LIMIT 1)",
-        natives = natives()
+        natives = natives(live)
     )
 }
 
@@ -69,88 +74,129 @@ fn bounds(from: u8, to: u8) -> String {
     format!("bounds (lo, hi) AS (SELECT ${from}::timestamptz, ${to}::timestamptz)")
 }
 
-/// Native intervals of one symbol (text order). `$1` symbol. Columns: `interval`.
+/// Native intervals of one symbol (text order), with the shared liveness check ([`LIVE`]);
+/// see [`ReadStatements::native_intervals`].
 pub fn native_intervals() -> &'static str {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "WITH RECURSIVE {natives} SELECT interval FROM natives ORDER BY interval",
-            natives = natives()
-        )
-    });
-    &SQL
+    SHARED_READS.native_intervals()
 }
 
-/// Every symbol with candles, in byte order. No parameters. Columns: `symbol`.
+/// Every symbol with candles, with the shared liveness check; see
+/// [`ReadStatements::symbols`].
 pub fn symbols() -> &'static str {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "SELECT s.symbol FROM candle_series s WHERE {LIVE} \
-             GROUP BY s.symbol ORDER BY s.symbol COLLATE \"C\""
-        )
-    });
-    &SQL
+    SHARED_READS.symbols()
 }
 
-/// Latest base-interval candle of one symbol; no row without candles. `$1` symbol.
-/// Columns: `interval`, `time`, `close`.
+/// Latest base-interval candle of one symbol, with the shared liveness check; see
+/// [`ReadStatements::latest_price`].
 pub fn latest_price() -> &'static str {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "SELECT s.interval, s.latest_time AS time, s.latest_close AS close \
-             FROM candle_series s WHERE s.symbol = $1 AND {LIVE} \
-             ORDER BY {BY_WIDTH} LIMIT 1"
-        )
-    });
-    &SQL
+    SHARED_READS.latest_price()
+}
+
+/// [`ReadStatements::native_intervals`] with `live` (an SQL boolean over the
+/// `candle_series` row `s`, such as [`LIVE`]) deciding which series still exist.
+pub fn native_intervals_with(live: &str) -> String {
+    format!(
+        "WITH RECURSIVE {natives} SELECT interval FROM natives ORDER BY interval",
+        natives = natives(live)
+    )
+}
+
+/// [`ReadStatements::symbols`] with `live` as in [`native_intervals_with`].
+pub fn symbols_with(live: &str) -> String {
+    format!(
+        "SELECT s.symbol FROM candle_series s WHERE {live} \
+         GROUP BY s.symbol ORDER BY s.symbol COLLATE \"C\""
+    )
+}
+
+/// [`ReadStatements::latest_price`] with `live` as in [`native_intervals_with`].
+pub fn latest_price_with(live: &str) -> String {
+    format!(
+        "SELECT s.interval, s.latest_time AS time, s.latest_close AS close \
+         FROM candle_series s WHERE s.symbol = $1 AND {live} \
+         ORDER BY {BY_WIDTH} LIMIT 1"
+    )
 }
 
 /// The point-in-time price read statements of one flavor: the texts that differ between
 /// backends, built from the shared pieces of this module. Each text is built once, on
-/// first use.
+/// first use, from the flavor's [`ReadPieces`].
 pub struct ReadStatements {
-    series: LazyLock<String>,
-    price_change: LazyLock<String>,
-    market_overview: LazyLock<String>,
+    pieces: ReadPieces,
+    series: OnceLock<String>,
+    price_change: OnceLock<String>,
+    market_overview: OnceLock<String>,
+    native_intervals: OnceLock<String>,
+    symbols: OnceLock<String>,
+    latest_price: OnceLock<String>,
+    volume_profile: OnceLock<String>,
 }
 
-/// The statements every flavor runs unless it supplies its own ([`Flavor::reads`]): no
-/// series has a complete materialization ([`series_with`]`("false")`), and highs and lows
-/// come from raw candles ([`raw_high_low`]).
+/// What differs between the read statements of two flavors.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadPieces {
+    /// SQL boolean over the `candle_series` row `s`: the series still has candles. The
+    /// shared [`LIVE`] probes its latest candle; a flavor whose every removal of candles
+    /// also removes the series rows that lost theirs may say `true`, which spares every
+    /// point-in-time read a correlated probe of `candles` (over every partition or chunk,
+    /// since its time is not known when the executor starts).
+    pub live: &'static str,
+    /// SQL boolean over the `candle_series` row `s`: the materialized OHLCV aggregates
+    /// hold every candle of the series (column `complete` of [`ReadStatements::series`]).
+    pub complete: &'static str,
+    /// Builds the high/low subquery of window reads ([`raw_high_low`] or a flavor's own).
+    pub high_low: fn(&Window<'_>) -> String,
+}
+
+/// The pieces every flavor uses unless it supplies its own ([`Flavor::reads`]): the
+/// [`LIVE`] probe, no series has a complete materialization, and highs and lows come from
+/// raw candles ([`raw_high_low`]).
 ///
 /// [`Flavor::reads`]: crate::Flavor::reads
-pub static SHARED_READS: ReadStatements = ReadStatements::new(
-    || series_with("false"),
-    || price_change_with(raw_high_low),
-    || market_overview_with(raw_high_low),
-);
+pub const SHARED_PIECES: ReadPieces = ReadPieces {
+    live: LIVE,
+    complete: "false",
+    high_low: raw_high_low,
+};
+
+/// The statements of [`SHARED_PIECES`].
+pub static SHARED_READS: ReadStatements = ReadStatements::new(SHARED_PIECES);
 
 impl ReadStatements {
-    /// Statements built by the given functions (see [`series_with`], [`price_change_with`],
-    /// [`market_overview_with`]).
-    pub const fn new(
-        series: fn() -> String,
-        price_change: fn() -> String,
-        market_overview: fn() -> String,
-    ) -> Self {
+    /// Statements built from `pieces` (see [`series_with`], [`price_change_with`],
+    /// [`market_overview_with`], [`latest_price_with`], ...).
+    pub const fn new(pieces: ReadPieces) -> Self {
         Self {
-            series: LazyLock::new(series),
-            price_change: LazyLock::new(price_change),
-            market_overview: LazyLock::new(market_overview),
+            pieces,
+            series: OnceLock::new(),
+            price_change: OnceLock::new(),
+            market_overview: OnceLock::new(),
+            native_intervals: OnceLock::new(),
+            symbols: OnceLock::new(),
+            latest_price: OnceLock::new(),
+            volume_profile: OnceLock::new(),
         }
+    }
+
+    /// The pieces these statements are built from.
+    pub fn pieces(&self) -> ReadPieces {
+        self.pieces
     }
 
     /// The series of one symbol. `$1` symbol. Columns: `interval`, `complete` (whether the
     /// materialized OHLCV aggregates hold every candle of the series, so that a real-time
     /// read may read them alone).
     pub fn series(&'static self) -> &'static str {
-        &self.series
+        self.series
+            .get_or_init(|| series_with(self.pieces.live, self.pieces.complete))
     }
 
     /// First open, last close, high and low of one symbol's base-interval candles with
     /// `time` in `[$2, $3)`; no row when there are none. `$1` symbol. Columns:
     /// `first_time`, `open`, `last_time`, `close`, `high`, `low`.
     pub fn price_change(&'static self) -> &'static str {
-        &self.price_change
+        self.price_change
+            .get_or_init(|| price_change_with(self.pieces.live, self.pieces.high_low))
     }
 
     /// For every symbol, its base interval, latest candle and change over `[$1, $2)`
@@ -158,16 +204,43 @@ impl ReadStatements {
     /// of symbol. Columns: `symbol`, `interval`, `time`, `price`, then those of
     /// [`ReadStatements::price_change`].
     pub fn market_overview(&'static self) -> &'static str {
-        &self.market_overview
+        self.market_overview
+            .get_or_init(|| market_overview_with(self.pieces.live, self.pieces.high_low))
+    }
+
+    /// Native intervals of one symbol (text order). `$1` symbol. Columns: `interval`.
+    pub fn native_intervals(&'static self) -> &'static str {
+        self.native_intervals
+            .get_or_init(|| native_intervals_with(self.pieces.live))
+    }
+
+    /// Every symbol with candles, in byte order. No parameters. Columns: `symbol`.
+    pub fn symbols(&'static self) -> &'static str {
+        self.symbols.get_or_init(|| symbols_with(self.pieces.live))
+    }
+
+    /// Latest base-interval candle of one symbol; no row without candles. `$1` symbol.
+    /// Columns: `interval`, `time`, `close`.
+    pub fn latest_price(&'static self) -> &'static str {
+        self.latest_price
+            .get_or_init(|| latest_price_with(self.pieces.live))
+    }
+
+    /// Volume of one symbol's base-interval candles with `time` in `[$3, $4)` by closing
+    /// price level `floor(close / $2) * $2`, lowest first. `$1` symbol, `$2` step
+    /// (numeric). Columns: `price`, `volume`, `candles`.
+    pub fn volume_profile(&'static self) -> &'static str {
+        self.volume_profile
+            .get_or_init(|| volume_profile_with(self.pieces.live))
     }
 }
 
-/// [`ReadStatements::series`] with `complete` (an SQL boolean expression over the
-/// `candle_series` row `s`) as column `complete`.
-pub fn series_with(complete: &str) -> String {
+/// [`ReadStatements::series`] with `live` as in [`native_intervals_with`] and `complete`
+/// (an SQL boolean expression over the `candle_series` row `s`) as column `complete`.
+pub fn series_with(live: &str, complete: &str) -> String {
     format!(
         "SELECT s.interval, ({complete}) AS complete \
-         FROM candle_series s WHERE s.symbol = $1 AND {LIVE} ORDER BY s.interval"
+         FROM candle_series s WHERE s.symbol = $1 AND {live} ORDER BY s.interval"
     )
 }
 
@@ -191,9 +264,9 @@ pub fn raw_high_low(w: &Window<'_>) -> String {
     )
 }
 
-/// [`ReadStatements::price_change`] with `high_low` building the subquery for columns
-/// `high`, `low`.
-pub fn price_change_with(high_low: fn(&Window<'_>) -> String) -> String {
+/// [`ReadStatements::price_change`] with `live` as in [`native_intervals_with`] and
+/// `high_low` building the subquery for columns `high`, `low`.
+pub fn price_change_with(live: &str, high_low: fn(&Window<'_>) -> String) -> String {
     format!(
         "WITH RECURSIVE {base}, \
          {bounds} \
@@ -203,39 +276,40 @@ pub fn price_change_with(high_low: fn(&Window<'_>) -> String) -> String {
          {change}",
         bounds = bounds(2, 3),
         change = change_joins("$1", "CROSS", high_low),
-        base = base_cte(),
+        base = base_cte(live),
     )
 }
 
-/// Volume of one symbol's base-interval candles with `time` in `[$3, $4)` by closing price
-/// level `floor(close / $2) * $2`, lowest first. `$1` symbol, `$2` step (numeric).
-/// Columns: `price`, `volume`, `candles`.
-pub fn volume_profile() -> &'static str {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "WITH RECURSIVE {base}, \
-             {bounds} \
-             SELECT v.price, v.volume, v.candles FROM base b CROSS JOIN bounds w \
-             CROSS JOIN LATERAL ( \
-               SELECT floor(c.close / $2) * $2 AS price, sum(c.volume) AS volume, \
-                      count(*) AS candles \
-               FROM candles c WHERE c.symbol = $1 AND c.interval = b.interval \
-               AND c.time >= w.lo AND c.time < w.hi GROUP BY 1) v \
-             ORDER BY v.price",
-            bounds = bounds(3, 4),
-            base = base_cte(),
-        )
-    });
-    &SQL
+/// [`ReadStatements::volume_profile`] with `live` as in [`native_intervals_with`].
+pub fn volume_profile_with(live: &str) -> String {
+    format!(
+        "WITH RECURSIVE {base}, \
+         {bounds} \
+         SELECT v.price, v.volume, v.candles FROM base b CROSS JOIN bounds w \
+         CROSS JOIN LATERAL ( \
+           SELECT floor(c.close / $2) * $2 AS price, sum(c.volume) AS volume, \
+                  count(*) AS candles \
+           FROM candles c WHERE c.symbol = $1 AND c.interval = b.interval \
+           AND c.time >= w.lo AND c.time < w.hi GROUP BY 1) v \
+         ORDER BY v.price",
+        bounds = bounds(3, 4),
+        base = base_cte(live),
+    )
 }
 
-/// [`ReadStatements::market_overview`] with `high_low` as in [`price_change_with`].
-pub fn market_overview_with(high_low: fn(&Window<'_>) -> String) -> String {
+/// Volume profile with the shared liveness check; see [`ReadStatements::volume_profile`].
+pub fn volume_profile() -> &'static str {
+    SHARED_READS.volume_profile()
+}
+
+/// [`ReadStatements::market_overview`] with `live` and `high_low` as in
+/// [`price_change_with`].
+pub fn market_overview_with(live: &str, high_low: fn(&Window<'_>) -> String) -> String {
     format!(
         "WITH base (symbol, interval, time, price) AS ( \
            SELECT DISTINCT ON (s.symbol) s.symbol, s.interval, s.latest_time, \
                   s.latest_close \
-           FROM candle_series s WHERE {LIVE} ORDER BY s.symbol, {BY_WIDTH}), \
+           FROM candle_series s WHERE {live} ORDER BY s.symbol, {BY_WIDTH}), \
          {bounds} \
          SELECT b.symbol, b.interval, b.time, b.price, \
                 f.time AS first_time, f.open, z.time AS last_time, z.close, \

@@ -92,7 +92,7 @@ impl<F: Flavor> SqlStore<F> {
         flavor: F,
     ) -> Result<Self> {
         flavor.check_config(&config)?;
-        let pool = crate::pool::build(&config).await?;
+        let pool = crate::pool::build(&config, flavor.session_setup()).await?;
         let caps = flavor.capabilities(&config);
         Ok(Self {
             pool,
