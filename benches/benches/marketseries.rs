@@ -167,7 +167,7 @@ fn servers(runner: &mut Runner, settings: &Settings) -> bool {
         seen.push(server);
         let info = runner.rt.block_on(async {
             let s = launcher::ensure_server(server).await.map_err(|e| e.to_string())?;
-            let client = marketseries_benches::target::connect(s.url()).await?;
+            let client = marketseries_benches::target::connect(s.url(), marketseries_sql::SESSION_SETUP).await?;
             let row = client
                 .query_one(
                     "SELECT version(), \

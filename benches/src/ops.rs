@@ -697,7 +697,11 @@ pub fn sql_reads(runner: &mut Runner, ctx: &Ctx<'_>, target: &mut Target) {
         Sql {
             name: "latest_price_sql",
             what: format!("{kind}: the API's latest-price statement, direct"),
-            text: statements::latest_price().to_owned(),
+            text: match kind {
+                TargetKind::Postgres => marketseries_postgres::statements::READS.latest_price(),
+                _ => statements::SHARED_READS.latest_price(),
+            }
+            .to_owned(),
             types: vec![Type::TEXT],
             params: vec![Box::new(SYMBOL.to_owned())],
             decode: |rows| {
@@ -925,7 +929,7 @@ pub fn fresh_reads(runner: &mut Runner, ctx: &Ctx<'_>, target: &mut Target) {
                 let (url, sql) = (url.clone(), sql.clone());
                 async move {
                     let t = Instant::now();
-                    let client = target::connect(&url).await?;
+                    let client = target::connect(&url, kind.session_setup()).await?;
                     let after_connect = Instant::now();
                     let rows = client
                         .query(sql.as_str(), &[])

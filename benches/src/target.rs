@@ -56,6 +56,15 @@ impl TargetKind {
         }
     }
 
+    /// The session settings its direct statements run with: the store's own (plain
+    /// PostgreSQL's for the plain table too, so hand-written SQL is planned alike).
+    pub fn session_setup(self) -> &'static str {
+        match self {
+            Self::Plain | Self::Postgres => marketseries_postgres::statements::SESSION_SETUP,
+            Self::Timescale => marketseries_sql::SESSION_SETUP,
+        }
+    }
+
     /// The store backend, `None` for the plain table.
     pub fn backend(self) -> Option<Backend> {
         match self {
@@ -226,7 +235,7 @@ impl Target {
             if self.exclusive() {
                 self.close_store().await;
             }
-            self.client = Some(connect(self.db.url()).await?);
+            self.client = Some(connect(self.db.url(), self.kind.session_setup()).await?);
         }
         self.client.as_ref().ok_or_else(|| "no client".to_owned())
     }
@@ -255,7 +264,7 @@ impl Target {
             let server = launcher::ensure_server(self.db.kind())
                 .await
                 .map_err(|e| e.to_string())?;
-            let admin = connect(server.url()).await?;
+            let admin = connect(server.url(), marketseries_sql::SESSION_SETUP).await?;
             admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                 .await
@@ -276,18 +285,18 @@ pub fn pg_error(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// A `tokio-postgres` connection with the store's session settings
-/// ([`marketseries_sql::SESSION_SETUP`]), so direct statements are planned as the store's.
+/// A `tokio-postgres` connection running `setup` (a store's session settings, see
+/// [`TargetKind::session_setup`]), so direct statements are planned as the store's.
 ///
 /// # Errors
 /// It cannot connect or set the session up.
-pub async fn connect(url: &str) -> Res<Client> {
+pub async fn connect(url: &str, setup: &str) -> Res<Client> {
     let (client, connection) = tokio_postgres::connect(url, NoTls)
         .await
         .map_err(|e| format!("connect {}: {e}", launcher::redact(url)))?;
     tokio::spawn(connection);
     client
-        .batch_execute(marketseries_sql::SESSION_SETUP)
+        .batch_execute(setup)
         .await
         .map_err(|e| format!("session set-up: {e}"))?;
     Ok(client)
