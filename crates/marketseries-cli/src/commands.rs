@@ -128,21 +128,42 @@ async fn import_candles(args: CandleImportArgs, target: &Target) -> CliResult {
 }
 
 /// Checks the whole file first (no database needed for that, so a bad file fails fast
-/// even when the server is unreachable), then connects and stores it.
-async fn import_file<F: RecordFormat>(
+/// even when the server is unreachable), then connects and stores it, then updates the
+/// planner statistics of the partitions or chunks it wrote (so reads right after an import
+/// are planned as well as after autovacuum's next pass; see
+/// `SqlStore::analyze_written`). How long that took is noted on stderr.
+async fn import_file<F>(
     args: &ImportArgs,
     target: &Target,
     make: impl FnOnce(&csv::StringRecord) -> CliResult<F>,
-) -> CliResult {
+) -> CliResult
+where
+    F: RecordFormat + Send + 'static,
+    F::Record: Send + 'static,
+{
     let checked = import::check(&args.file, args.skip_invalid, make)?;
-    let store = target.open().await?;
-    let summary = import::store(
+    let opened = target.open_backend().await?;
+    let stored = import::store(
         checked,
-        store.as_ref(),
+        opened.store().as_ref(),
         args.batch_size.map(std::num::NonZeroUsize::get),
     )
     .await?;
-    print(&format!("{summary}\n"))
+    if let Some((first, last)) = stored.span {
+        let started = std::time::Instant::now();
+        let analyzed = match &opened.opened {
+            Opened::Postgres(s) => s.analyze_written(F::DATASET, first, last).await?,
+            Opened::Timescale(s) => s.analyze_written(F::DATASET, first, last).await?,
+            // A backend added later leaves its statistics to autovacuum.
+            _ => 0,
+        };
+        note(&format!(
+            "statistics updated: {} in {:.2} s",
+            plural(analyzed, "partition", "partitions"),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    print(&format!("{}\n", stored.summary))
 }
 
 async fn ohlcv(args: OhlcvArgs, target: &Target) -> CliResult {

@@ -47,20 +47,56 @@ async fn license(conn: &mut AsyncPgConnection) -> Result<Option<String>> {
     Ok(row.license)
 }
 
-/// Asks the server for its TimescaleDB license on a one-off connection, creating the
-/// extension in the database first if it is available but not yet created there (the
-/// license setting only exists once the library is loaded).
-pub(crate) async fn detect(config: &PgConfig) -> Result<Edition> {
+/// What [`detect`] found out about a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Server {
+    /// Its TimescaleDB edition.
+    pub(crate) edition: Edition,
+    /// Whether it serves one client per database at a time: PGlite, the embedded
+    /// TimescaleDB of the test rig (DESIGN §4), is one PostgreSQL backend compiled to
+    /// WebAssembly, and `version()` names its compiler (`emcc`, Emscripten).
+    pub(crate) one_client: bool,
+}
+
+#[derive(QueryableByName)]
+struct Version {
+    #[diesel(sql_type = Text)]
+    version: String,
+}
+
+/// Whether a `version()` text is that of a WebAssembly build (PGlite).
+pub(crate) fn is_wasm_build(version: &str) -> bool {
+    let v = version.to_ascii_lowercase();
+    v.contains("emscripten") || v.contains("emcc") || v.contains("wasm")
+}
+
+/// Asks the server for its TimescaleDB license and its build on a one-off connection,
+/// creating the extension in the database first if it is available but not yet created
+/// there (the license setting only exists once the library is loaded).
+pub(crate) async fn detect(config: &PgConfig) -> Result<Server> {
     let mut conn = AsyncPgConnection::establish(config.url())
         .await
         .map_err(|e| Error::Connection(e.to_string()))?;
-    if let Some(found) = license(&mut conn).await? {
+    let version: Version = diesel::sql_query("SELECT version() AS version")
+        .get_result(&mut conn)
+        .await
+        .map_err(database_error)?;
+    let one_client = is_wasm_build(&version.version);
+    let edition = edition(&mut conn).await?;
+    Ok(Server {
+        edition,
+        one_client,
+    })
+}
+
+async fn edition(conn: &mut AsyncPgConnection) -> Result<Edition> {
+    if let Some(found) = license(conn).await? {
         if !found.is_empty() {
             return Ok(Edition::from_license(&found));
         }
     }
     diesel::sql_query("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        .execute(&mut conn)
+        .execute(conn)
         .await
         .map_err(|e| {
             Error::Config(format!(
@@ -69,7 +105,7 @@ pub(crate) async fn detect(config: &PgConfig) -> Result<Edition> {
                 database_error(e)
             ))
         })?;
-    match license(&mut conn).await? {
+    match license(conn).await? {
         Some(found) if !found.is_empty() => Ok(Edition::from_license(&found)),
         _ => Err(Error::Config(
             "TimescaleDB did not report a license after loading".into(),
@@ -123,5 +159,17 @@ mod tests {
         assert_eq!(Edition::from_license("apache"), Edition::Apache);
         assert_eq!(Edition::from_license("other"), Edition::Apache);
         assert!(Edition::Community.has_tsl() && !Edition::Apache.has_tsl());
+    }
+
+    #[test]
+    fn wasm_builds_are_recognised() {
+        assert!(is_wasm_build(
+            "PostgreSQL 17.4 on x86_64-pc-linux-gnu, compiled by emcc (Emscripten gcc/clang-like \
+             replacement + linker emulating GNU ld) 3.1.74, 32-bit"
+        ));
+        assert!(!is_wasm_build(
+            "PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu, compiled by gcc \
+             (Debian 12.2.0-14+deb12u1) 12.2.0, 64-bit"
+        ));
     }
 }

@@ -7,11 +7,13 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use marketseries_core::{
-    Capabilities, Dataset, Error, Interval, Policies, Result, RetentionAction, RetentionReport,
-    StoreStats, TimeRange,
+    Candle, Capabilities, Dataset, Error, Interval, Policies, Result, RetentionAction,
+    RetentionReport, StoreStats, TimeRange,
 };
 use marketseries_sql::schema::raw_table;
-use marketseries_sql::{count, database_error, whole_days, Flavor, PgConfig, SqlStore};
+use marketseries_sql::{
+    count, database_error, whole_days, Flavor, PgConfig, SqlStore, MIN_COPY_ROWS,
+};
 
 use crate::aggregates::{ohlcv_capabilities, AGGREGATES};
 use crate::edition::Edition;
@@ -23,17 +25,37 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/times
 #[derive(Debug, Clone, Copy)]
 pub struct Timescale {
     edition: Edition,
+    copy: bool,
 }
 
 impl Timescale {
-    /// The flavor for a server of `edition`.
+    /// The flavor for a server of `edition` that serves several clients per database, so
+    /// that large candle batches can be appended by binary `COPY` on a client of their own
+    /// ([`SqlStore::append_candles`]).
     pub fn new(edition: Edition) -> Self {
-        Self { edition }
+        Self {
+            edition,
+            copy: true,
+        }
+    }
+
+    /// The same flavor, appending large candle batches by `COPY` or not (`false`: every
+    /// batch takes the shared upsert). [`Flavor::setup`] turns `COPY` off for a server that
+    /// serves one client per database (the embedded TimescaleDB of the test rig, detected
+    /// by its WebAssembly build): there, the `COPY` client would wait forever behind the
+    /// pool's idle connection.
+    pub fn with_copy(self, copy: bool) -> Self {
+        Self { copy, ..self }
     }
 
     /// The server's edition.
     pub fn edition(&self) -> Edition {
         self.edition
+    }
+
+    /// Whether batches of at least [`MIN_COPY_ROWS`] candles are appended by binary `COPY`.
+    pub fn copies(&self) -> bool {
+        self.copy
     }
 }
 
@@ -136,9 +158,12 @@ where
 
 #[async_trait]
 impl Flavor for Timescale {
-    /// Detects the server's edition (`timescaledb.license`) on a one-off connection.
+    /// Detects the server's edition (`timescaledb.license`), and whether it serves more
+    /// than one client per database (see [`Timescale::with_copy`]), on a one-off
+    /// connection.
     async fn setup(config: &PgConfig) -> Result<Self> {
-        crate::edition::detect(config).await.map(Self::new)
+        let server = crate::edition::detect(config).await?;
+        Ok(Self::new(server.edition).with_copy(!server.one_client))
     }
 
     fn capabilities(&self, config: &PgConfig) -> Capabilities {
@@ -159,6 +184,19 @@ impl Flavor for Timescale {
 
     fn check_config(&self, config: &PgConfig) -> Result<()> {
         whole_days(config.partition_width, "partition_width (the chunk width)")
+    }
+
+    /// Appends batches of at least [`MIN_COPY_ROWS`] by binary `COPY`
+    /// ([`SqlStore::append_candles`]; a batch with a key already stored falls back to the
+    /// upsert), unless the server serves one client per database
+    /// ([`Timescale::with_copy`]). Through the upsert, a hypertable took 1.3M candles at
+    /// about 0.55x of `COPY`'s rate (issue 11); nothing of this flavor needs to run inside
+    /// the write's transaction, so the `COPY` path is the whole write.
+    async fn write_candles_fast(&self, store: &SqlStore<Self>, rows: &[&Candle]) -> Result<bool> {
+        if !self.copy || rows.len() < MIN_COPY_ROWS {
+            return Ok(false);
+        }
+        store.append_candles(rows).await
     }
 
     /// Runs the migrations, then sets the chunk width of every hypertable (raw tables and,

@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use csv::StringRecord;
 use marketseries_core::validate::validate_candle;
-use marketseries_core::{Candle, Interval, TimeSeriesStore};
+use marketseries_core::{Candle, Dataset, Interval, TimeSeriesStore};
 use rust_decimal::Decimal;
 
 use super::detect::{self, CandleColumns, CandleLayout};
@@ -219,6 +219,12 @@ impl RecordFormat for CandleFormat {
         };
         take(validate_candle(&candle).map_err(FieldError::from), errors)?;
         Some(candle)
+    }
+
+    const DATASET: Dataset = Dataset::Price;
+
+    fn time(record: &Candle) -> DateTime<Utc> {
+        record.time
     }
 
     fn group(record: &Candle) -> &str {

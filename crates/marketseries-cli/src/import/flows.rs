@@ -3,9 +3,10 @@
 use std::hash::{DefaultHasher, Hash};
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use csv::StringRecord;
 use marketseries_core::validate::validate_flow;
-use marketseries_core::{Error, Flow, FlowType, TimeSeriesStore};
+use marketseries_core::{Dataset, Error, Flow, FlowType, TimeSeriesStore};
 
 use super::detect::Header;
 use super::{check_width, take, RecordFormat, WriteFuture};
@@ -104,6 +105,12 @@ impl RecordFormat for FlowFormat {
         };
         take(validate_flow(&flow).map_err(FieldError::from), errors)?;
         Some(flow)
+    }
+
+    const DATASET: Dataset = Dataset::Flow;
+
+    fn time(record: &Flow) -> DateTime<Utc> {
+        record.time
     }
 
     fn group(record: &Flow) -> &str {

@@ -4,9 +4,10 @@
 use std::hash::{DefaultHasher, Hash};
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use csv::StringRecord;
 use marketseries_core::validate::validate_indicator;
-use marketseries_core::{IndicatorValue, Interval, TimeSeriesStore};
+use marketseries_core::{Dataset, IndicatorValue, Interval, TimeSeriesStore};
 
 use super::detect::Header;
 use super::{check_width, take, RecordFormat, WriteFuture};
@@ -106,6 +107,12 @@ impl RecordFormat for IndicatorFormat {
             errors,
         )?;
         Some(record)
+    }
+
+    const DATASET: Dataset = Dataset::Indicator;
+
+    fn time(record: &IndicatorValue) -> DateTime<Utc> {
+        record.time
     }
 
     fn group(record: &IndicatorValue) -> &str {

@@ -3,9 +3,10 @@
 use std::hash::{DefaultHasher, Hash};
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use csv::StringRecord;
 use marketseries_core::validate::validate_sentiment;
-use marketseries_core::{SentimentLabel, SentimentReading, TimeSeriesStore};
+use marketseries_core::{Dataset, SentimentLabel, SentimentReading, TimeSeriesStore};
 
 use super::detect::Header;
 use super::{check_width, take, RecordFormat, WriteFuture};
@@ -122,6 +123,12 @@ impl RecordFormat for SentimentFormat {
             errors,
         )?;
         Some(reading)
+    }
+
+    const DATASET: Dataset = Dataset::Sentiment;
+
+    fn time(record: &SentimentReading) -> DateTime<Utc> {
+        record.time
     }
 
     fn group(record: &SentimentReading) -> &str {
