@@ -75,9 +75,14 @@ fn aligned(width: Interval, range: TimeRange) -> (DateTime<Utc>, DateTime<Utc>) 
     width.covering(&range)
 }
 
-/// How much of the raw time line one refresh statement covers when everything is refreshed
-/// ([`refresh_aggregates`] with no range): a year of 1m candles refreshed as one statement
-/// per aggregate hit the 60 s statement timeout on a native 2.28 server.
+/// How much of the time line one refresh statement of a dataset's finest aggregate covers
+/// when everything is refreshed ([`refresh_aggregates`] with no range): a year of 1m candles
+/// refreshed as one statement per aggregate hit the 60 s statement timeout on a native 2.28
+/// server. A coarser aggregate's window is as many times longer as its buckets are wider
+/// ([`window_of`]), so that every statement reads about as many source rows: each call
+/// has a fixed cost too (0.3-0.8 s for the aggregates built on another one at 90 days of 1m
+/// candles, planning the nested real-time source), which 30-day windows for all of them
+/// paid thirteen times a year.
 pub(crate) const REFRESH_WINDOW: TimeDelta = TimeDelta::days(30);
 
 /// Windows are aligned to this, which every aggregate's width divides, so each window
@@ -98,10 +103,17 @@ struct RelName {
     name: String,
 }
 
-/// `[lo, hi)` cut into [`REFRESH_WINDOW`]s aligned to [`WINDOW_ALIGN`], oldest first.
+/// The refresh window of `agg` in a group whose finest aggregate has buckets of `finest`.
+pub(crate) fn window_of(agg: &Aggregate, finest: Interval) -> TimeDelta {
+    let ratio = agg.width.duration().num_seconds() / finest.duration().num_seconds().max(1);
+    REFRESH_WINDOW * i32::try_from(ratio.clamp(1, 1000)).unwrap_or(1000)
+}
+
+/// `[lo, hi)` cut into windows of `window` aligned to [`WINDOW_ALIGN`], oldest first.
 pub(crate) fn refresh_windows(
     lo: DateTime<Utc>,
     hi: DateTime<Utc>,
+    window: TimeDelta,
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     let mut start = WINDOW_ALIGN.floor(lo);
     let end = if WINDOW_ALIGN.floor(hi) == hi {
@@ -111,7 +123,7 @@ pub(crate) fn refresh_windows(
     };
     let mut windows = Vec::new();
     while start < end {
-        let next = (start + REFRESH_WINDOW).min(end);
+        let next = (start + window).min(end);
         windows.push((start, next));
         start = next;
     }
@@ -139,9 +151,10 @@ async fn refresh_one(
 }
 
 /// Refreshes `aggregates` (in order) over `range`, each aligned to its width; or, when
-/// `None`, everything: over the span of the raw table's chunks, in [`REFRESH_WINDOW`]s
-/// oldest first (so the watermark only moves over materialized buckets and real-time reads
-/// stay whole meanwhile), every aggregate of the dataset per window in hierarchy order;
+/// `None`, everything: over the span of the raw table's chunks, aggregate by aggregate in
+/// hierarchy order (each reads the one below it, already brought up to date), each in
+/// windows of [`window_of`] oldest first (so its watermark only moves over materialized
+/// buckets, and real-time reads stay whole meanwhile);
 /// then the statistics of the aggregate chunks this wrote are gathered, so that reads
 /// right after a bulk refresh are planned on real row counts.
 ///
@@ -183,8 +196,9 @@ pub(crate) async fn refresh_aggregates(
         .map_err(database_error)?;
         match (span.lo, span.hi) {
             (Some(lo), Some(hi)) => {
-                for (from, to) in refresh_windows(lo, hi) {
-                    for agg in &group {
+                let finest = group.iter().map(|a| a.width).min().unwrap_or(WINDOW_ALIGN);
+                for agg in &group {
+                    for (from, to) in refresh_windows(lo, hi, window_of(agg, finest)) {
                         refresh_one(conn, agg, Some(from), Some(to)).await?;
                     }
                 }
@@ -211,7 +225,7 @@ async fn analyze_new_chunks(conn: &mut AsyncPgConnection, aggs: &[&Aggregate]) -
          JOIN timescaledb_information.chunks ch \
            ON ch.hypertable_schema = ca.materialization_hypertable_schema \
           AND ch.hypertable_name = ca.materialization_hypertable_name \
-         JOIN pg_class c ON c.oid = format('%I.%I', ch.chunk_schema, ch.chunk_name)::regclass \
+         JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', ch.chunk_schema, ch.chunk_name)) \
          WHERE ca.view_schema = current_schema() AND ca.view_name = ANY($1::text[]) \
            AND c.reltuples < 0",
     )
@@ -416,7 +430,11 @@ mod tests {
     #[test]
     fn full_refreshes_run_in_day_aligned_windows_oldest_first() {
         let t = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
-        let w = refresh_windows(t("2026-01-01T06:00:00Z"), t("2026-03-05T00:00:00Z"));
+        let w = refresh_windows(
+            t("2026-01-01T06:00:00Z"),
+            t("2026-03-05T00:00:00Z"),
+            REFRESH_WINDOW,
+        );
         assert_eq!(
             w,
             vec![
@@ -425,7 +443,11 @@ mod tests {
                 (t("2026-03-02T00:00:00Z"), t("2026-03-05T00:00:00Z")),
             ]
         );
-        let last = refresh_windows(t("2026-01-01T00:00:00Z"), t("2026-01-01T00:00:01Z"));
+        let last = refresh_windows(
+            t("2026-01-01T00:00:00Z"),
+            t("2026-01-01T00:00:01Z"),
+            REFRESH_WINDOW,
+        );
         assert_eq!(
             last,
             vec![(t("2026-01-01T00:00:00Z"), t("2026-01-02T00:00:00Z"))]
@@ -433,6 +455,16 @@ mod tests {
         for agg in AGGREGATES {
             assert!(agg.width.divides(WINDOW_ALIGN), "{agg:?}");
         }
+        let by_name = |n: &str| AGGREGATES.iter().find(|a| a.name == n).expect("aggregate");
+        assert_eq!(window_of(by_name("ohlcv_5m"), Interval::M5), REFRESH_WINDOW);
+        assert_eq!(
+            window_of(by_name("ohlcv_1h"), Interval::M5),
+            REFRESH_WINDOW * 12
+        );
+        assert_eq!(
+            window_of(by_name("sentiment_1d"), Interval::H1),
+            REFRESH_WINDOW * 24
+        );
         assert_eq!(
             REFRESH_WINDOW.num_seconds() % WINDOW_ALIGN.duration().num_seconds(),
             0
