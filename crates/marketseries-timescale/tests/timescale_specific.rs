@@ -202,6 +202,19 @@ async fn compressing_every_chunk_changes_no_answer() {
         );
     }
     assert_eq!(answers(&store).await, before, "answers after compression");
+    // Compression leaves the planner statistics of what it wrote.
+    let mut conn = store.conn().await.expect("conn");
+    let left: Unanalyzed = diesel::sql_query(
+        "SELECT count(*) AS n FROM _timescaledb_catalog.chunk c \
+         JOIN _timescaledb_catalog.chunk cc ON cc.id = c.compressed_chunk_id \
+         JOIN pg_class pc ON pc.oid = to_regclass(format('%I.%I', cc.schema_name, cc.table_name)) \
+         WHERE pc.reltuples < 0",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("compressed chunks without statistics");
+    assert_eq!(left.n, 0, "compressed chunks without statistics");
+    drop(conn);
     // Nothing left to compress: idempotent.
     assert_eq!(compress_everything(&store).await, 0);
 }
@@ -966,7 +979,7 @@ async fn a_full_refresh_in_windows_reaches_every_aggregate_with_late_data() {
              JOIN timescaledb_information.chunks ch \
                ON ch.hypertable_schema = ca.materialization_hypertable_schema \
               AND ch.hypertable_name = ca.materialization_hypertable_name \
-             JOIN pg_class c ON c.oid = format('%I.%I', ch.chunk_schema, ch.chunk_name)::regclass \
+             JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', ch.chunk_schema, ch.chunk_name)) \
              WHERE ca.view_name LIKE 'ohlcv%' AND c.reltuples < 0",
         )
         .get_result(&mut conn)

@@ -141,38 +141,60 @@ BEGIN
     END CASE;
 END $$;
 
--- (last close - first open) / first open * 100, rounded to 8 places, over base-interval
--- candles in [p_at - p_window, p_at); NULL without candles. The base interval is found
--- first, then the first and last candle by one index probe each (a single aggregate over
--- the window with the base interval as a function call in its WHERE scanned every chunk:
--- 1.3 s per symbol over 90 days of 1m candles on TimescaleDB 2.28).
-CREATE FUNCTION price_change_percent(p_symbol text, p_window interval,
-                                     p_at timestamptz DEFAULT now())
+-- (last close - first open) / first open * 100, rounded to 8 places, over the `p_iv`
+-- candles of `p_symbol` in [p_at - p_window, p_at); NULL without candles: the first and the
+-- last candle by one index probe each (a single aggregate over the window with the base
+-- interval as a function call in its WHERE scanned every chunk: 1.3 s per symbol over 90
+-- days of 1m candles on TimescaleDB 2.28).
+CREATE FUNCTION marketseries_change_percent(p_symbol text, p_iv text, p_window interval,
+                                            p_at timestamptz)
 RETURNS numeric LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    iv         text := marketseries_base_interval(p_symbol);
     first_open numeric;
     last_close numeric;
 BEGIN
     SELECT c.open INTO first_open FROM candles c
-    WHERE c.symbol = p_symbol AND c.interval = iv
+    WHERE c.symbol = p_symbol AND c.interval = p_iv
       AND c.time >= p_at - p_window AND c.time < p_at
     ORDER BY c.time LIMIT 1;
     SELECT c.close INTO last_close FROM candles c
-    WHERE c.symbol = p_symbol AND c.interval = iv
+    WHERE c.symbol = p_symbol AND c.interval = p_iv
       AND c.time >= p_at - p_window AND c.time < p_at
     ORDER BY c.time DESC LIMIT 1;
     RETURN round((last_close - first_open) / first_open * 100, 8);
 END $$;
 
+-- The change over base-interval candles, as PriceStore::price_change. The base interval is
+-- looked up by a static statement, whose plan PL/pgSQL keeps for the session (a call of
+-- `marketseries_base_interval`, an SQL function that cannot be inlined, planned its query
+-- again on every call, over every chunk).
+CREATE FUNCTION price_change_percent(p_symbol text, p_window interval,
+                                     p_at timestamptz DEFAULT now())
+RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    iv text;
+BEGIN
+    SELECT s.interval INTO iv FROM candle_series s
+    WHERE s.symbol = p_symbol
+      AND coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol
+                    AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)
+    ORDER BY marketseries_interval_seconds(s.interval), right(s.interval, 1) = 'w', s.interval
+    LIMIT 1;
+    IF iv IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN marketseries_change_percent(p_symbol, iv, p_window, p_at);
+END $$;
+
 -- Latest base-interval price and 24-hour change of every symbol, as PriceStore::market_overview:
--- the latest candle of each series is its `candle_series` row.
+-- the latest candle of each series is its `candle_series` row, and the change is taken over
+-- that series without looking its base interval up again.
 CREATE FUNCTION market_overview_at(p_at timestamptz)
 RETURNS TABLE (symbol text, "interval" text, "time" timestamptz, price numeric,
                change_percent_24h numeric)
 LANGUAGE sql STABLE AS $$
     SELECT b.symbol, b.interval, b.latest_time, b.latest_close,
-           price_change_percent(b.symbol, INTERVAL '24 hours', p_at)
+           marketseries_change_percent(b.symbol, b.interval, INTERVAL '24 hours', p_at)
     FROM (SELECT DISTINCT ON (s.symbol) s.symbol, s.interval, s.latest_time, s.latest_close
           FROM candle_series s
           WHERE coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol
