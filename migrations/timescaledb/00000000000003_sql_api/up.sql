@@ -51,15 +51,17 @@ $$;
 -- the request, read from the coarsest aggregate that holds it (a continuous aggregate on
 -- the TSL edition, a plain view over the raw rows otherwise: the names exist on both), else
 -- from raw. Each source has its own static statement, so PL/pgSQL keeps its plan for the
--- session: a dynamic `EXECUTE` was planned again on every call (over every chunk of the
--- aggregate and of the raw table), and the lookup of the source in
--- `timescaledb_information.continuous_aggregates` cost 13 ms of its own (272 ms in all for a
--- 1h x 30 days read of 90 days of 1m candles on native 2.28, against 1.5 ms reading the
--- aggregate).
+-- session, planned once (generic, as the store's sessions do; chunks are excluded when the
+-- executor starts): a dynamic `EXECUTE` was planned again on every call (over every chunk
+-- of the aggregate and of the raw table), the lookup of the source in
+-- `timescaledb_information.continuous_aggregates` cost 13 ms of its own, and the natives
+-- came from an SQL function, planned again on every call (272 ms in all for a 1h x 30 days
+-- read of 90 days of 1m candles on native 2.28, against 1.5 ms reading the aggregate; 13-19
+-- ms after, the store's two statements 12 ms).
 CREATE FUNCTION get_ohlcv(p_symbol text, p_interval text, p_from timestamptz, p_to timestamptz)
 RETURNS TABLE ("time" timestamptz, open numeric, high numeric, low numeric, close numeric,
                volume numeric)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     secs   bigint := marketseries_interval_seconds(p_interval);
     stride interval;
@@ -75,10 +77,11 @@ BEGIN
     END IF;
     stride := make_interval(secs => secs);
     origin := marketseries_interval_origin(p_interval);
-    SELECT n.interval INTO native
-    FROM marketseries_natives(p_symbol) AS n (interval)
-    WHERE marketseries_divides(n.interval, p_interval)
-    ORDER BY marketseries_interval_seconds(n.interval) LIMIT 1;
+    SELECT s.interval INTO native FROM candle_series s
+    WHERE s.symbol = p_symbol AND marketseries_divides(s.interval, p_interval)
+      AND coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol
+                    AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)
+    ORDER BY marketseries_interval_seconds(s.interval) LIMIT 1;
     IF native IS NULL THEN
         IF EXISTS (SELECT 1 FROM candles c WHERE c.symbol = p_symbol) THEN
             RAISE EXCEPTION 'no stored interval of % divides %', p_symbol, p_interval
