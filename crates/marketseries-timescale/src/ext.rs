@@ -40,6 +40,40 @@ struct N {
 }
 
 #[derive(QueryableByName)]
+struct RelName {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// `ANALYZE`s the compressed relations of `table`'s chunks that have no statistics yet (a
+/// chunk compressed a moment ago): without them the planner takes each for empty
+/// (`reltuples = -1`, `relpages = 0` after compression on 2.28).
+async fn analyze_compressed(conn: &mut diesel_async::AsyncPgConnection, table: &str) -> Result<()> {
+    let rels: Vec<RelName> = diesel::sql_query(
+        "SELECT format('%I.%I', cc.schema_name, cc.table_name) AS name \
+         FROM _timescaledb_catalog.hypertable h \
+         JOIN _timescaledb_catalog.chunk c ON c.hypertable_id = h.id \
+         JOIN _timescaledb_catalog.chunk cc ON cc.id = c.compressed_chunk_id \
+         JOIN pg_class pc ON pc.oid = to_regclass(format('%I.%I', cc.schema_name, cc.table_name)) \
+         WHERE h.schema_name = current_schema() AND h.table_name = $1 AND pc.reltuples < 0",
+    )
+    .bind::<Text, _>(table)
+    .load(conn)
+    .await
+    .map_err(database_error)?;
+    if rels.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<&str> = rels.iter().map(|r| r.name.as_str()).collect();
+    // The names come from the catalog, quoted by format('%I').
+    diesel::sql_query(format!("ANALYZE {}", list.join(", ")))
+        .execute(conn)
+        .await
+        .map_err(database_error)?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
 struct JobId {
     #[diesel(sql_type = BigInt)]
     id: i64,
@@ -102,7 +136,11 @@ impl TimescaleExt for TimescaleStore {
                 Err(Error::Database { code: Some(c), .. }) if c == "42710" && attempts < 5 => {
                     attempts += 1;
                 }
-                other => return Ok(count(other?.n)),
+                other => {
+                    let n = count(other?.n);
+                    analyze_compressed(&mut conn, raw_table(dataset)).await?;
+                    return Ok(n);
+                }
             }
         }
     }

@@ -15,7 +15,7 @@ use marketseries_sql::{
     count, database_error, whole_days, Flavor, PgConfig, SqlStore, MIN_COPY_ROWS,
 };
 
-use crate::aggregates::{ohlcv_capabilities, AGGREGATES};
+use crate::aggregates::{ohlcv_capabilities, Aggregate, AGGREGATES};
 use crate::edition::Edition;
 
 /// The TimescaleDB schema (`migrations/timescaledb`).
@@ -97,32 +97,174 @@ fn aligned(width: Interval, range: TimeRange) -> (DateTime<Utc>, DateTime<Utc>) 
     width.covering(&range)
 }
 
-/// Refreshes `aggregates` (in order) over `range`, or over all time when `None`, each in
-/// one pass: manual refreshes are otherwise batched at 10 buckets per batch (TimescaleDB's
-/// `DEFAULT_BUCKETS_PER_BATCH`), which on a native 2.28 server made a 5-minute aggregate
-/// over 401 days take 9.8 s instead of 120 ms and hit the statement timeout (DESIGN §4).
+/// How much of the time line one refresh statement of a dataset's finest aggregate covers
+/// when everything is refreshed ([`refresh_aggregates`] with no range): a year of 1m candles
+/// refreshed as one statement per aggregate hit the 60 s statement timeout on a native 2.28
+/// server. A coarser aggregate's window is longer ([`window_of`]), so that each statement
+/// costs about as much: an aggregate built on another one reads fewer rows, but pays about
+/// four times as much per row (its refresh evaluates the source's real-time watermark,
+/// `cagg_watermark()`, for every source row: TimescaleDB turns it into a constant in
+/// `SELECT`s only), e.g. 25 s per 90-day window of `ohlcv_15m` at a year of 1m candles on a
+/// loaded native 2.28 server, against 6-14 s per 30-day window of `ohlcv_5m`.
+pub(crate) const REFRESH_WINDOW: TimeDelta = TimeDelta::days(30);
+
+/// Windows are aligned to this, which every aggregate's width divides, so each window
+/// holds whole buckets of every aggregate.
+const WINDOW_ALIGN: Interval = Interval::D1;
+
+#[derive(QueryableByName)]
+struct Span {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    lo: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    hi: Option<DateTime<Utc>>,
+}
+
+#[derive(QueryableByName)]
+struct RelName {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// The refresh window of `agg` in a group whose finest aggregate has buckets of `finest`.
+pub(crate) fn window_of(agg: &Aggregate, finest: Interval) -> TimeDelta {
+    let ratio = agg.width.duration().num_seconds() / finest.duration().num_seconds().max(1) / 3;
+    REFRESH_WINDOW * i32::try_from(ratio.clamp(1, 1000)).unwrap_or(1000)
+}
+
+/// `[lo, hi)` cut into windows of `window` aligned to [`WINDOW_ALIGN`], oldest first.
+pub(crate) fn refresh_windows(
+    lo: DateTime<Utc>,
+    hi: DateTime<Utc>,
+    window: TimeDelta,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut start = WINDOW_ALIGN.floor(lo);
+    let end = if WINDOW_ALIGN.floor(hi) == hi {
+        hi
+    } else {
+        WINDOW_ALIGN.floor(hi) + WINDOW_ALIGN.duration()
+    };
+    let mut windows = Vec::new();
+    while start < end {
+        let next = (start + window).min(end);
+        windows.push((start, next));
+        start = next;
+    }
+    windows
+}
+
+/// One `refresh_continuous_aggregate` call, in one pass: manual refreshes are otherwise
+/// batched at 10 buckets per batch (TimescaleDB's `DEFAULT_BUCKETS_PER_BATCH`), which on a
+/// native 2.28 server made a 5-minute aggregate over 401 days take 9.8 s instead of 120 ms
+/// and hit the statement timeout (DESIGN §4).
+async fn refresh_one(
+    conn: &mut AsyncPgConnection,
+    agg: &Aggregate,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<()> {
+    let refresh = diesel::sql_query(
+        "CALL refresh_continuous_aggregate($1::text::regclass, $2::timestamptz, \
+         $3::timestamptz, false, '{\"buckets_per_batch\": 0}'::jsonb)",
+    )
+    .bind::<Text, _>(agg.name)
+    .bind::<Nullable<Timestamptz>, _>(from)
+    .bind::<Nullable<Timestamptz>, _>(to);
+    execute_retrying(conn, refresh).await.map(drop)
+}
+
+/// Refreshes `aggregates` (in order) over `range`, each aligned to its width; or, when
+/// `None`, everything: over the span of the raw table's chunks, aggregate by aggregate in
+/// hierarchy order (each reads the one below it, already brought up to date), each in
+/// windows of [`window_of`] oldest first (so its watermark only moves over materialized
+/// buckets, and real-time reads stay whole meanwhile);
+/// then the statistics of the aggregate chunks this wrote are gathered, so that reads
+/// right after a bulk refresh are planned on real row counts.
+///
+/// JIT is turned off on the connection first (the migration turns it off for the
+/// database; a role that may not alter the database still gets it here): the planner costs
+/// an aggregate built on another real-time aggregate as if it aggregated every raw row,
+/// and compiling such a refresh took 8.1 of 10.8 s (`ohlcv_4h`, 90 days of 1m candles,
+/// native 2.28).
 pub(crate) async fn refresh_aggregates(
     conn: &mut AsyncPgConnection,
     datasets: &[Dataset],
     range: Option<TimeRange>,
 ) -> Result<()> {
-    for agg in AGGREGATES.iter().filter(|a| datasets.contains(&a.dataset)) {
-        let (from, to) = match range {
-            Some(r) => {
-                let (f, t) = aligned(agg.width, r);
-                (Some(f), Some(t))
-            }
-            None => (None, None),
-        };
-        let refresh = diesel::sql_query(
-            "CALL refresh_continuous_aggregate($1::text::regclass, $2::timestamptz, \
-             $3::timestamptz, false, '{\"buckets_per_batch\": 0}'::jsonb)",
-        )
-        .bind::<Text, _>(agg.name)
-        .bind::<Nullable<Timestamptz>, _>(from)
-        .bind::<Nullable<Timestamptz>, _>(to);
-        execute_retrying(conn, refresh).await?;
+    diesel::sql_query("SET jit = off")
+        .execute(conn)
+        .await
+        .map_err(database_error)?;
+    let aggregates = AGGREGATES.iter().filter(|a| datasets.contains(&a.dataset));
+    if let Some(r) = range {
+        for agg in aggregates {
+            let (f, t) = aligned(agg.width, r);
+            refresh_one(conn, agg, Some(f), Some(t)).await?;
+        }
+        return Ok(());
     }
+    for dataset in Dataset::ALL.into_iter().filter(|d| datasets.contains(d)) {
+        let group: Vec<&Aggregate> = AGGREGATES.iter().filter(|a| a.dataset == dataset).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let span: Span = diesel::sql_query(
+            "SELECT min(range_start) AS lo, max(range_end) AS hi \
+             FROM timescaledb_information.chunks \
+             WHERE hypertable_schema = current_schema() AND hypertable_name = $1",
+        )
+        .bind::<Text, _>(raw_table(dataset))
+        .get_result(conn)
+        .await
+        .map_err(database_error)?;
+        match (span.lo, span.hi) {
+            (Some(lo), Some(hi)) => {
+                let finest = group.iter().map(|a| a.width).min().unwrap_or(WINDOW_ALIGN);
+                for agg in &group {
+                    for (from, to) in refresh_windows(lo, hi, window_of(agg, finest)) {
+                        refresh_one(conn, agg, Some(from), Some(to)).await?;
+                    }
+                }
+            }
+            // No raw chunk: whatever is left to do is over empty ranges.
+            _ => {
+                for agg in &group {
+                    refresh_one(conn, agg, None, None).await?;
+                }
+            }
+        }
+        analyze_new_chunks(conn, &group).await?;
+    }
+    Ok(())
+}
+
+/// `ANALYZE`s every chunk of the aggregates' materialization hypertables that has never
+/// been analyzed (chunks a refresh created); chunks with statistics are left to autovacuum.
+async fn analyze_new_chunks(conn: &mut AsyncPgConnection, aggs: &[&Aggregate]) -> Result<()> {
+    let names: Vec<&str> = aggs.iter().map(|a| a.name).collect();
+    let chunks: Vec<RelName> = diesel::sql_query(
+        "SELECT format('%I.%I', ch.chunk_schema, ch.chunk_name) AS name \
+         FROM timescaledb_information.continuous_aggregates ca \
+         JOIN timescaledb_information.chunks ch \
+           ON ch.hypertable_schema = ca.materialization_hypertable_schema \
+          AND ch.hypertable_name = ca.materialization_hypertable_name \
+         JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', ch.chunk_schema, ch.chunk_name)) \
+         WHERE ca.view_schema = current_schema() AND ca.view_name = ANY($1::text[]) \
+           AND c.reltuples < 0",
+    )
+    .bind::<diesel::sql_types::Array<Text>, _>(names)
+    .load(conn)
+    .await
+    .map_err(database_error)?;
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<&str> = chunks.iter().map(|c| c.name.as_str()).collect();
+    // The names come from the catalog, quoted by format('%I').
+    diesel::sql_query(format!("ANALYZE {}", list.join(", ")))
+        .execute(conn)
+        .await
+        .map_err(database_error)?;
     Ok(())
 }
 
@@ -322,6 +464,54 @@ mod tests {
         let community = Timescale::new(Edition::Community).capabilities(&config);
         assert_eq!(community.aggregates.len(), 5, "{community:?}");
         assert!(community.real_time_aggregates && community.compression);
+    }
+
+    #[test]
+    fn full_refreshes_run_in_day_aligned_windows_oldest_first() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
+        let w = refresh_windows(
+            t("2026-01-01T06:00:00Z"),
+            t("2026-03-05T00:00:00Z"),
+            REFRESH_WINDOW,
+        );
+        assert_eq!(
+            w,
+            vec![
+                (t("2026-01-01T00:00:00Z"), t("2026-01-31T00:00:00Z")),
+                (t("2026-01-31T00:00:00Z"), t("2026-03-02T00:00:00Z")),
+                (t("2026-03-02T00:00:00Z"), t("2026-03-05T00:00:00Z")),
+            ]
+        );
+        let last = refresh_windows(
+            t("2026-01-01T00:00:00Z"),
+            t("2026-01-01T00:00:01Z"),
+            REFRESH_WINDOW,
+        );
+        assert_eq!(
+            last,
+            vec![(t("2026-01-01T00:00:00Z"), t("2026-01-02T00:00:00Z"))]
+        );
+        for agg in AGGREGATES {
+            assert!(agg.width.divides(WINDOW_ALIGN), "{agg:?}");
+        }
+        let by_name = |n: &str| AGGREGATES.iter().find(|a| a.name == n).expect("aggregate");
+        assert_eq!(window_of(by_name("ohlcv_5m"), Interval::M5), REFRESH_WINDOW);
+        assert_eq!(
+            window_of(by_name("ohlcv_15m"), Interval::M5),
+            REFRESH_WINDOW
+        );
+        assert_eq!(
+            window_of(by_name("ohlcv_1h"), Interval::M5),
+            REFRESH_WINDOW * 4
+        );
+        assert_eq!(
+            window_of(by_name("sentiment_1d"), Interval::H1),
+            REFRESH_WINDOW * 8
+        );
+        assert_eq!(
+            REFRESH_WINDOW.num_seconds() % WINDOW_ALIGN.duration().num_seconds(),
+            0
+        );
     }
 
     #[test]

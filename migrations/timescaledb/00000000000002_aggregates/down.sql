@@ -12,3 +12,9 @@ BEGIN
         END IF;
     END LOOP;
 END $$;
+DO $$
+BEGIN
+    EXECUTE format('ALTER DATABASE %I RESET jit', current_database());
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'marketseries: JIT setting left in place (%)', SQLERRM;
+END $$;
