@@ -61,10 +61,11 @@ pub fn float(x: f64) -> String {
     format!("{x:.9e}")
 }
 
-/// A percentage rounded to 6 places: the Rust API computes it in `Decimal`, SQL in
-/// `numeric`, which round their last places differently.
+/// A percentage as the Rust API gives it (`PriceChange::percent`): rounded to 8 places,
+/// halves away from zero, like SQL's `round(numeric, 8)`. Rounding an already rounded value
+/// again is a no-op, so every side can pass through here.
 pub fn percent(p: &Decimal) -> String {
-    dec(&p.round_dp(6))
+    dec(&p.round_dp_with_strategy(8, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
 }
 
 /// One OHLCV bar.

@@ -158,7 +158,7 @@ fn overview_answer(rows: impl Iterator<Item = [String; 4]>, pct: Vec<String>) ->
     )
 }
 
-/// `(close - open) / open * 100` to 6 places, as [`answer::percent`].
+/// `(close - open) / open * 100`, as [`answer::percent`].
 fn pct(open: Option<Decimal>, close: Option<Decimal>) -> String {
     match (open, close) {
         (Some(o), Some(c)) if !o.is_zero() => {
