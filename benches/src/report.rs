@@ -203,15 +203,24 @@ pub fn verdicts(
     }
     for &d in &sized {
         for t in [Postgres, Timescale] {
+            // Routed reads and the materialized table answer for everything only once the
+            // aggregates are up to date: before, reads go through pending spans (their own
+            // target below) and the materialized table is empty.
+            for op in ["ohlcv_1h_30d", "ohlcv_1d_1y"] {
+                j.ratio(
+                    "routed OHLCV >= 20x faster than raw aggregation on the plain table",
+                    &k(d, Maintained, t, op),
+                    &k(d, Loaded, Plain, op),
+                    Goal::AtLeast(20.0),
+                );
+            }
+            j.ratio(
+                "plain PostgreSQL's ohlcv_1h view within 2x of ohlcv_1h_materialized",
+                &k(d, Maintained, t, "view_ohlcv_1h_30d"),
+                &k(d, Maintained, t, "ohlcv_1h_30d_sql"),
+                Goal::AtMost(2.0),
+            );
             for p in [Loaded, Maintained] {
-                for op in ["ohlcv_1h_30d", "ohlcv_1d_1y"] {
-                    j.ratio(
-                        "routed OHLCV >= 20x faster than raw aggregation on the plain table",
-                        &k(d, p, t, op),
-                        &k(d, Loaded, Plain, op),
-                        Goal::AtLeast(20.0),
-                    );
-                }
                 j.ratio(
                     "re-aggregated interval <= 2x a materialized one",
                     &k(d, p, t, "ohlcv_2h_30d"),
@@ -239,12 +248,6 @@ pub fn verdicts(
                         Goal::AtMost(2.0),
                     );
                 }
-                j.ratio(
-                    "plain PostgreSQL's ohlcv_1h view within 2x of ohlcv_1h_materialized",
-                    &k(d, p, t, "view_ohlcv_1h_30d"),
-                    &k(d, p, t, "ohlcv_1h_30d_sql"),
-                    Goal::AtMost(2.0),
-                );
                 for (api, sql) in [
                     ("latest_price", "latest_price_sql"),
                     ("market_overview", "market_overview_sql"),
