@@ -56,11 +56,18 @@ pub async fn copy_candles(client: &Client, rows: &[Candle]) -> Res<u64> {
 /// # Errors
 /// A batch fails.
 pub async fn store_all(store: &dyn TimeSeriesStore, candles: &[Candle]) -> Res<()> {
-    for chunk in candles.chunks(BATCH) {
-        store
-            .store_candles(chunk)
-            .await
-            .map_err(|e| format!("store_candles: {e}"))?;
+    in_batches("store_candles", candles, |chunk| store.store_candles(chunk)).await
+}
+
+/// Writes `rows` in [`BATCH`]-row calls of `write` (a store's `store_*` method, named
+/// `what` in the error).
+async fn in_batches<'a, T, F, Fut>(what: &str, rows: &'a [T], mut write: F) -> Res<()>
+where
+    F: FnMut(&'a [T]) -> Fut,
+    Fut: std::future::Future<Output = marketseries_core::Result<marketseries_core::WriteSummary>>,
+{
+    for chunk in rows.chunks(BATCH) {
+        write(chunk).await.map_err(|e| format!("{what}: {e}"))?;
     }
     Ok(())
 }
@@ -109,13 +116,10 @@ pub fn load(
             count(sentiment.len()),
             || async {
                 let store = target.store().await?;
-                for chunk in sentiment.chunks(BATCH) {
-                    store
-                        .store_sentiments(chunk)
-                        .await
-                        .map_err(|e| format!("store_sentiments: {e}"))?;
-                }
-                Ok(())
+                in_batches("store_sentiments", &sentiment, |c| {
+                    store.store_sentiments(c)
+                })
+                .await
             },
         );
         let flows = data.flows();
@@ -125,13 +129,7 @@ pub fn load(
             count(flows.len()),
             || async {
                 let store = target.store().await?;
-                for chunk in flows.chunks(BATCH) {
-                    store
-                        .store_flows(chunk)
-                        .await
-                        .map_err(|e| format!("store_flows: {e}"))?;
-                }
-                Ok(())
+                in_batches("store_flows", &flows, |c| store.store_flows(c)).await
             },
         );
     }
