@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use marketseries_core::{
-    Candle, Clock, Dataset, FixedClock, FlowStore, IndicatorStore, IndicatorValue, Interval,
-    MemoryStore, OhlcvQuery, Policies, PriceStore, SentimentStore, SentimentTrend, StoreStats,
-    TimeRange, TimeSeriesStore, WhaleQuery,
+    Candle, Clock, Dataset, Expiry, FixedClock, FlowStore, IndicatorStore, IndicatorValue,
+    Interval, MemoryStore, OhlcvQuery, Policies, PriceStore, SentimentStore, SentimentTrend,
+    StoreStats, TimeRange, TimeSeriesStore, WhaleQuery,
 };
 use marketseries_postgres::{PgConfig, PgStore};
 use marketseries_testkit::generate::{self, asset_of, CandleSpec};
@@ -85,7 +85,10 @@ async fn open(clock: &Arc<dyn Clock>) -> Result<Stores, Box<dyn Error>> {
         .await?;
     for store in [&pg as &dyn TimeSeriesStore, &ts] {
         store.migrate().await?;
-        store.apply_policies(&Policies::default()).await?;
+        // Nothing is stored yet, so nothing can expire: no confirmation needed.
+        store
+            .apply_policies(&Policies::default(), Expiry::Refuse)
+            .await?;
     }
     Ok(Stores {
         pg,

@@ -4,9 +4,9 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use marketseries_core::Interval;
+use marketseries_core::{Dataset, Interval};
 
 use crate::connect::{BackendChoice, DbUrl};
 
@@ -66,9 +66,117 @@ pub enum Command {
     Overview(ReportArgs),
     /// Rows, partitions and sizes per table; aggregates and jobs where the backend has them.
     Stats(ReportArgs),
-    /// Apply the default policies, refresh aggregates and (with --retention) drop expired data.
+    /// Apply the stored policies, refresh aggregates and (with --retention) drop what the
+    /// stored retention horizons expire.
     Maintain(MaintainArgs),
+    /// Show or change the stored policies (retention, compression, refresh). A new store
+    /// keeps everything; retention drops data only where a horizon was set here.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
+
+/// `policy` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// The stored policies and the jobs the server runs for them.
+    Show(ReportArgs),
+    /// Change one stored policy, e.g. `policy set retention price 400d`,
+    /// `policy set retention all forever`, `policy set compression sentiment off`,
+    /// `policy set refresh schedule 10m`. A horizon that would make stored rows expire is
+    /// refused with a report of what it would drop, unless `--yes` is given.
+    #[command(subcommand)]
+    Set(PolicySet),
+}
+
+/// What `policy set` changes.
+#[derive(Debug, Subcommand)]
+pub enum PolicySet {
+    /// How long a dataset is kept: a duration (`400d`, `12h`) or `forever`.
+    Retention(RetentionSetArgs),
+    /// After how long a dataset is compressed (TimescaleDB): a duration or `off`.
+    Compression(CompressionSetArgs),
+    /// How aggregates are refreshed.
+    Refresh(RefreshSetArgs),
+}
+
+/// Which datasets a policy change applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DatasetArg {
+    /// Candles.
+    Price,
+    /// Sentiment readings.
+    Sentiment,
+    /// Flows.
+    Flow,
+    /// Indicator values.
+    Indicator,
+    /// Every dataset.
+    All,
+}
+
+impl DatasetArg {
+    /// The datasets this names.
+    pub fn datasets(self) -> Vec<Dataset> {
+        match self {
+            Self::Price => vec![Dataset::Price],
+            Self::Sentiment => vec![Dataset::Sentiment],
+            Self::Flow => vec![Dataset::Flow],
+            Self::Indicator => vec![Dataset::Indicator],
+            Self::All => Dataset::ALL.to_vec(),
+        }
+    }
+}
+
+/// Options of `policy set retention`.
+#[derive(Debug, Args)]
+pub struct RetentionSetArgs {
+    /// Dataset.
+    #[arg(value_enum)]
+    pub dataset: DatasetArg,
+    /// Horizon: `400d`, `36h`, `90m`, `3600s`, or `forever` (`off`, `none`).
+    #[arg(value_parser = crate::parse::optional_duration)]
+    pub horizon: OptionalDuration,
+    /// Store it even where stored rows expire (the next retention run drops them; on
+    /// TimescaleDB the server's retention job may run at once).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Options of `policy set compression`.
+#[derive(Debug, Args)]
+pub struct CompressionSetArgs {
+    /// Dataset.
+    #[arg(value_enum)]
+    pub dataset: DatasetArg,
+    /// Delay: `7d`, `36h`, ..., or `off`.
+    #[arg(value_parser = crate::parse::optional_duration)]
+    pub after: OptionalDuration,
+}
+
+/// Settings of `policy set refresh`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RefreshSetting {
+    /// How far back each scheduled refresh reaches.
+    StartOffset,
+    /// How close to "now" it stops.
+    EndOffset,
+    /// How often it runs.
+    Schedule,
+}
+
+/// Options of `policy set refresh`.
+#[derive(Debug, Args)]
+pub struct RefreshSetArgs {
+    /// Setting.
+    #[arg(value_enum)]
+    pub setting: RefreshSetting,
+    /// Duration: `3d`, `1m`, `300s`, ...
+    #[arg(value_parser = crate::parse::duration)]
+    pub value: TimeDelta,
+}
+
+/// A duration, or none (`forever`, `off`).
+pub type OptionalDuration = Option<TimeDelta>;
 
 /// `import` subcommands.
 #[derive(Debug, Subcommand)]
@@ -260,13 +368,14 @@ pub struct ReportArgs {
 /// Options of `maintain`.
 #[derive(Debug, Args)]
 pub struct MaintainArgs {
-    /// Also drop data older than the retention horizons (price and indicators 365 days,
-    /// sentiment and flows 180 days). Off by default because it deletes data.
+    /// Also drop data older than the stored retention horizons (`marketseries policy
+    /// show`; none unless set with `policy set retention`). Off by default because it
+    /// deletes data.
     #[arg(long)]
     pub retention: bool,
-    /// Also compress now what the compression policy would (chunks older than 7 days for
-    /// candles, flows and indicators, 14 for sentiment), as TimescaleDB's background job
-    /// does on its schedule. TimescaleDB only.
+    /// Also compress now what the stored compression policy would (by default chunks older
+    /// than 7 days for candles, flows and indicators, 14 for sentiment), as TimescaleDB's
+    /// background job does on its schedule. TimescaleDB only.
     #[arg(long)]
     pub compress: bool,
 }

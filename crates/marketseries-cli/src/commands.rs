@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use marketseries::timescale::{TimescaleExt, TimescaleStore};
 use marketseries_core::{
-    Dataset, Freshness, IndicatorQuery, OhlcvQuery, Policies, TimeRange, TimeSeriesStore,
+    Dataset, Expiry, Freshness, IndicatorQuery, OhlcvQuery, Policies, TimeRange, TimeSeriesStore,
 };
 
 use crate::cli::{
@@ -36,7 +36,7 @@ pub struct Target {
 }
 
 impl Target {
-    async fn open(&self) -> CliResult<Arc<dyn TimeSeriesStore>> {
+    pub(crate) async fn open(&self) -> CliResult<Arc<dyn TimeSeriesStore>> {
         Ok(self.open_backend().await?.store())
     }
 
@@ -81,6 +81,7 @@ pub async fn run(command: Command, target: &Target) -> CliResult {
         Command::Overview(args) => overview(args, target).await,
         Command::Stats(args) => stats(args, target).await,
         Command::Maintain(args) => maintain(args, target).await,
+        Command::Policy(command) => crate::policy::run(command, target).await,
     }
 }
 
@@ -98,7 +99,7 @@ fn note(text: &str) {
 }
 
 /// Renders into a buffer, then prints it.
-fn render(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> CliResult {
+pub(crate) fn render(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> CliResult {
     let mut buf = Vec::new();
     f(&mut buf).map_err(|e| CliError::output(&e))?;
     let mut out = io::stdout().lock();
@@ -405,14 +406,6 @@ async fn stats(args: ReportArgs, target: &Target) -> CliResult {
     })
 }
 
-/// Days of a retention horizon, for messages.
-fn horizon(h: Option<chrono::TimeDelta>) -> String {
-    h.map_or_else(
-        || "forever".to_owned(),
-        |d| format!("{} days", d.num_days()),
-    )
-}
-
 /// `1 partition`, `3 partitions`, `0 rows`: retention reports name their unit in the
 /// plural.
 fn removed(n: u64, unit: &str) -> String {
@@ -429,7 +422,7 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
         ));
     }
     let store = opened.store();
-    let policies = Policies::default();
+    let policies = store.policies().await?;
     // Compression comes first: applying the policies re-creates TimescaleDB's compression
     // jobs, which its scheduler starts at once, and a compression racing them for the same
     // chunks fails ("chunk ... is already compressed") or counts only the chunks it won.
@@ -438,19 +431,18 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
     if let (true, Opened::Timescale(ts)) = (args.compress, &opened.opened) {
         compress(ts, &policies, &mut compressed).await?;
     }
-    store.apply_policies(&policies).await?;
-    let r = policies.retention;
-    let mut report = format!(
-        "policies: defaults applied (retention: price {}, sentiment {}, flow {}, indicator {})\n",
-        horizon(r.price),
-        horizon(r.sentiment),
-        horizon(r.flow),
-        horizon(r.indicator)
-    );
+    // The stored policies were confirmed when they were stored; re-applying them makes
+    // nothing expire that they did not already expire, so this never needs `--yes`.
+    let applied = store.apply_policies(&policies, Expiry::Refuse).await?;
+    let mut report =
+        crate::policy::applied(&applied, "stored ones applied (`marketseries policy show`)");
     if args.retention {
         let done = store.apply_retention().await?;
         if done.actions.is_empty() {
-            report.push_str("retention: nothing to do (no horizons set)\n");
+            report.push_str(
+                "retention: nothing to do (no horizon stored; `marketseries policy set \
+                 retention` sets one)\n",
+            );
         }
         for a in &done.actions {
             report.push_str(&format!(

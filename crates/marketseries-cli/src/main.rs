@@ -25,6 +25,8 @@
 //!     --at 2024-03-01T10:30:00Z
 //! marketseries overview
 //! marketseries stats --format json
+//! marketseries policy show
+//! marketseries policy set retention price 400d      # refused if rows would expire, unless --yes
 //! marketseries maintain --retention
 //! ```
 
@@ -38,6 +40,7 @@ mod error;
 mod import;
 mod output;
 mod parse;
+mod policy;
 
 use std::io::Write;
 use std::process::ExitCode;

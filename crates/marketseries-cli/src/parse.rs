@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
 use marketseries_core::{Problem, ValidationError};
 use rust_decimal::Decimal;
 
@@ -242,6 +242,60 @@ pub fn time_arg(text: &str) -> Result<DateTime<Utc>, String> {
     timestamp(text.trim()).map(|p| p.time)
 }
 
+/// Parses a policy duration: a positive whole number with a unit, `s`, `m`, `h`, `d` or
+/// `w` (`400d`, `36h`); used as a clap value parser.
+///
+/// # Errors
+/// A message quoting the text for anything else (no unit, zero, negative, overflow).
+pub fn duration(text: &str) -> Result<TimeDelta, String> {
+    let text = text.trim();
+    let bad = || {
+        format!("{text:?} is not a duration (expected a positive number and a unit: 400d, 36h, 90m, 3600s, 2w)")
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = text.split_at(split);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    if n <= 0 {
+        return Err(bad());
+    }
+    let seconds_per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(seconds_per)
+        .and_then(TimeDelta::try_seconds)
+        .ok_or_else(bad)
+}
+
+/// [`duration`], or `None` for `forever`, `off` or `none` (any case).
+///
+/// # Errors
+/// As [`duration`].
+pub fn optional_duration(text: &str) -> Result<Option<TimeDelta>, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "forever" | "off" | "none" => Ok(None),
+        _ => duration(text).map(Some),
+    }
+}
+
+/// Formats a duration as the largest unit that divides it (`400d`, `36h`, `90s`).
+pub fn format_duration(d: TimeDelta) -> String {
+    let s = d.num_seconds();
+    if d.subsec_nanos() != 0 || s == 0 {
+        return format!("{}ms", d.num_milliseconds());
+    }
+    for (unit, per) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if s % per == 0 {
+            return format!("{}{unit}", s / per);
+        }
+    }
+    format!("{s}s")
+}
+
 /// Formats an instant as RFC 3339 UTC with a `Z` and only as many fraction digits as it
 /// needs: `2024-03-01T00:00:00Z`.
 pub fn format_time(t: DateTime<Utc>) -> String {
@@ -254,6 +308,31 @@ mod tests {
 
     fn dec(text: &str) -> String {
         decimal("open", text).unwrap().to_string()
+    }
+
+    #[test]
+    fn durations_need_a_positive_count_and_a_unit() {
+        assert_eq!(duration("400d"), Ok(TimeDelta::days(400)));
+        assert_eq!(duration(" 36h "), Ok(TimeDelta::hours(36)));
+        assert_eq!(duration("2w"), Ok(TimeDelta::weeks(2)));
+        assert_eq!(optional_duration("Forever"), Ok(None));
+        assert_eq!(optional_duration("off"), Ok(None));
+        assert_eq!(optional_duration("90m"), Ok(Some(TimeDelta::minutes(90))));
+        for bad in [
+            "",
+            "d",
+            "400",
+            "0d",
+            "-3d",
+            "3y",
+            "1.5d",
+            "99999999999999999999d",
+        ] {
+            assert!(duration(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(format_duration(TimeDelta::days(400)), "400d");
+        assert_eq!(format_duration(TimeDelta::minutes(90)), "90m");
+        assert_eq!(format_duration(TimeDelta::seconds(61)), "61s");
     }
 
     #[test]

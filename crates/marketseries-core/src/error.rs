@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Unsupported,
     /// Invalid configuration (pool, policies, URLs).
     Config,
+    /// The operation would delete stored data and was not confirmed.
+    Unconfirmed,
     /// Could not reach the database or the connection broke.
     Connection,
     /// The operation exceeded a timeout (pool checkout or statement timeout).
@@ -41,6 +43,7 @@ impl fmt::Display for ErrorKind {
             Self::UnsupportedInterval => "unsupported interval",
             Self::Unsupported => "unsupported",
             Self::Config => "configuration",
+            Self::Unconfirmed => "unconfirmed",
             Self::Connection => "connection",
             Self::Timeout => "timeout",
             Self::Database => "database",
@@ -106,6 +109,13 @@ pub enum Error {
     /// Invalid configuration.
     #[error("configuration error: {0}")]
     Config(String),
+    /// Applying policies would make stored rows expire, and the caller did not confirm it
+    /// ([`crate::Expiry::Confirmed`]); nothing was changed.
+    #[error("these policies would drop {preview}; nothing was changed (confirm to apply)")]
+    Unconfirmed {
+        /// What would be dropped.
+        preview: crate::expiry::RetentionPreview,
+    },
     /// The database could not be reached or the connection broke.
     #[error("connection error: {0}")]
     Connection(String),
@@ -156,6 +166,7 @@ impl Error {
             Self::UnsupportedInterval { .. } => ErrorKind::UnsupportedInterval,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::Config(_) => ErrorKind::Config,
+            Self::Unconfirmed { .. } => ErrorKind::Unconfirmed,
             Self::Connection(_) => ErrorKind::Connection,
             Self::Timeout(_) => ErrorKind::Timeout,
             Self::Database { .. } => ErrorKind::Database,

@@ -20,6 +20,7 @@
 pub mod candle;
 pub mod capabilities;
 pub mod error;
+pub mod expiry;
 pub mod flow;
 pub mod indicator;
 pub mod interval;
@@ -37,6 +38,7 @@ pub use candle::{
 };
 pub use capabilities::{AggregateCapability, Capabilities, OHLCV_AGGREGATE_WIDTHS};
 pub use error::{Error, ErrorKind, Result};
+pub use expiry::{ExpiringData, Expiry, PolicyReport, RetentionPreview};
 pub use flow::{ExchangeFlow, Flow, FlowAggregate, FlowType, FlowVelocity, NetFlow, WhaleQuery};
 pub use indicator::{IndicatorQuery, IndicatorSeries, IndicatorValue};
 pub use interval::{Interval, Unit};

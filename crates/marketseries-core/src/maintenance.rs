@@ -36,6 +36,16 @@ impl Dataset {
     }
 }
 
+/// The name every store reports a dataset's raw table under (see [`TableStats::name`]).
+pub fn table_name(dataset: Dataset) -> &'static str {
+    match dataset {
+        Dataset::Price => "candles",
+        Dataset::Sentiment => "sentiment",
+        Dataset::Flow => "flows",
+        Dataset::Indicator => "indicators",
+    }
+}
+
 impl fmt::Display for Dataset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -43,30 +53,52 @@ impl fmt::Display for Dataset {
 }
 
 /// How long each dataset is kept. `None` keeps it forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+///
+/// The default keeps everything: nothing is ever dropped unless a user stores a horizon
+/// (`marketseries policy set retention ...`, or [`TimeSeriesStore::apply_policies`] with
+/// [`Expiry::Confirmed`](crate::Expiry::Confirmed) where it makes stored rows expire). The
+/// seed's horizons are [`RetentionPolicy::SEED`], a documented choice to opt into.
+///
+/// [`TimeSeriesStore::apply_policies`]: crate::TimeSeriesStore::apply_policies
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RetentionPolicy {
-    /// Candles (default 365 days).
+    /// Candles (default: kept forever; the seed's horizon is 365 days).
     pub price: Option<TimeDelta>,
-    /// Sentiment readings (default 180 days).
+    /// Sentiment readings (default: kept forever; the seed's horizon is 180 days).
     pub sentiment: Option<TimeDelta>,
-    /// Flows (default 180 days).
+    /// Flows (default: kept forever; the seed's horizon is 180 days).
     pub flow: Option<TimeDelta>,
-    /// Indicator values (default 365 days, like candles).
+    /// Indicator values (default: kept forever; the seed's horizon is 365 days).
     pub indicator: Option<TimeDelta>,
 }
 
-impl Default for RetentionPolicy {
-    fn default() -> Self {
-        Self {
-            price: Some(TimeDelta::days(365)),
-            sentiment: Some(TimeDelta::days(180)),
-            flow: Some(TimeDelta::days(180)),
-            indicator: Some(TimeDelta::days(365)),
+impl RetentionPolicy {
+    /// Keeps every dataset forever (the default).
+    pub const FOREVER: Self = Self {
+        price: None,
+        sentiment: None,
+        flow: None,
+        indicator: None,
+    };
+
+    /// The seed's horizons: candles and indicators 365 days, sentiment and flows 180 days.
+    pub const SEED: Self = Self {
+        price: Some(TimeDelta::days(365)),
+        sentiment: Some(TimeDelta::days(180)),
+        flow: Some(TimeDelta::days(180)),
+        indicator: Some(TimeDelta::days(365)),
+    };
+
+    /// The horizon of `dataset`, mutably (for setting one dataset's horizon by name).
+    pub fn horizon_mut(&mut self, dataset: Dataset) -> &mut Option<TimeDelta> {
+        match dataset {
+            Dataset::Price => &mut self.price,
+            Dataset::Sentiment => &mut self.sentiment,
+            Dataset::Flow => &mut self.flow,
+            Dataset::Indicator => &mut self.indicator,
         }
     }
-}
 
-impl RetentionPolicy {
     /// The horizon for `dataset`.
     pub fn horizon(&self, dataset: Dataset) -> Option<TimeDelta> {
         match dataset {
@@ -92,6 +124,16 @@ pub struct CompressionPolicy {
 }
 
 impl CompressionPolicy {
+    /// The compression delay of `dataset`, mutably.
+    pub fn after_mut(&mut self, dataset: Dataset) -> &mut Option<TimeDelta> {
+        match dataset {
+            Dataset::Price => &mut self.price_after,
+            Dataset::Sentiment => &mut self.sentiment_after,
+            Dataset::Flow => &mut self.flow_after,
+            Dataset::Indicator => &mut self.indicator_after,
+        }
+    }
+
     /// The compression delay for `dataset`.
     pub fn after(&self, dataset: Dataset) -> Option<TimeDelta> {
         match dataset {
@@ -137,6 +179,11 @@ impl Default for RefreshPolicy {
 }
 
 /// Every policy a backend applies with [`TimeSeriesStore::apply_policies`](crate::TimeSeriesStore::apply_policies).
+///
+/// SQL stores keep them in the database (table `marketseries_policies`, created by
+/// `migrate` with [`Policies::default`]: no retention), so every process, `stats` and the
+/// server's jobs see the same ones; [`TimeSeriesStore::policies`](crate::TimeSeriesStore::policies)
+/// reads them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Policies {
     /// Retention horizons.
@@ -280,6 +327,13 @@ pub struct JobStats {
     pub last_succeeded: Option<bool>,
     /// Failures since creation.
     pub failures: u64,
+    /// When it runs next (`None`: not scheduled, or not known).
+    pub next_start: Option<DateTime<Utc>>,
+    /// How often it runs.
+    pub schedule: Option<TimeDelta>,
+    /// Whether it runs inside the process that started it (plain PostgreSQL's refresher)
+    /// rather than on the server: it stops when that process exits.
+    pub in_process: bool,
 }
 
 /// What a store reports about itself.
@@ -287,6 +341,8 @@ pub struct JobStats {
 pub struct StoreStats {
     /// Backend name.
     pub backend: &'static str,
+    /// The stored policies.
+    pub policies: Policies,
     /// Per table.
     pub tables: Vec<TableStats>,
     /// Per aggregate.
@@ -317,8 +373,26 @@ mod tests {
     }
 
     #[test]
-    fn indicator_policies_are_covered() {
+    fn nothing_expires_by_default_and_the_seed_horizons_are_opt_in() {
         let p = Policies::default();
+        for d in Dataset::ALL {
+            assert_eq!(p.retention.horizon(d), None, "{d}");
+        }
+        assert_eq!(RetentionPolicy::SEED.price, Some(TimeDelta::days(365)));
+        let mut r = RetentionPolicy::FOREVER;
+        *r.horizon_mut(Dataset::Flow) = Some(TimeDelta::days(30));
+        assert_eq!(r.horizon(Dataset::Flow), Some(TimeDelta::days(30)));
+        let mut c = CompressionPolicy::default();
+        *c.after_mut(Dataset::Sentiment) = None;
+        assert_eq!(c.after(Dataset::Sentiment), None);
+    }
+
+    #[test]
+    fn indicator_policies_are_covered() {
+        let p = Policies {
+            retention: RetentionPolicy::SEED,
+            ..Policies::default()
+        };
         assert_eq!(Dataset::ALL.len(), 4);
         assert_eq!(Dataset::Indicator.as_str(), "indicator");
         assert_eq!(

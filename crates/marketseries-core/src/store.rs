@@ -9,6 +9,7 @@ use crate::candle::{
 };
 use crate::capabilities::Capabilities;
 use crate::error::Result;
+use crate::expiry::{Expiry, PolicyReport, RetentionPreview};
 use crate::flow::{ExchangeFlow, Flow, FlowAggregate, FlowType, FlowVelocity, NetFlow, WhaleQuery};
 use crate::indicator::{IndicatorQuery, IndicatorSeries, IndicatorValue};
 use crate::interval::Interval;
@@ -243,9 +244,28 @@ pub trait TimeSeriesStore: PriceStore + SentimentStore + FlowStore + IndicatorSt
     /// Creates or upgrades the schema. Idempotent.
     async fn migrate(&self) -> Result<()>;
 
-    /// Applies policies (refresh, compression, retention schedules). Idempotent; applying
-    /// other values alters the existing policies.
-    async fn apply_policies(&self, policies: &Policies) -> Result<()>;
+    /// The stored policies (SQL stores: the `marketseries_policies` table, shared by every
+    /// process on the database; [`Policies::default`] until some are applied).
+    async fn policies(&self) -> Result<Policies>;
+
+    /// Dry run of [`TimeSeriesStore::apply_policies`]: what the next retention run would
+    /// drop under `policies` that it would not drop under the stored ones (per dataset
+    /// whose horizon `policies` sets or shortens: rows and time range), by the store's
+    /// clock now. Changes nothing.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] for incoherent policies; database errors.
+    async fn preview_policies(&self, policies: &Policies) -> Result<RetentionPreview>;
+
+    /// Stores the policies and applies them (refresh, compression and retention jobs where
+    /// the backend has them). Idempotent; applying other values alters the existing
+    /// policies. Where the change would make stored rows expire (see
+    /// [`TimeSeriesStore::preview_policies`]), `expiry` must be [`Expiry::Confirmed`].
+    ///
+    /// # Errors
+    /// [`crate::Error::Unconfirmed`] (nothing changed) when rows would expire and `expiry`
+    /// is [`Expiry::Refuse`]; [`crate::Error::Config`] for incoherent policies.
+    async fn apply_policies(&self, policies: &Policies, expiry: Expiry) -> Result<PolicyReport>;
 
     /// Brings aggregates up to date over `range` (everything when `None`).
     async fn refresh(&self, range: Option<TimeRange>) -> Result<()>;

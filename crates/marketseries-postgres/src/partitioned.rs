@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
-    AggregateStats, Candle, Capabilities, Dataset, Error, Interval, Policies, Result,
+    AggregateStats, Candle, Capabilities, Dataset, Error, Interval, JobStats, Policies, Result,
     RetentionAction, RetentionReport, StoreStats, TableStats, TimeRange, TimeSeriesStore,
 };
 use marketseries_sql::schema::raw_table;
@@ -216,12 +216,16 @@ impl Flavor for Partitioned {
     /// # Errors
     /// [`Error::Config`] when called outside a tokio runtime (the refresher is a tokio
     /// task).
-    async fn apply_policies(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()> {
+    async fn apply_policies(
+        &self,
+        store: &SqlStore<Self>,
+        conn: &mut AsyncPgConnection,
+        policies: &Policies,
+    ) -> Result<()> {
         let now = store.now();
-        let mut conn = store.conn().await?;
         for table in partitions::tables() {
             let days = (0..=PARTITIONS_AHEAD).map(|d| now + TimeDelta::days(d));
-            partitions::ensure(&mut conn, table, store.config().partition_width, days).await?;
+            partitions::ensure(conn, table, store.config().partition_width, days).await?;
         }
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::Config(
@@ -257,10 +261,29 @@ impl Flavor for Partitioned {
         Ok(())
     }
 
+    /// The end of the last partition lying wholly before the cutoff: retention drops those.
+    async fn drop_boundary(
+        &self,
+        conn: &mut AsyncPgConnection,
+        dataset: Dataset,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        Ok(partitions::list(conn, raw_table(dataset))
+            .await?
+            .iter()
+            .map(partitions::Partition::end)
+            .filter(|end| *end <= cutoff)
+            .max())
+    }
+
+    async fn jobs(&self, _store: &SqlStore<Self>) -> Result<Vec<JobStats>> {
+        Ok(self.refresher.job().into_iter().collect())
+    }
+
     async fn apply_retention(&self, store: &SqlStore<Self>) -> Result<RetentionReport> {
         let mut conn = store.conn().await?;
         let mut report = RetentionReport::default();
-        for (dataset, cutoff) in store.retention_cutoffs() {
+        for (dataset, cutoff) in store.retention_cutoffs(&mut conn).await? {
             let table = raw_table(dataset);
             let removed = partitions::drop_before(&mut conn, table, cutoff).await?;
             report.actions.push(RetentionAction {
@@ -320,6 +343,8 @@ impl Flavor for Partitioned {
         }
         Ok(StoreStats {
             backend: store.capabilities().backend,
+            // Filled in by the store from `marketseries_policies`.
+            policies: Policies::default(),
             tables,
             aggregates: aggregate_stats(&mut conn, store.now()).await?,
             jobs: self.refresher.job().into_iter().collect(),

@@ -22,6 +22,8 @@ struct Runs {
     last_run: Option<DateTime<Utc>>,
     last_succeeded: Option<bool>,
     failures: u64,
+    every: Option<chrono::TimeDelta>,
+    next_start: Option<DateTime<Utc>>,
 }
 
 /// The running refresher, if any. Dropping it stops the task.
@@ -36,6 +38,12 @@ impl Refresher {
     /// pool, not the store, so dropping the store stops it.
     pub(crate) fn start(&self, pool: PgPool, every: Duration, clock: Arc<dyn Clock>) {
         let runs = self.runs.clone();
+        let step = chrono::TimeDelta::from_std(every).unwrap_or(chrono::TimeDelta::MAX);
+        {
+            let mut r = runs.lock().unwrap_or_else(PoisonError::into_inner);
+            r.every = Some(step);
+            r.next_start = clock.now().checked_add_signed(step);
+        }
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -46,7 +54,9 @@ impl Refresher {
                     Err(_) => false,
                 };
                 let mut r = runs.lock().unwrap_or_else(PoisonError::into_inner);
-                r.last_run = Some(clock.now());
+                let now = clock.now();
+                r.last_run = Some(now);
+                r.next_start = now.checked_add_signed(step);
                 r.last_succeeded = Some(ok);
                 r.failures += u64::from(!ok);
             }
@@ -74,6 +84,9 @@ impl Refresher {
             last_run: r.last_run,
             last_succeeded: r.last_succeeded,
             failures: r.failures,
+            next_start: r.next_start,
+            schedule: r.every,
+            in_process: true,
         })
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use marketseries_core::{
-    Candle, Clock, ErrorKind, FixedClock, Freshness, Interval, OhlcvQuery, Policies, PriceStore,
-    Route, TimeRange, TimeSeriesStore,
+    Candle, Clock, ErrorKind, Expiry, FixedClock, Freshness, Interval, OhlcvQuery, Policies,
+    PriceStore, RetentionPolicy, Route, TimeRange, TimeSeriesStore,
 };
 use marketseries_postgres::{PgConfig, PgStore, PARTITIONS_AHEAD};
 use marketseries_testkit::generate::CandleSpec;
@@ -56,8 +56,12 @@ async fn concurrent_writers_creating_the_same_partitions_both_succeed() {
 async fn policies_create_partitions_ahead_and_retention_drops_whole_partitions() {
     let fixed = Arc::new(FixedClock::new(now()));
     let store = store(fixed.clone()).await;
+    let seed = Policies {
+        retention: RetentionPolicy::SEED,
+        ..Policies::default()
+    };
     store
-        .apply_policies(&Policies::default())
+        .apply_policies(&seed, Expiry::Refuse)
         .await
         .expect("policies");
     let ahead = u64::try_from(PARTITIONS_AHEAD + 1).expect("count");
@@ -423,7 +427,9 @@ async fn the_background_refresher_materializes_pending_spans() {
 
     let mut policies = Policies::default();
     policies.refresh.schedule = TimeDelta::milliseconds(200);
-    pg.apply_policies(&policies).await.expect("policies");
+    pg.apply_policies(&policies, Expiry::Refuse)
+        .await
+        .expect("policies");
     // A liveness wait, not a timing assertion: the first run is due after 200 ms. The
     // spans are consumed (the watermark moves) before the run ends (it analyzes what it
     // wrote after its commit), so wait for the run to be recorded too.

@@ -55,3 +55,14 @@ pub(crate) fn pool(e: bb8::RunError<PoolError>) -> Error {
         bb8::RunError::User(PoolError::QueryError(e)) => db(e),
     }
 }
+
+/// A core error raised inside a diesel transaction closure (whose error type must convert
+/// from diesel's): the transaction rolls back and the core error comes out unchanged.
+#[derive(Debug)]
+pub(crate) struct TxError(pub(crate) Error);
+
+impl From<DieselError> for TxError {
+    fn from(e: DieselError) -> Self {
+        Self(db(e))
+    }
+}

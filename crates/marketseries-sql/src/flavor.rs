@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use marketseries_core::{
-    Candle, Capabilities, Dataset, Flow, IndicatorValue, Interval, Policies, Result,
+    Candle, Capabilities, Dataset, Flow, IndicatorValue, Interval, JobStats, Policies, Result,
     RetentionReport, SentimentReading, StoreStats, TimeRange,
 };
 
@@ -161,8 +161,28 @@ pub trait Flavor: Send + Sync + Sized + 'static {
     /// Creates or upgrades the schema.
     async fn migrate(&self, store: &SqlStore<Self>) -> Result<()>;
 
-    /// Applies validated policies (the store keeps a copy for [`Flavor::apply_retention`]).
-    async fn apply_policies(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()>;
+    /// Applies validated policies (jobs, schedules), on `conn`, inside the transaction that
+    /// stores them in `marketseries_policies`: a failure leaves the stored policies as they
+    /// were. Retention must only ever remove what the stored policies say.
+    async fn apply_policies(
+        &self,
+        store: &SqlStore<Self>,
+        conn: &mut AsyncPgConnection,
+        policies: &Policies,
+    ) -> Result<()>;
+
+    /// Where retention at `cutoff` would stop dropping rows of `dataset`: the end of the
+    /// last partition or chunk ending at or before `cutoff` (`None`: it drops none), so
+    /// that a dry run counts exactly what the drop removes.
+    async fn drop_boundary(
+        &self,
+        conn: &mut AsyncPgConnection,
+        dataset: Dataset,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>>;
+
+    /// The jobs that run on their own for this store (server jobs, background tasks).
+    async fn jobs(&self, store: &SqlStore<Self>) -> Result<Vec<JobStats>>;
 
     /// Brings the aggregates of `datasets` up to date over `range` (all time when `None`).
     async fn refresh(
@@ -172,7 +192,8 @@ pub trait Flavor: Send + Sync + Sized + 'static {
         range: Option<TimeRange>,
     ) -> Result<()>;
 
-    /// Removes data past the retention horizons of the store's policies.
+    /// Removes data past the retention horizons of the stored policies
+    /// ([`SqlStore::retention_cutoffs`]).
     async fn apply_retention(&self, store: &SqlStore<Self>) -> Result<RetentionReport>;
 
     /// Sizes, aggregate watermarks and jobs.

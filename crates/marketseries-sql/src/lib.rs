@@ -18,7 +18,11 @@
 //!
 //! ```no_run
 //! use async_trait::async_trait;
-//! use marketseries_core::{Capabilities, Dataset, Policies, Result, RetentionReport, StoreStats, TimeRange};
+//! use chrono::{DateTime, Utc};
+//! use diesel_async::AsyncPgConnection;
+//! use marketseries_core::{
+//!     Capabilities, Dataset, JobStats, Policies, Result, RetentionReport, StoreStats, TimeRange,
+//! };
 //! use marketseries_sql::{Flavor, PgConfig, SqlStore};
 //!
 //! struct Minimal;
@@ -28,11 +32,22 @@
 //!     async fn setup(_: &PgConfig) -> Result<Self> { Ok(Minimal) }
 //!     fn capabilities(&self, _: &PgConfig) -> Capabilities { Capabilities::raw_only("minimal") }
 //!     async fn migrate(&self, _: &SqlStore<Self>) -> Result<()> { Ok(()) }
-//!     async fn apply_policies(&self, _: &SqlStore<Self>, _: &Policies) -> Result<()> { Ok(()) }
+//!     async fn apply_policies(&self, _: &SqlStore<Self>, _: &mut AsyncPgConnection, _: &Policies) -> Result<()> {
+//!         Ok(())
+//!     }
+//!     async fn drop_boundary(&self, _: &mut AsyncPgConnection, _: Dataset, _: DateTime<Utc>)
+//!         -> Result<Option<DateTime<Utc>>> { Ok(None) }
+//!     async fn jobs(&self, _: &SqlStore<Self>) -> Result<Vec<JobStats>> { Ok(vec![]) }
 //!     async fn refresh(&self, _: &SqlStore<Self>, _: &[Dataset], _: Option<TimeRange>) -> Result<()> { Ok(()) }
 //!     async fn apply_retention(&self, _: &SqlStore<Self>) -> Result<RetentionReport> { Ok(RetentionReport::default()) }
 //!     async fn stats(&self, _: &SqlStore<Self>) -> Result<StoreStats> {
-//!         Ok(StoreStats { backend: "minimal", tables: vec![], aggregates: vec![], jobs: vec![] })
+//!         Ok(StoreStats {
+//!             backend: "minimal",
+//!             policies: Policies::default(),
+//!             tables: vec![],
+//!             aggregates: vec![],
+//!             jobs: vec![],
+//!         })
 //!     }
 //! }
 //!
@@ -50,6 +65,7 @@ mod flavor;
 mod flow;
 mod indicator;
 mod migrate;
+mod policy;
 mod pool;
 mod price;
 mod price_points;

@@ -10,12 +10,7 @@ use marketseries_core::{AggregateBucket, Dataset, Interval, OHLCV_AGGREGATE_WIDT
 
 /// Name of the raw table holding `dataset`.
 pub fn raw_table(dataset: Dataset) -> &'static str {
-    match dataset {
-        Dataset::Price => "candles",
-        Dataset::Sentiment => "sentiment",
-        Dataset::Flow => "flows",
-        Dataset::Indicator => "indicators",
-    }
+    marketseries_core::maintenance::table_name(dataset)
 }
 
 /// Every raw table, in [`Dataset::ALL`] order.

@@ -1,7 +1,7 @@
 //! [`SqlStore`]: the store shared by the SQL backends, and its maintenance entry points.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,13 +9,13 @@ use diesel_async::methods::ExecuteDsl;
 use diesel_async::pooled_connection::bb8::PooledConnection;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
-    Capabilities, Clock, Dataset, Policies, Result, RetentionReport, StoreStats, SystemClock,
-    TimeRange, TimeSeriesStore,
+    expiry, Capabilities, Clock, Dataset, Error, Expiry, Policies, PolicyReport, Result,
+    RetentionPreview, RetentionReport, StoreStats, SystemClock, TimeRange, TimeSeriesStore,
 };
 
 use crate::config::PgConfig;
 use crate::copy::CopyPool;
-use crate::error::{db, pool};
+use crate::error::{db, pool, TxError};
 use crate::flavor::{Batch, Flavor};
 use crate::pool::PgPool;
 
@@ -32,7 +32,6 @@ pub struct SqlStore<F: Flavor> {
     config: PgConfig,
     clock: Arc<dyn Clock>,
     pub(crate) caps: Capabilities,
-    policies: Arc<Mutex<Policies>>,
     flavor: Arc<F>,
 }
 
@@ -44,7 +43,6 @@ impl<F: Flavor> Clone for SqlStore<F> {
             config: self.config.clone(),
             clock: self.clock.clone(),
             caps: self.caps.clone(),
-            policies: self.policies.clone(),
             flavor: self.flavor.clone(),
         }
     }
@@ -100,7 +98,6 @@ impl<F: Flavor> SqlStore<F> {
             config,
             clock,
             caps,
-            policies: Arc::new(Mutex::new(Policies::default())),
             flavor: Arc::new(flavor),
         })
     }
@@ -140,22 +137,37 @@ impl<F: Flavor> SqlStore<F> {
         self.clock.now()
     }
 
-    /// Each dataset with a retention horizon, and its cutoff by the store's clock: rows
-    /// older than the cutoff are expired.
-    pub fn retention_cutoffs(&self) -> Vec<(Dataset, DateTime<Utc>)> {
-        let retention = self.policies().retention;
+    /// Each dataset with a stored retention horizon, and its cutoff by the store's clock:
+    /// rows older than the cutoff are expired. Read from the database on every call, so a
+    /// horizon another process stored (or removed) counts at once.
+    ///
+    /// # Errors
+    /// As [`TimeSeriesStore::policies`].
+    pub async fn retention_cutoffs(
+        &self,
+        conn: &mut AsyncPgConnection,
+    ) -> Result<Vec<(Dataset, DateTime<Utc>)>> {
+        let retention = crate::policy::read(conn).await?.retention;
         let now = self.now();
-        Dataset::ALL
+        Ok(Dataset::ALL
             .into_iter()
-            .filter_map(|d| {
-                let horizon = retention.horizon(d)?;
-                Some((
-                    d,
-                    now.checked_sub_signed(horizon)
-                        .unwrap_or(DateTime::<Utc>::MIN_UTC),
-                ))
-            })
-            .collect()
+            .filter_map(|d| Some((d, expiry::cutoff(now, retention.horizon(d)?))))
+            .collect())
+    }
+
+    /// What retention under `policies` would drop that the `stored` ones keep.
+    async fn preview(
+        &self,
+        conn: &mut AsyncPgConnection,
+        stored: &Policies,
+        policies: &Policies,
+    ) -> Result<RetentionPreview> {
+        let mut expiring = Vec::new();
+        for (dataset, cutoff) in expiry::shortened(stored, policies, self.now()) {
+            let boundary = self.flavor.drop_boundary(conn, dataset, cutoff).await?;
+            expiring.push(crate::policy::expiring(conn, dataset, cutoff, boundary).await?);
+        }
+        Ok(RetentionPreview { expiring })
     }
 
     /// The configuration the store was connected with.
@@ -166,11 +178,6 @@ impl<F: Flavor> SqlStore<F> {
     /// The flavor.
     pub fn flavor(&self) -> &F {
         &self.flavor
-    }
-
-    /// The policies last applied (defaults until [`TimeSeriesStore::apply_policies`]).
-    pub fn policies(&self) -> Policies {
-        *self.policies.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Writes one deduplicated batch: the flavor's preparation, then `upsert`, for candles
@@ -206,11 +213,53 @@ impl<F: Flavor> TimeSeriesStore for SqlStore<F> {
         self.flavor.migrate(self).await
     }
 
-    async fn apply_policies(&self, policies: &Policies) -> Result<()> {
+    async fn policies(&self) -> Result<Policies> {
+        crate::policy::read(&mut *self.conn().await?).await
+    }
+
+    async fn preview_policies(&self, policies: &Policies) -> Result<RetentionPreview> {
         policies.validate()?;
-        self.flavor.apply_policies(self, policies).await?;
-        *self.policies.lock().unwrap_or_else(PoisonError::into_inner) = *policies;
-        Ok(())
+        let mut conn = self.conn().await?;
+        let stored = crate::policy::read(&mut conn).await?;
+        self.preview(&mut conn, &stored, policies).await
+    }
+
+    /// Stores and applies the policies in one transaction that first locks the stored row,
+    /// so that two processes changing policies at once apply one after the other, each
+    /// previewing against what the other stored.
+    async fn apply_policies(&self, policies: &Policies, expiry: Expiry) -> Result<PolicyReport> {
+        policies.validate()?;
+        let mut conn = self.conn().await?;
+        let preview = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                diesel::sql_query("SELECT 1 FROM marketseries_policies FOR UPDATE")
+                    .execute(conn)
+                    .await?;
+                let stored = crate::policy::read(conn).await.map_err(TxError)?;
+                let preview = self
+                    .preview(conn, &stored, policies)
+                    .await
+                    .map_err(TxError)?;
+                if preview.drops_data() && expiry == Expiry::Refuse {
+                    return Err(TxError(Error::Unconfirmed { preview }));
+                }
+                crate::policy::write(conn, policies)
+                    .await
+                    .map_err(TxError)?;
+                self.flavor
+                    .apply_policies(self, conn, policies)
+                    .await
+                    .map_err(TxError)?;
+                Ok(preview)
+            })
+            .await
+            .map_err(|TxError(e)| e)?;
+        drop(conn);
+        Ok(PolicyReport {
+            policies: *policies,
+            preview,
+            jobs: self.flavor.jobs(self).await?,
+        })
     }
 
     async fn refresh(&self, range: Option<TimeRange>) -> Result<()> {
@@ -222,6 +271,8 @@ impl<F: Flavor> TimeSeriesStore for SqlStore<F> {
     }
 
     async fn stats(&self) -> Result<StoreStats> {
-        self.flavor.stats(self).await
+        let mut stats = self.flavor.stats(self).await?;
+        stats.policies = self.policies().await?;
+        Ok(stats)
     }
 }

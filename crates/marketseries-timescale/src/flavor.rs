@@ -7,7 +7,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use marketseries_core::{
-    Candle, Capabilities, Dataset, Error, Interval, Policies, Result, RetentionAction,
+    Candle, Capabilities, Dataset, Error, Interval, JobStats, Policies, Result, RetentionAction,
     RetentionReport, StoreStats, TimeRange,
 };
 use marketseries_sql::schema::raw_table;
@@ -77,6 +77,12 @@ pub(crate) fn pg_interval(d: TimeDelta) -> String {
 struct Dropped {
     #[diesel(sql_type = BigInt)]
     n: i64,
+}
+
+#[derive(QueryableByName)]
+struct ChunkEnd {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    at: Option<DateTime<Utc>>,
 }
 
 #[derive(QueryableByName)]
@@ -268,6 +274,39 @@ async fn analyze_new_chunks(conn: &mut AsyncPgConnection, aggs: &[&Aggregate]) -
     Ok(())
 }
 
+/// `drop_chunks(relation, older_than => cutoff)`, repeated while it deadlocks or waits on a
+/// lock with a server job (the compression job the scheduler starts when `apply_policies`
+/// re-creates it locks the same chunks in another order): each attempt is one atomic
+/// statement, so a repeat drops what the failed one did not. Returns the chunks dropped.
+async fn drop_chunks(
+    conn: &mut AsyncPgConnection,
+    relation: &str,
+    cutoff: DateTime<Utc>,
+) -> Result<Dropped> {
+    let deadline = tokio::time::Instant::now() + CONCURRENT_REFRESH_WAIT;
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        let attempt = diesel::sql_query(
+            "SELECT count(*) AS n FROM drop_chunks($1::text::regclass, older_than => $2::timestamptz)",
+        )
+        .bind::<Text, _>(relation)
+        .bind::<Timestamptz, _>(cutoff)
+        .get_result::<Dropped>(conn)
+        .await
+        .map_err(database_error);
+        match attempt {
+            Err(Error::Database { code: Some(c), .. })
+                if matches!(c.as_str(), "40P01" | "55P03")
+                    && tokio::time::Instant::now() + delay < deadline =>
+            {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// How long [`execute_retrying`] waits in all for a concurrent refresh to finish.
 const CONCURRENT_REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -364,23 +403,47 @@ impl Flavor for Timescale {
     /// agrees with the server's (within five minutes): otherwise
     /// the server would measure age by another "now"; retention then runs only through
     /// `apply_retention`.
-    async fn apply_policies(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()> {
+    async fn apply_policies(
+        &self,
+        store: &SqlStore<Self>,
+        conn: &mut AsyncPgConnection,
+        policies: &Policies,
+    ) -> Result<()> {
         if !self.edition.has_tsl() {
             // No jobs on the Apache edition: retention runs through `apply_retention`.
             return Ok(());
         }
-        let mut conn = store.conn().await?;
         let server: ServerNow = diesel::sql_query("SELECT now() AS now")
-            .get_result(&mut conn)
+            .get_result(conn)
             .await
             .map_err(database_error)?;
         let skew = (store.now() - server.now).abs();
-        crate::policies::apply(
-            &mut conn,
-            policies,
-            skew <= crate::policies::CLOCK_TOLERANCE,
+        crate::policies::apply(conn, policies, skew <= crate::policies::CLOCK_TOLERANCE).await
+    }
+
+    /// The end of the last chunk that `drop_chunks(older_than => cutoff)` drops: it drops
+    /// the chunks whose range ends at or before the cutoff.
+    async fn drop_boundary(
+        &self,
+        conn: &mut AsyncPgConnection,
+        dataset: Dataset,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let end: ChunkEnd = diesel::sql_query(
+            "SELECT max(range_end) AS at FROM timescaledb_information.chunks \
+             WHERE hypertable_schema = current_schema() AND hypertable_name = $1 \
+             AND range_end <= $2",
         )
+        .bind::<Text, _>(raw_table(dataset))
+        .bind::<Timestamptz, _>(cutoff)
+        .get_result(conn)
         .await
+        .map_err(database_error)?;
+        Ok(end.at)
+    }
+
+    async fn jobs(&self, store: &SqlStore<Self>) -> Result<Vec<JobStats>> {
+        crate::stats::jobs(&mut *store.conn().await?, self.edition).await
     }
 
     async fn refresh(
@@ -403,16 +466,9 @@ impl Flavor for Timescale {
     async fn apply_retention(&self, store: &SqlStore<Self>) -> Result<RetentionReport> {
         let mut conn = store.conn().await?;
         let mut report = RetentionReport::default();
-        for (dataset, cutoff) in store.retention_cutoffs() {
+        for (dataset, cutoff) in store.retention_cutoffs(&mut conn).await? {
             let table = raw_table(dataset);
-            let dropped: Dropped = diesel::sql_query(
-                "SELECT count(*) AS n FROM drop_chunks($1::text::regclass, older_than => $2::timestamptz)",
-            )
-            .bind::<Text, _>(table)
-            .bind::<Timestamptz, _>(cutoff)
-            .get_result(&mut conn)
-            .await
-            .map_err(database_error)?;
+            let dropped = drop_chunks(&mut conn, table, cutoff).await?;
             report.actions.push(RetentionAction {
                 dataset,
                 cutoff,
@@ -432,14 +488,7 @@ impl Flavor for Timescale {
             .map_err(database_error)?;
             let bound = oldest.start.unwrap_or(cutoff);
             for agg in AGGREGATES.iter().filter(|a| a.dataset == dataset) {
-                diesel::sql_query(
-                    "SELECT count(*) AS n FROM drop_chunks($1::text::regclass, older_than => $2::timestamptz)",
-                )
-                .bind::<Text, _>(agg.name)
-                .bind::<Timestamptz, _>(bound)
-                .get_result::<Dropped>(&mut conn)
-                .await
-                .map_err(database_error)?;
+                drop_chunks(&mut conn, agg.name, bound).await?;
             }
         }
         Ok(report)

@@ -1,11 +1,13 @@
 //! `stats`: per hypertable rows, chunks and bytes before/after compression; per aggregate
 //! the materialized watermark; per job the last run.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use marketseries_core::{AggregateStats, Dataset, JobStats, Result, StoreStats, TableStats};
+use marketseries_core::{
+    AggregateStats, Dataset, JobStats, Policies, Result, StoreStats, TableStats,
+};
 use marketseries_sql::schema::raw_table;
 use marketseries_sql::{count, database_error};
 
@@ -48,6 +50,45 @@ struct Job {
     succeeded: Option<bool>,
     #[diesel(sql_type = BigInt)]
     failures: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    next_start: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    schedule_us: Option<i64>,
+}
+
+/// The server's jobs of this database (TimescaleDB's own have ids below 1000), with their
+/// last run and next start.
+pub(crate) async fn jobs(conn: &mut AsyncPgConnection, edition: Edition) -> Result<Vec<JobStats>> {
+    if !edition.has_tsl() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<Job> = diesel::sql_query(
+        "SELECT j.job_id::bigint AS id, j.application_name AS name, \
+         s.last_run_started_at AS last_run, \
+         CASE WHEN s.last_run_status IS NULL THEN NULL ELSE s.last_run_status = 'Success' END \
+         AS succeeded, coalesce(s.total_failures, 0)::bigint AS failures, \
+         CASE WHEN j.scheduled THEN coalesce(s.next_start, j.next_start) END AS next_start, \
+         (extract(epoch FROM j.schedule_interval) * 1000000)::bigint AS schedule_us \
+         FROM timescaledb_information.jobs j \
+         LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id \
+         WHERE j.job_id >= 1000 ORDER BY j.job_id",
+    )
+    .load(conn)
+    .await
+    .map_err(database_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|j| JobStats {
+            id: j.id,
+            name: j.name,
+            last_run: j.last_run,
+            last_succeeded: j.succeeded,
+            failures: count(j.failures),
+            next_start: j.next_start,
+            schedule: j.schedule_us.map(TimeDelta::microseconds),
+            in_process: false,
+        })
+        .collect())
 }
 
 pub(crate) async fn collect(conn: &mut AsyncPgConnection, edition: Edition) -> Result<StoreStats> {
@@ -87,7 +128,6 @@ pub(crate) async fn collect(conn: &mut AsyncPgConnection, edition: Edition) -> R
         });
     }
     let mut aggregates = Vec::new();
-    let mut jobs = Vec::new();
     if edition.has_tsl() {
         for agg in &AGGREGATES {
             // Before the first refresh the watermark is the minimum time: nothing materialized.
@@ -106,33 +146,13 @@ pub(crate) async fn collect(conn: &mut AsyncPgConnection, edition: Edition) -> R
                 watermark: w.watermark,
             });
         }
-        let rows: Vec<Job> = diesel::sql_query(
-            "SELECT j.job_id::bigint AS id, j.application_name AS name, \
-             s.last_run_started_at AS last_run, \
-             CASE WHEN s.last_run_status IS NULL THEN NULL ELSE s.last_run_status = 'Success' END \
-             AS succeeded, coalesce(s.total_failures, 0)::bigint AS failures \
-             FROM timescaledb_information.jobs j \
-             LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id \
-             WHERE j.job_id >= 1000 ORDER BY j.job_id",
-        )
-        .load(conn)
-        .await
-        .map_err(database_error)?;
-        jobs = rows
-            .into_iter()
-            .map(|j| JobStats {
-                id: j.id,
-                name: j.name,
-                last_run: j.last_run,
-                last_succeeded: j.succeeded,
-                failures: count(j.failures),
-            })
-            .collect();
     }
     Ok(StoreStats {
         backend: "timescaledb",
+        // Filled in by the store from `marketseries_policies`.
+        policies: Policies::default(),
         tables,
         aggregates,
-        jobs,
+        jobs: jobs(conn, edition).await?,
     })
 }

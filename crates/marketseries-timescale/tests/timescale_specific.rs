@@ -12,10 +12,10 @@ use diesel::sql_types::{BigInt, Nullable, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use marketseries_core::{
-    AggregateBucket, Candle, Clock, Dataset, ErrorKind, FixedClock, FlowStore, Freshness,
+    AggregateBucket, Candle, Clock, Dataset, ErrorKind, Expiry, FixedClock, FlowStore, Freshness,
     IndicatorQuery, IndicatorStore, IndicatorValue, Interval, MemoryStore, OhlcvQuery, Policies,
-    PriceStore, Route, SentimentAggregate, SentimentStore, SystemClock, TimeRange, TimeSeriesStore,
-    VolumeProfileQuery, WhaleQuery,
+    PriceStore, RetentionPolicy, Route, SentimentAggregate, SentimentStore, SystemClock, TimeRange,
+    TimeSeriesStore, VolumeProfileQuery, WhaleQuery,
 };
 use marketseries_testkit::conformance::{fixture_now, Approx, Fixture};
 use marketseries_testkit::launcher::{fresh_database, ServerKind};
@@ -361,7 +361,7 @@ async fn running_the_retention_job_drops_exactly_the_expired_chunks() {
     assert_eq!(before.len(), 401);
     let daily_before = aggregate_chunks(&store, "ohlcv_1d").await;
     store
-        .apply_policies(&Policies::default())
+        .apply_policies(&seed(), Expiry::Confirmed)
         .await
         .expect("policies");
     let ran = store
@@ -460,13 +460,24 @@ fn seconds(jobs: &[JobRow], proc_name: &str, relation: &str) -> Option<i64> {
 
 const DAY: i64 = 86_400;
 
+/// The seed's retention horizons, which a user opts into.
+fn seed() -> Policies {
+    Policies {
+        retention: RetentionPolicy::SEED,
+        ..Policies::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() {
     // Retention jobs measure age by the server's clock: only a store on the same clock
     // gets them (see `a_store_on_another_clock_gets_no_retention_jobs`).
     let store = store(Arc::new(SystemClock)).await;
-    let mut policies = Policies::default();
-    store.apply_policies(&policies).await.expect("apply");
+    let mut policies = seed();
+    store
+        .apply_policies(&policies, Expiry::Refuse)
+        .await
+        .expect("apply");
     let j = jobs(&store).await;
     assert_eq!(seconds(&j, "policy_retention", "candles"), Some(365 * DAY));
     assert_eq!(
@@ -521,7 +532,10 @@ async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() 
     policies.retention.price = Some(TimeDelta::days(400));
     policies.compression.sentiment_after = None;
     policies.refresh.schedule = TimeDelta::minutes(10);
-    store.apply_policies(&policies).await.expect("re-apply");
+    store
+        .apply_policies(&policies, Expiry::Refuse)
+        .await
+        .expect("re-apply");
     let j = jobs(&store).await;
     assert_eq!(seconds(&j, "policy_retention", "candles"), Some(400 * DAY));
     assert_eq!(seconds(&j, "policy_retention", "ohlcv_1d"), Some(400 * DAY));
@@ -537,7 +551,7 @@ async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() 
     policies.refresh.start_offset = TimeDelta::days(1);
     policies.retention.flow = Some(TimeDelta::days(2));
     let err = store
-        .apply_policies(&policies)
+        .apply_policies(&policies, Expiry::Confirmed)
         .await
         .expect_err("must fail");
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
@@ -552,7 +566,7 @@ async fn a_store_on_another_clock_gets_no_retention_jobs() {
     let reference = MemoryStore::with_clock(fixed());
     load(&store, &reference).await;
     store
-        .apply_policies(&Policies::default())
+        .apply_policies(&seed(), Expiry::Confirmed)
         .await
         .expect("apply");
     let j = jobs(&store).await;
@@ -594,7 +608,7 @@ async fn stats_show_rows_chunks_compression_watermarks_and_jobs() {
     );
     assert_eq!(candles.compressed_bytes, None);
     store
-        .apply_policies(&Policies::default())
+        .apply_policies(&seed(), Expiry::Confirmed)
         .await
         .expect("policies");
     let ran = store

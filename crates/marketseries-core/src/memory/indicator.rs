@@ -359,7 +359,10 @@ mod tests {
         let store = MemoryStore::with_clock(std::sync::Arc::new(FixedClock::new(now)));
         let mut policies = Policies::default();
         policies.retention.indicator = Some(TimeDelta::days(30));
-        store.apply_policies(&policies).await.unwrap();
+        store
+            .apply_policies(&policies, crate::Expiry::Confirmed)
+            .await
+            .unwrap();
         let values: Vec<_> = (0..40)
             .map(|d| IndicatorValue {
                 time: now - TimeDelta::days(d),

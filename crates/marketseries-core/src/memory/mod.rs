@@ -18,7 +18,8 @@ use rust_decimal::Decimal;
 
 use crate::candle::Bar;
 use crate::capabilities::{AggregateCapability, Capabilities};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::expiry::{self, ExpiringData, Expiry, PolicyReport, RetentionPreview};
 use crate::flow::{Flow, FlowType};
 use crate::indicator::IndicatorSeries;
 use crate::interval::Interval;
@@ -48,6 +49,46 @@ struct State {
     /// symbol -> (interval, name) -> time -> value.
     indicators: BTreeMap<String, BTreeMap<IndicatorSeries, BTreeMap<DateTime<Utc>, Decimal>>>,
     policies: Policies,
+}
+
+impl State {
+    /// The rows of `dataset` older than `cutoff`: exactly what retention would remove here.
+    fn expiring(&self, dataset: Dataset, cutoff: DateTime<Utc>) -> ExpiringData {
+        let times: Vec<DateTime<Utc>> = match dataset {
+            Dataset::Price => self
+                .candles
+                .values()
+                .flat_map(BTreeMap::values)
+                .flat_map(|raw| raw.range(..cutoff).map(|(t, _)| *t))
+                .collect(),
+            Dataset::Sentiment => self
+                .sentiment
+                .values()
+                .map(|r| r.time)
+                .filter(|t| *t < cutoff)
+                .collect(),
+            Dataset::Flow => self
+                .flows
+                .values()
+                .map(|f| f.time)
+                .filter(|t| *t < cutoff)
+                .collect(),
+            Dataset::Indicator => self
+                .indicators
+                .values()
+                .flat_map(BTreeMap::values)
+                .flat_map(|values| values.range(..cutoff).map(|(t, _)| *t))
+                .collect(),
+        };
+        ExpiringData {
+            dataset,
+            table: crate::maintenance::table_name(dataset),
+            cutoff,
+            rows: u64::try_from(times.len()).unwrap_or(u64::MAX),
+            oldest: times.iter().min().copied(),
+            newest: times.iter().max().copied(),
+        }
+    }
 }
 
 /// The in-memory reference store. Cheap to clone (clones share data).
@@ -185,10 +226,31 @@ impl TimeSeriesStore for MemoryStore {
         Ok(())
     }
 
-    async fn apply_policies(&self, policies: &Policies) -> Result<()> {
+    async fn policies(&self) -> Result<Policies> {
+        Ok(self.read().policies)
+    }
+
+    async fn preview_policies(&self, policies: &Policies) -> Result<RetentionPreview> {
         policies.validate()?;
+        let state = self.read();
+        let expiring = expiry::shortened(&state.policies, policies, self.now())
+            .into_iter()
+            .map(|(dataset, cutoff)| state.expiring(dataset, cutoff))
+            .collect();
+        Ok(RetentionPreview { expiring })
+    }
+
+    async fn apply_policies(&self, policies: &Policies, expiry: Expiry) -> Result<PolicyReport> {
+        let preview = self.preview_policies(policies).await?;
+        if preview.drops_data() && expiry == Expiry::Refuse {
+            return Err(Error::Unconfirmed { preview });
+        }
         self.write().policies = *policies;
-        Ok(())
+        Ok(PolicyReport {
+            policies: *policies,
+            preview,
+            jobs: Vec::new(),
+        })
     }
 
     async fn refresh(&self, _range: Option<TimeRange>) -> Result<()> {
@@ -205,9 +267,7 @@ impl TimeSeriesStore for MemoryStore {
             let Some(horizon) = retention.horizon(dataset) else {
                 continue;
             };
-            let cutoff = now
-                .checked_sub_signed(horizon)
-                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            let cutoff = expiry::cutoff(now, horizon);
             let removed = match dataset {
                 Dataset::Price => {
                     let mut removed = Vec::new();
@@ -270,6 +330,7 @@ impl TimeSeriesStore for MemoryStore {
         };
         Ok(StoreStats {
             backend: self.caps.backend,
+            policies: state.policies,
             tables: vec![
                 table("candles", candle_rows),
                 table("sentiment", state.sentiment.len()),

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use marketseries_core::{
-    ErrorKind, IndicatorQuery, IndicatorSeries, IndicatorStore, IndicatorValue, Interval, Policies,
-    RecordKind, TimeRange, TimeSeriesStore,
+    ErrorKind, Expiry, IndicatorQuery, IndicatorSeries, IndicatorStore, IndicatorValue, Interval,
+    Policies, RecordKind, TimeRange, TimeSeriesStore,
 };
 use rust_decimal::Decimal;
 
@@ -622,11 +622,11 @@ pub async fn indicator_retention_keeps_rows_inside_window(factory: &dyn StoreFac
     let mut policies = Policies::default();
     policies.retention.indicator = Some(horizon);
     fx.store
-        .apply_policies(&policies)
+        .apply_policies(&policies, Expiry::Confirmed)
         .await
         .expect("apply policies");
     fx.reference
-        .apply_policies(&policies)
+        .apply_policies(&policies, Expiry::Confirmed)
         .await
         .expect("apply policies");
     let report = fx.store.apply_retention().await.expect("retention");

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use marketseries_core::{
-    Candle, ErrorKind, Flow, FlowType, Interval, OhlcvQuery, Policies, PriceStore, SentimentLabel,
-    SentimentReading, TimeRange, TimeSeriesStore,
+    Candle, ErrorKind, Expiry, Flow, FlowType, Interval, OhlcvQuery, Policies, PriceStore,
+    RetentionPolicy, SentimentLabel, SentimentReading, TimeRange, TimeSeriesStore,
 };
 use rust_decimal::Decimal;
 
@@ -23,6 +23,44 @@ fn day_candle(symbol: &str, time: DateTime<Utc>) -> Candle {
     }
 }
 
+/// Daily candles of the 400 days up to `now` and 200 days of sentiment and flows, one
+/// record every `step` days: data older than every one of the seed's retention horizons.
+pub(super) fn history(
+    now: DateTime<Utc>,
+    step: usize,
+) -> (Vec<Candle>, Vec<SentimentReading>, Vec<Flow>) {
+    let start = Interval::D1.floor(now) - TimeDelta::days(400);
+    let candles: Vec<Candle> = (0..401)
+        .step_by(step)
+        .map(|d| day_candle("BTCUSDT", start + TimeDelta::days(d)))
+        .collect();
+    let readings: Vec<SentimentReading> = (0..200)
+        .step_by(step)
+        .map(|d| SentimentReading {
+            asset: "BTC".into(),
+            source: "news".into(),
+            time: now - TimeDelta::days(d) - TimeDelta::minutes(1),
+            score: 0.5,
+            label: SentimentLabel::Bullish,
+            mention_volume: 1,
+            engagement: 1.0,
+        })
+        .collect();
+    let flows: Vec<Flow> = (0..200)
+        .step_by(step)
+        .map(|d| Flow {
+            asset: "BTC".into(),
+            time: now - TimeDelta::days(d) - TimeDelta::minutes(1),
+            flow_type: FlowType::ExchangeInflow,
+            amount: Decimal::ONE,
+            usd_value: Decimal::TEN,
+            source: "binance".into(),
+            reference: format!("d{d}"),
+        })
+        .collect();
+    (candles, readings, flows)
+}
+
 /// With an injected clock, retention keeps every row inside its window (and the reference
 /// store, which removes exactly the expired rows, agrees on everything inside it).
 pub async fn retention_keeps_rows_inside_window(factory: &dyn StoreFactory) {
@@ -35,42 +73,20 @@ pub async fn retention_keeps_rows_inside_window(factory: &dyn StoreFactory) {
         return;
     }
     let now = fixture_now();
-    let start = Interval::D1.floor(now) - TimeDelta::days(400);
-    let candles: Vec<Candle> = (0..401)
-        .map(|d| day_candle("BTCUSDT", start + TimeDelta::days(d)))
-        .collect();
-    let readings: Vec<SentimentReading> = (0..200)
-        .map(|d| SentimentReading {
-            asset: "BTC".into(),
-            source: "news".into(),
-            time: now - TimeDelta::days(d) - TimeDelta::minutes(1),
-            score: 0.5,
-            label: SentimentLabel::Bullish,
-            mention_volume: 1,
-            engagement: 1.0,
-        })
-        .collect();
-    let flows: Vec<Flow> = (0..200)
-        .map(|d| Flow {
-            asset: "BTC".into(),
-            time: now - TimeDelta::days(d) - TimeDelta::minutes(1),
-            flow_type: FlowType::ExchangeInflow,
-            amount: Decimal::ONE,
-            usd_value: Decimal::TEN,
-            source: "binance".into(),
-            reference: format!("d{d}"),
-        })
-        .collect();
+    let (candles, readings, flows) = history(now, 1);
     fx.candles(&candles).await;
     fx.sentiments(&readings).await;
     fx.flows(&flows).await;
-    let policies = Policies::default();
+    let policies = Policies {
+        retention: RetentionPolicy::SEED,
+        ..Policies::default()
+    };
     fx.store
-        .apply_policies(&policies)
+        .apply_policies(&policies, Expiry::Confirmed)
         .await
         .expect("apply policies");
     fx.reference
-        .apply_policies(&policies)
+        .apply_policies(&policies, Expiry::Confirmed)
         .await
         .expect("apply policies");
     let report = fx.store.apply_retention().await.expect("retention");
@@ -158,19 +174,20 @@ pub async fn policies_are_validated(factory: &dyn StoreFactory) {
     bad.retention.price = Some(TimeDelta::days(1));
     let err = fx
         .store
-        .apply_policies(&bad)
+        .apply_policies(&bad, Expiry::Confirmed)
         .await
         .expect_err("retention inside the refresh window must fail");
     same("error kind", err.kind(), ErrorKind::Config);
     let good = Policies::default();
     fx.store
-        .apply_policies(&good)
+        .apply_policies(&good, Expiry::Refuse)
         .await
         .expect("apply policies");
     let mut changed = good;
     changed.retention.sentiment = Some(TimeDelta::days(90));
+    // Nothing is stored, so nothing expires: no confirmation needed.
     fx.store
-        .apply_policies(&changed)
+        .apply_policies(&changed, Expiry::Refuse)
         .await
         .expect("re-apply changed policies");
 }

@@ -19,6 +19,7 @@ mod flow;
 mod indicator;
 mod ingest;
 mod maintenance;
+mod policies;
 mod price;
 mod price_edges;
 mod sentiment;
@@ -87,6 +88,9 @@ macro_rules! conformance_checks {
             indicator::indicator_retention_keeps_rows_inside_window,
             maintenance::stats_count_rows,
             maintenance::policies_are_validated,
+            policies::nothing_expires_unless_stored,
+            policies::preview_counts_what_retention_drops,
+            policies::policies_are_stored,
             maintenance::capabilities_are_coherent,
         }
     };
