@@ -23,7 +23,7 @@ async fn show(args: ReportArgs, target: &Target) -> CliResult {
     let policies = store.policies().await?;
     let jobs = store.stats().await?.jobs;
     if args.format == ReportFormat::Json {
-        let doc = serde_json::json!({ "policies": policies, "jobs": jobs });
+        let doc = serde_json::json!({ "policies": policies_json(&policies), "jobs": jobs });
         return render(|out| {
             serde_json::to_writer_pretty(&mut *out, &doc)?;
             writeln!(out)
@@ -88,6 +88,27 @@ pub fn applied(report: &PolicyReport, how: &str) -> String {
     }
     text.push_str(&describe_jobs(&report.jobs));
     text
+}
+
+/// The policies as JSON, durations as `policy set` takes them (`"400d"`; `null` for
+/// forever / off).
+fn policies_json(p: &Policies) -> serde_json::Value {
+    let d = |v: Option<chrono::TimeDelta>| v.map(format_duration);
+    let per = |f: &dyn Fn(Dataset) -> Option<chrono::TimeDelta>| {
+        Dataset::ALL
+            .into_iter()
+            .map(|ds| (ds.as_str().to_owned(), serde_json::json!(d(f(ds)))))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    serde_json::json!({
+        "retention": per(&|ds| p.retention.horizon(ds)),
+        "compression": per(&|ds| p.compression.after(ds)),
+        "refresh": {
+            "start_offset": format_duration(p.refresh.start_offset),
+            "end_offset": format_duration(p.refresh.end_offset),
+            "schedule": format_duration(p.refresh.schedule),
+        },
+    })
 }
 
 fn horizon(h: Option<chrono::TimeDelta>, none: &str) -> String {

@@ -24,10 +24,9 @@ async fn import_query_compress_and_stats_on_timescaledb() {
     let stats = stats_json(&url);
     assert_eq!(stats["backend"], "timescaledb", "{stats}");
 
-    // Fifteen days from a Monday, so that 1w has whole and partial weeks. Recent days,
-    // ending over a week ago: `maintain` applies the default policies, and a native
-    // TimescaleDB's scheduler starts their jobs at once, so data older than the 365-day
-    // retention would be dropped under the test, and data younger than 7 days not compressed.
+    // Fifteen days from a Monday, so that 1w has whole and partial weeks, ending over a
+    // week ago: `maintain --compress` compresses what the stored 7-day compression policy
+    // would, so data younger than that would stay uncompressed.
     let week: Interval = "1w".parse().unwrap();
     let start: DateTime<Utc> = week.floor(Utc::now() - TimeDelta::days(22));
     assert_eq!(start.weekday(), chrono::Weekday::Mon, "{start}");

@@ -57,20 +57,29 @@ struct Job {
 }
 
 /// The server's jobs of this database (TimescaleDB's own have ids below 1000), with their
-/// last run and next start.
+/// last run and next start: a job just added has none recorded yet and runs as soon as the
+/// scheduler sees it, reported as the server's "now".
 pub(crate) async fn jobs(conn: &mut AsyncPgConnection, edition: Edition) -> Result<Vec<JobStats>> {
     if !edition.has_tsl() {
         return Ok(Vec::new());
     }
     let rows: Vec<Job> = diesel::sql_query(
-        "SELECT j.job_id::bigint AS id, j.application_name AS name, \
-         s.last_run_started_at AS last_run, \
+        "SELECT j.job_id::bigint AS id, \
+         j.application_name || coalesce(' on ' || coalesce(ca.view_name, j.hypertable_name), '') \
+         AS name, \
+         CASE WHEN isfinite(s.last_run_started_at) THEN s.last_run_started_at END AS last_run, \
          CASE WHEN s.last_run_status IS NULL THEN NULL ELSE s.last_run_status = 'Success' END \
          AS succeeded, coalesce(s.total_failures, 0)::bigint AS failures, \
-         CASE WHEN j.scheduled THEN coalesce(s.next_start, j.next_start) END AS next_start, \
+         (SELECT CASE WHEN NOT j.scheduled THEN NULL \
+                      WHEN n IS NULL OR n = '-infinity' THEN now() \
+                      WHEN isfinite(n) THEN n END \
+          FROM (SELECT coalesce(s.next_start, j.next_start) AS n) x) AS next_start, \
          (extract(epoch FROM j.schedule_interval) * 1000000)::bigint AS schedule_us \
          FROM timescaledb_information.jobs j \
          LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id \
+         LEFT JOIN timescaledb_information.continuous_aggregates ca \
+           ON ca.materialization_hypertable_schema = j.hypertable_schema \
+          AND ca.materialization_hypertable_name = j.hypertable_name \
          WHERE j.job_id >= 1000 ORDER BY j.job_id",
     )
     .load(conn)
