@@ -25,6 +25,12 @@ pub const MAX_INDICATOR_NAME_LEN: usize = 64;
 pub const MAX_MAGNITUDE: Decimal = Decimal::from_parts(1_661_992_960, 1_808_227_885, 5, false, 0);
 /// Largest accepted mention volume of a sentiment reading: 10^12.
 pub const MAX_MENTIONS: u64 = 1_000_000_000_000;
+/// Largest accepted `engagement` of a sentiment reading: a billion readings of it sum to
+/// 1e24, far from float8's limit, so no aggregate of them can overflow.
+pub const MAX_ENGAGEMENT: f64 = 1e15;
+/// How far ahead of the store's clock a record's time may be by default: a feed a little
+/// ahead is normal; a record dated years ahead would become the latest price for good.
+pub const DEFAULT_MAX_FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::days(1);
 /// Default maximum records per batch.
 pub const DEFAULT_MAX_BATCH: usize = 100_000;
 
@@ -261,6 +267,12 @@ fn sentiment_fields(s: &SentimentReading) -> FieldResult {
     if s.engagement < 0.0 {
         return Err(("engagement", Problem::Negative));
     }
+    if s.engagement > MAX_ENGAGEMENT {
+        return Err((
+            "engagement",
+            Problem::OutOfRange(format!("{} exceeds {MAX_ENGAGEMENT:e}", s.engagement)),
+        ));
+    }
     Ok(())
 }
 
@@ -328,20 +340,61 @@ pub fn validate_indicator(v: &IndicatorValue) -> Result<(), ValidationError> {
     wrap(RecordKind::Indicator, None, indicator_fields(v))
 }
 
+/// What a store accepts in one batch besides each record's own rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most records in one batch.
+    pub max_batch: usize,
+    /// Latest accepted record time: the store's "now" plus its allowed skew.
+    pub not_after: DateTime<Utc>,
+}
+
+impl Limits {
+    /// Limits of a store whose clock reads `now` and that accepts times up to `skew` ahead.
+    pub fn new(max_batch: usize, now: DateTime<Utc>, skew: chrono::TimeDelta) -> Self {
+        Self {
+            max_batch,
+            not_after: now
+                .checked_add_signed(skew)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    }
+}
+
+fn check_not_ahead(t: DateTime<Utc>, not_after: DateTime<Utc>) -> FieldResult {
+    if t > not_after {
+        return Err((
+            "time",
+            Problem::OutOfRange(format!(
+                "{} is ahead of the store's clock by more than the allowed skew \
+                 (latest accepted: {})",
+                t.to_rfc3339(),
+                not_after.to_rfc3339()
+            )),
+        ));
+    }
+    Ok(())
+}
+
 fn validate_batch<T>(
     records: &[T],
-    max_batch: usize,
+    limits: &Limits,
     kind: RecordKind,
     check: fn(&T) -> FieldResult,
+    time: fn(&T) -> DateTime<Utc>,
 ) -> Result<(), Error> {
-    if records.len() > max_batch {
+    if records.len() > limits.max_batch {
         return Err(Error::BatchTooLarge {
             len: records.len(),
-            max: max_batch,
+            max: limits.max_batch,
         });
     }
     for (i, r) in records.iter().enumerate() {
-        wrap(kind, Some(i), check(r))?;
+        wrap(
+            kind,
+            Some(i),
+            check(r).and_then(|()| check_not_ahead(time(r), limits.not_after)),
+        )?;
     }
     Ok(())
 }
@@ -350,24 +403,32 @@ fn validate_batch<T>(
 ///
 /// # Errors
 /// [`Error::BatchTooLarge`], or [`Error::Validation`] for the first bad record with its index.
-pub fn validate_candles(records: &[Candle], max_batch: usize) -> Result<(), Error> {
-    validate_batch(records, max_batch, RecordKind::Candle, candle_fields)
+pub fn validate_candles(records: &[Candle], limits: &Limits) -> Result<(), Error> {
+    validate_batch(records, limits, RecordKind::Candle, candle_fields, |r| {
+        r.time
+    })
 }
 
 /// Validates a batch of sentiment readings.
 ///
 /// # Errors
 /// [`Error::BatchTooLarge`], or [`Error::Validation`] for the first bad record with its index.
-pub fn validate_sentiments(records: &[SentimentReading], max_batch: usize) -> Result<(), Error> {
-    validate_batch(records, max_batch, RecordKind::Sentiment, sentiment_fields)
+pub fn validate_sentiments(records: &[SentimentReading], limits: &Limits) -> Result<(), Error> {
+    validate_batch(
+        records,
+        limits,
+        RecordKind::Sentiment,
+        sentiment_fields,
+        |r| r.time,
+    )
 }
 
 /// Validates a batch of flows.
 ///
 /// # Errors
 /// [`Error::BatchTooLarge`], or [`Error::Validation`] for the first bad record with its index.
-pub fn validate_flows(records: &[Flow], max_batch: usize) -> Result<(), Error> {
-    validate_batch(records, max_batch, RecordKind::Flow, flow_fields)
+pub fn validate_flows(records: &[Flow], limits: &Limits) -> Result<(), Error> {
+    validate_batch(records, limits, RecordKind::Flow, flow_fields, |r| r.time)
 }
 
 /// Validates a batch of indicator values: size limit first, then every record (symbol as
@@ -378,8 +439,14 @@ pub fn validate_flows(records: &[Flow], max_batch: usize) -> Result<(), Error> {
 ///
 /// # Errors
 /// [`Error::BatchTooLarge`], or [`Error::Validation`] for the first bad record with its index.
-pub fn validate_indicators(records: &[IndicatorValue], max_batch: usize) -> Result<(), Error> {
-    validate_batch(records, max_batch, RecordKind::Indicator, indicator_fields)
+pub fn validate_indicators(records: &[IndicatorValue], limits: &Limits) -> Result<(), Error> {
+    validate_batch(
+        records,
+        limits,
+        RecordKind::Indicator,
+        indicator_fields,
+        |r| r.time,
+    )
 }
 
 /// Converts an `f64` read from a file or feed to an exact decimal, rejecting NaN and
@@ -409,6 +476,14 @@ pub fn decimal_from_f64(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Limits of `n` records and no future bound (the skew is tested on its own).
+    fn lim(n: usize) -> Limits {
+        Limits {
+            max_batch: n,
+            not_after: crate::time::max_time(),
+        }
+    }
     use crate::interval::Interval;
     use crate::sentiment::SentimentLabel;
     use rust_decimal::Decimal;
@@ -450,11 +525,11 @@ mod tests {
         let mut bad = candle();
         bad.volume = Decimal::from(-1);
         let batch = vec![candle(), candle(), bad];
-        let err = validate_candles(&batch, 10).unwrap_err();
+        let err = validate_candles(&batch, &lim(10)).unwrap_err();
         let v = err.as_validation().unwrap();
         assert_eq!((v.index, v.field), (Some(2), "volume"));
         assert_eq!(
-            validate_candles(&batch, 2).unwrap_err().kind(),
+            validate_candles(&batch, &lim(2)).unwrap_err().kind(),
             crate::ErrorKind::BatchTooLarge
         );
     }
@@ -527,7 +602,7 @@ mod tests {
         symbol.symbol = "BTC USDT".into();
         for (bad, field) in [(huge, "value"), (early, "time"), (symbol, "symbol")] {
             let batch = vec![indicator(), bad, indicator()];
-            let err = validate_indicators(&batch, 10).unwrap_err();
+            let err = validate_indicators(&batch, &lim(10)).unwrap_err();
             let v = err.as_validation().unwrap();
             assert_eq!(
                 (v.record, v.index, v.field),
@@ -536,14 +611,14 @@ mod tests {
         }
         let mut edge = indicator();
         edge.value = -MAX_MAGNITUDE;
-        assert!(validate_indicators(&[edge], 1).is_ok());
+        assert!(validate_indicators(&[edge], &lim(1)).is_ok());
         let e = decimal_from_f64(RecordKind::Indicator, "value", f64::INFINITY).unwrap_err();
         assert_eq!(
             (e.record, e.field, e.problem),
             (RecordKind::Indicator, "value", Problem::NotFinite)
         );
         assert_eq!(
-            validate_indicators(&[indicator(), indicator()], 1)
+            validate_indicators(&[indicator(), indicator()], &lim(1))
                 .unwrap_err()
                 .kind(),
             crate::ErrorKind::BatchTooLarge

@@ -5,7 +5,7 @@ mod common;
 use chrono::{DateTime, TimeDelta, Utc};
 use common::config;
 use marketseries_core::validate::{
-    validate_candles, validate_flows, validate_indicators, validate_sentiments,
+    validate_candles, validate_flows, validate_indicators, validate_sentiments, Limits,
     MAX_INDICATOR_NAME_LEN, MAX_MAGNITUDE,
 };
 use marketseries_core::{
@@ -13,6 +13,14 @@ use marketseries_core::{
 };
 use proptest::prelude::*;
 use rust_decimal::Decimal;
+
+/// Limits of `n` records and no future bound.
+fn lim(n: usize) -> Limits {
+    Limits {
+        max_batch: n,
+        not_after: DateTime::<Utc>::MAX_UTC,
+    }
+}
 
 fn t() -> impl Strategy<Value = DateTime<Utc>> {
     (0i64..4_000_000_000).prop_map(|s| DateTime::from_timestamp(s, 0).unwrap())
@@ -222,10 +230,10 @@ proptest! {
                           s in prop::collection::vec(sentiment(), 0..20),
                           f in prop::collection::vec(flow(), 0..20),
                           i in prop::collection::vec(indicator(), 0..20)) {
-        prop_assert!(validate_candles(&c, 100).is_ok());
-        prop_assert!(validate_sentiments(&s, 100).is_ok());
-        prop_assert!(validate_flows(&f, 100).is_ok());
-        prop_assert!(validate_indicators(&i, 100).is_ok());
+        prop_assert!(validate_candles(&c, &lim(100)).is_ok());
+        prop_assert!(validate_sentiments(&s, &lim(100)).is_ok());
+        prop_assert!(validate_flows(&f, &lim(100)).is_ok());
+        prop_assert!(validate_indicators(&i, &lim(100)).is_ok());
     }
 
     #[test]
@@ -234,7 +242,7 @@ proptest! {
                                         how in candle_corruption()) {
         let i = pick.index(batch.len());
         let field = corrupt(&mut batch[i], how);
-        let err = validate_candles(&batch, 100).unwrap_err();
+        let err = validate_candles(&batch, &lim(100)).unwrap_err();
         let v = err.as_validation().expect("a validation error");
         prop_assert_eq!(v.index, Some(i));
         prop_assert_eq!(v.field, field, "{:?}", how);
@@ -254,7 +262,7 @@ proptest! {
             4 => { r.source.clear(); "source" }
             _ => { r.mention_volume = u64::MAX; "mention_volume" }
         };
-        let err = validate_sentiments(&batch, 100).unwrap_err();
+        let err = validate_sentiments(&batch, &lim(100)).unwrap_err();
         let v = err.as_validation().expect("a validation error");
         prop_assert_eq!((v.index, v.field), (Some(i), field));
     }
@@ -272,7 +280,7 @@ proptest! {
             3 => { f.reference = "r".repeat(129); "reference" }
             _ => { f.time = DateTime::from_timestamp(5_000_000_000, 0).unwrap(); "time" }
         };
-        let err = validate_flows(&batch, 100).unwrap_err();
+        let err = validate_flows(&batch, &lim(100)).unwrap_err();
         let v = err.as_validation().expect("a validation error");
         prop_assert_eq!((v.index, v.field), (Some(i), field));
     }
@@ -295,7 +303,7 @@ proptest! {
             7 => { v.time = DateTime::from_timestamp(4_102_444_800, 0).unwrap(); "time" }
             _ => { v.time += TimeDelta::nanoseconds(500); "time" }
         };
-        let err = validate_indicators(&batch, 100).unwrap_err();
+        let err = validate_indicators(&batch, &lim(100)).unwrap_err();
         let v = err.as_validation().expect("a validation error");
         prop_assert_eq!((v.index, v.field), (Some(i), field));
     }
@@ -303,9 +311,9 @@ proptest! {
     #[test]
     fn oversized_batches_are_rejected(batch in prop::collection::vec(candle(), 2..10),
                                       values in prop::collection::vec(indicator(), 2..10)) {
-        let err = validate_candles(&batch, batch.len() - 1).unwrap_err();
+        let err = validate_candles(&batch, &lim(batch.len() - 1)).unwrap_err();
         prop_assert_eq!(err.kind(), marketseries_core::ErrorKind::BatchTooLarge);
-        let err = validate_indicators(&values, values.len() - 1).unwrap_err();
+        let err = validate_indicators(&values, &lim(values.len() - 1)).unwrap_err();
         prop_assert_eq!(err.kind(), marketseries_core::ErrorKind::BatchTooLarge);
     }
 }

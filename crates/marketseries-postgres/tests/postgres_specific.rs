@@ -469,3 +469,24 @@ async fn the_background_refresher_materializes_pending_spans() {
     assert_eq!(materialized.bars.len(), 24);
     assert_eq!(materialized.bars, real_time.bars);
 }
+
+/// Issue 12: the tables refuse what validation refuses, numeric `NaN` included, from a
+/// writer going straight to SQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_sql_writes_of_invalid_rows_are_refused_by_checks() {
+    let db = fresh_database(ServerKind::Postgres)
+        .await
+        .expect("database");
+    let store =
+        PgStore::connect_with_clock(PgConfig::new(db.url()), Arc::new(FixedClock::new(now())))
+            .await
+            .expect("connect");
+    store.migrate().await.expect("migrate");
+    // Partitions for the day, so that only the CHECKs can refuse the rows.
+    store
+        .apply_policies(&Policies::default(), Expiry::Refuse)
+        .await
+        .expect("policies");
+    marketseries_testkit::sql_checks::direct_writes_of_invalid_rows_are_rejected(db.url(), now())
+        .await;
+}

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use marketseries_core::validate::DEFAULT_MAX_BATCH;
+use marketseries_core::validate::{DEFAULT_MAX_BATCH, DEFAULT_MAX_FUTURE_SKEW};
 use marketseries_core::{Error, Result};
 
 /// How to connect and how to lay out data. The URL never appears in `Debug` output.
@@ -29,6 +29,10 @@ pub struct PgConfig {
     /// Width of each time partition (default 1 day). Fixed for the life of a database:
     /// partitions of another width would overlap the existing ones.
     pub partition_width: TimeDelta,
+    /// How far ahead of the store's clock a record's time may be (default 1 day): a batch
+    /// with a later record is rejected, naming it, so that no mistyped date becomes the
+    /// latest price for good.
+    pub max_future_skew: TimeDelta,
 }
 
 impl PgConfig {
@@ -44,6 +48,7 @@ impl PgConfig {
             verify_on_checkout: true,
             max_batch_size: DEFAULT_MAX_BATCH,
             partition_width: TimeDelta::days(1),
+            max_future_skew: DEFAULT_MAX_FUTURE_SKEW,
         }
     }
 
@@ -65,6 +70,7 @@ impl fmt::Debug for PgConfig {
             .field("verify_on_checkout", &self.verify_on_checkout)
             .field("max_batch_size", &self.max_batch_size)
             .field("partition_width", &self.partition_width)
+            .field("max_future_skew", &self.max_future_skew)
             .finish()
     }
 }

@@ -134,7 +134,7 @@ impl<F: Flavor> SqlStore<F> {
 #[async_trait]
 impl<F: Flavor> FlowStore for SqlStore<F> {
     async fn store_flows(&self, flows: &[Flow]) -> Result<WriteSummary> {
-        validate_flows(flows, self.caps.max_batch_size)?;
+        validate_flows(flows, &self.limits())?;
         let rows = last_wins(flows, |f| {
             (
                 f.asset.as_str(),

@@ -109,7 +109,7 @@ fn value_of(symbol: &str, series: IndicatorSeries, row: ValueRow) -> IndicatorVa
 #[async_trait]
 impl<F: Flavor> IndicatorStore for SqlStore<F> {
     async fn store_indicators(&self, values: &[IndicatorValue]) -> Result<WriteSummary> {
-        validate_indicators(values, self.caps.max_batch_size)?;
+        validate_indicators(values, &self.limits())?;
         let rows = last_wins(values, |v| {
             (v.symbol.as_str(), v.interval, v.name.as_str(), v.time)
         });

@@ -51,7 +51,7 @@ struct LevelRow {
 #[async_trait]
 impl<F: Flavor> PriceStore for SqlStore<F> {
     async fn store_candles(&self, candles: &[Candle]) -> Result<WriteSummary> {
-        validate_candles(candles, self.caps.max_batch_size)?;
+        validate_candles(candles, &self.limits())?;
         let rows = last_wins(candles, |c| (c.symbol.as_str(), c.interval, c.time));
         let summary = WriteSummary {
             received: candles.len(),

@@ -137,7 +137,7 @@ fn window(avg: Option<f64>, n: i64) -> Option<SentimentWindow> {
 #[async_trait]
 impl<F: Flavor> SentimentStore for SqlStore<F> {
     async fn store_sentiments(&self, readings: &[SentimentReading]) -> Result<WriteSummary> {
-        validate_sentiments(readings, self.caps.max_batch_size)?;
+        validate_sentiments(readings, &self.limits())?;
         let rows = last_wins(readings, |r| (r.asset.as_str(), r.source.as_str(), r.time));
         let summary = WriteSummary {
             received: readings.len(),

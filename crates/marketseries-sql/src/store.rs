@@ -170,6 +170,15 @@ impl<F: Flavor> SqlStore<F> {
         Ok(RetentionPreview { expiring })
     }
 
+    /// What a batch written now may hold: the configured batch size and future skew.
+    pub(crate) fn limits(&self) -> marketseries_core::validate::Limits {
+        marketseries_core::validate::Limits::new(
+            self.caps.max_batch_size,
+            self.now(),
+            self.config.max_future_skew,
+        )
+    }
+
     /// The configuration the store was connected with.
     pub fn config(&self) -> &PgConfig {
         &self.config

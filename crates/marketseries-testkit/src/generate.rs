@@ -236,6 +236,12 @@ pub fn flows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use marketseries_core::validate::Limits;
+
+    const UNBOUNDED: Limits = Limits {
+        max_batch: usize::MAX,
+        not_after: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+    };
     use marketseries_core::validate::{validate_candles, validate_flows, validate_sentiments};
 
     fn start() -> DateTime<Utc> {
@@ -247,13 +253,13 @@ mod tests {
         let spec = CandleSpec::minutes(10, 2, start(), 7);
         let a = spec.generate();
         assert_eq!(a.len(), 10 * 2 * 1_440);
-        validate_candles(&a, usize::MAX).unwrap();
+        validate_candles(&a, &UNBOUNDED).unwrap();
         assert_eq!(a, spec.generate());
         assert_ne!(a, CandleSpec::minutes(10, 2, start(), 8).generate());
         let s = sentiment(&["BTC", "ETH"], start(), TimeDelta::minutes(15), 200, 7);
-        validate_sentiments(&s, usize::MAX).unwrap();
+        validate_sentiments(&s, &UNBOUNDED).unwrap();
         let f = flows(&["BTC", "ETH"], start(), 3, 100, 7);
-        validate_flows(&f, usize::MAX).unwrap();
+        validate_flows(&f, &UNBOUNDED).unwrap();
         assert!(f.len() > 500);
     }
 

@@ -6,5 +6,6 @@ pub mod conformance;
 pub mod generate;
 pub mod launcher;
 pub mod naive;
+pub mod sql_checks;
 
 pub use conformance::{MemoryFactory, StoreFactory};

@@ -1012,3 +1012,25 @@ async fn a_full_refresh_in_windows_reaches_every_aggregate_with_late_data() {
         .expect("jit");
     assert_eq!(jit.jit, "off");
 }
+
+/// Issue 12: the hypertables refuse what validation refuses, numeric `NaN` included, from a
+/// writer going straight to SQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_sql_writes_of_invalid_rows_are_refused_by_checks() {
+    let db = fresh_database(ServerKind::Timescale)
+        .await
+        .expect("database");
+    let mut config = PgConfig::new(db.url());
+    config.pool_size = 1;
+    let store = TimescaleStore::connect_with_clock(config, fixed())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    // The embedded server serves one client per database: no store connection may stay.
+    drop(store);
+    marketseries_testkit::sql_checks::direct_writes_of_invalid_rows_are_rejected(
+        db.url(),
+        fixture_now(),
+    )
+    .await;
+}

@@ -23,11 +23,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use csv::StringRecord;
+use marketseries_core::validate::DEFAULT_MAX_FUTURE_SKEW;
 use marketseries_core::{Dataset, Result as CoreResult, TimeSeriesStore, WriteSummary};
 
 use crate::error::{CliError, CliResult};
 use crate::output::plural;
-use crate::parse::FieldError;
+use crate::parse::{format_duration, format_time, FieldError};
 
 /// A bad line: its number in the file (the header is line 1) and what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +294,7 @@ fn scan<F: RecordFormat>(
     let mut groups: HashSet<String> = HashSet::new();
     let mut scratch = Vec::new();
     let mut bad_rows: HashSet<u64> = HashSet::new();
+    let not_after = Utc::now() + DEFAULT_MAX_FUTURE_SKEW;
     let mut handle = |ordinal: u64, line: u64, row: Result<&StringRecord, FieldError>| {
         let row = match row {
             Ok(row) => row,
@@ -303,6 +305,23 @@ fn scan<F: RecordFormat>(
         };
         scratch.clear();
         match format.parse(row, &mut scratch) {
+            // The store rejects a batch with a record this far ahead; checked here so that
+            // such a file fails before anything is stored, like every other bad line.
+            Some(record) if F::time(&record) > not_after => {
+                bad_rows.insert(ordinal);
+                errors.push(LineError {
+                    line,
+                    error: FieldError::new(
+                        "time",
+                        format!(
+                            "{} is more than {} ahead of now (latest accepted: {})",
+                            format_time(F::time(&record)),
+                            format_duration(DEFAULT_MAX_FUTURE_SKEW),
+                            format_time(not_after)
+                        ),
+                    ),
+                });
+            }
             Some(record) => {
                 good += 1;
                 keys.insert(key_digest::<F>(&record));

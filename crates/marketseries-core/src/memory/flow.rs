@@ -44,7 +44,7 @@ impl MemoryStore {
 #[async_trait]
 impl FlowStore for MemoryStore {
     async fn store_flows(&self, flows: &[Flow]) -> Result<WriteSummary> {
-        validate_flows(flows, self.caps.max_batch_size)?;
+        validate_flows(flows, &self.limits())?;
         let mut state = self.write();
         let mut keys = std::collections::BTreeSet::new();
         for f in flows {

@@ -71,7 +71,7 @@ impl State {
 #[async_trait]
 impl IndicatorStore for MemoryStore {
     async fn store_indicators(&self, values: &[IndicatorValue]) -> Result<WriteSummary> {
-        validate_indicators(values, self.caps.max_batch_size)?;
+        validate_indicators(values, &self.limits())?;
         let mut state = self.write();
         let mut keys = BTreeSet::new();
         for v in values {

@@ -165,6 +165,17 @@ impl MemoryStore {
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+
+    /// What a batch written now may hold: the batch limit of the capabilities and
+    /// [`DEFAULT_MAX_FUTURE_SKEW`](crate::validate::DEFAULT_MAX_FUTURE_SKEW), as the SQL
+    /// stores by default.
+    fn limits(&self) -> crate::validate::Limits {
+        crate::validate::Limits::new(
+            self.caps.max_batch_size,
+            self.now(),
+            crate::validate::DEFAULT_MAX_FUTURE_SKEW,
+        )
+    }
 }
 
 impl State {

@@ -98,7 +98,7 @@ impl State {
 #[async_trait]
 impl PriceStore for MemoryStore {
     async fn store_candles(&self, candles: &[Candle]) -> Result<WriteSummary> {
-        validate_candles(candles, self.caps.max_batch_size)?;
+        validate_candles(candles, &self.limits())?;
         let mut state = self.write();
         let mut keys = std::collections::BTreeSet::new();
         for c in candles {

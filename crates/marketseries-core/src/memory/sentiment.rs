@@ -57,7 +57,7 @@ fn count(d: &mut SentimentDistribution, label: SentimentLabel) {
 #[async_trait]
 impl SentimentStore for MemoryStore {
     async fn store_sentiments(&self, readings: &[SentimentReading]) -> Result<WriteSummary> {
-        validate_sentiments(readings, self.caps.max_batch_size)?;
+        validate_sentiments(readings, &self.limits())?;
         let mut state = self.write();
         let mut keys = std::collections::BTreeSet::new();
         for r in readings {

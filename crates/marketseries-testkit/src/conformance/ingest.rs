@@ -283,3 +283,118 @@ pub async fn bad_arguments_are_typed_errors(factory: &dyn StoreFactory) {
         );
     }
 }
+
+/// A record more than the allowed skew (a day) ahead of the store's clock fails its whole
+/// batch with a validation error naming it, for every dataset; one exactly a day ahead is
+/// stored. (A candle dated 2099 would otherwise be the latest price for good.)
+pub async fn records_far_ahead_of_the_clock_are_rejected(factory: &dyn StoreFactory) {
+    let fx = Fixture::new(factory).await;
+    let now = fixture_now();
+    let counts = row_counts(&fx).await;
+    let limit = now + TimeDelta::days(1);
+    let candle = |time| Candle {
+        symbol: "BTCUSDT".into(),
+        interval: Interval::M1,
+        time,
+        open: Decimal::TEN,
+        high: Decimal::TEN,
+        low: Decimal::TEN,
+        close: Decimal::TEN,
+        volume: Decimal::ONE,
+    };
+    let batch = [candle(now), candle(limit + TimeDelta::minutes(1))];
+    let err = fx
+        .store
+        .store_candles(&batch)
+        .await
+        .expect_err("a candle a day and a minute ahead");
+    let v = err
+        .as_validation()
+        .unwrap_or_else(|| panic!("expected a validation error, got {err}"));
+    same("candle index/field", (v.index, v.field), (Some(1), "time"));
+    let far = candle("2099-06-01T00:00:00Z".parse().expect("time"));
+    let err = fx.store.store_candles(&[far]).await.expect_err("2099");
+    same("error kind", err.kind(), ErrorKind::InvalidInput);
+
+    let reading = SentimentReading {
+        asset: "BTC".into(),
+        source: "news".into(),
+        time: limit + TimeDelta::hours(1),
+        score: 0.1,
+        label: SentimentLabel::Neutral,
+        mention_volume: 1,
+        engagement: 1.0,
+    };
+    let err = fx
+        .store
+        .store_sentiments(&[reading])
+        .await
+        .expect_err("sentiment");
+    same(
+        "sentiment field",
+        err.as_validation().map(|v| v.field),
+        Some("time"),
+    );
+    let flow = Flow {
+        asset: "BTC".into(),
+        time: limit + TimeDelta::hours(1),
+        flow_type: FlowType::ExchangeInflow,
+        amount: Decimal::ONE,
+        usd_value: Decimal::ONE,
+        source: "binance".into(),
+        reference: "ahead".into(),
+    };
+    let err = fx.store.store_flows(&[flow]).await.expect_err("flow");
+    same(
+        "flow field",
+        err.as_validation().map(|v| v.field),
+        Some("time"),
+    );
+    let value = marketseries_core::IndicatorValue {
+        symbol: "BTCUSDT".into(),
+        interval: Interval::M1,
+        name: "rsi_14".into(),
+        time: limit + TimeDelta::hours(1),
+        value: Decimal::ONE,
+    };
+    let err = fx
+        .store
+        .store_indicators(&[value])
+        .await
+        .expect_err("indicator");
+    same(
+        "indicator field",
+        err.as_validation().map(|v| v.field),
+        Some("time"),
+    );
+    same(
+        "row counts after rejected batches",
+        row_counts(&fx).await,
+        counts,
+    );
+
+    fx.candles(&[candle(limit)]).await;
+    let latest = fx
+        .store
+        .latest_price("BTCUSDT")
+        .await
+        .expect("latest")
+        .expect("a candle exactly at the limit is stored");
+    same("latest time", latest.time, limit);
+}
+
+/// An engagement so large that sums of it could overflow is rejected, naming the field.
+pub async fn engagement_is_bounded(factory: &dyn StoreFactory) {
+    let fx = Fixture::new(factory).await;
+    let mut readings = Fixture::market_sentiment()[..3].to_vec();
+    readings[2].engagement = 1e300;
+    let err = fx
+        .store
+        .store_sentiments(&readings)
+        .await
+        .expect_err("engagement 1e300");
+    let v = err
+        .as_validation()
+        .unwrap_or_else(|| panic!("expected a validation error, got {err}"));
+    same("index/field", (v.index, v.field), (Some(2), "engagement"));
+}

@@ -79,6 +79,8 @@ macro_rules! conformance_checks {
             ingest::duplicates_in_batch_last_wins,
             ingest::oversized_batch_is_rejected,
             ingest::bad_arguments_are_typed_errors,
+            ingest::records_far_ahead_of_the_clock_are_rejected,
+            ingest::engagement_is_bounded,
             sentiment::sentiment_queries_match_reference,
             flow::flow_queries_match_reference,
             indicator::indicator_queries_match_reference,
