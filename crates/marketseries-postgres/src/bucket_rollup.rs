@@ -2,11 +2,17 @@
 //! `flows_1d`), refreshed synchronously (unlike the OHLCV rollups), in the writer's
 //! transaction, by recomputing every bucket in each contiguous run of affected buckets per
 //! asset from raw rows.
+//!
+//! A recomputation sees only committed raw rows (and its own), so two writers of the same
+//! asset and hour under READ COMMITTED would each miss the other's row and the last commit
+//! would win. Each writer therefore first takes a transaction-scoped advisory lock per
+//! (kind, asset), in asset order (so that two writers never wait on each other in a
+//! cycle): the second writer recomputes after the first has committed, and sees its rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Text, Timestamptz};
+use diesel::sql_types::{Integer, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{AggregateBucket, Interval};
 
@@ -31,6 +37,15 @@ impl Kind {
         match self {
             Self::Sentiment => schema::sentiment_aggregate(bucket),
             Self::Flows => schema::flow_aggregate(bucket),
+        }
+    }
+
+    /// First key of the advisory locks that serialize this kind's rollup writers (the
+    /// two-key form, a key space apart from the one-key locks partition creation takes).
+    fn lock_space(self) -> i32 {
+        match self {
+            Self::Sentiment => 0x6d73_0001,
+            Self::Flows => 0x6d73_0002,
         }
     }
 
@@ -67,6 +82,14 @@ pub(crate) async fn refresh_for<'a>(
     kind: Kind,
     rows: impl Iterator<Item = (&'a str, DateTime<Utc>)> + Clone,
 ) -> Result<(), diesel::result::Error> {
+    let assets: BTreeSet<&str> = rows.clone().map(|(asset, _)| asset).collect();
+    for asset in assets {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind::<Integer, _>(kind.lock_space())
+            .bind::<Text, _>(asset)
+            .execute(conn)
+            .await?;
+    }
     for bucket in BUCKETS {
         let width: Interval = bucket.interval();
         let mut by_asset: BTreeMap<&str, BTreeSet<DateTime<Utc>>> = BTreeMap::new();

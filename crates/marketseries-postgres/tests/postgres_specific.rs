@@ -32,7 +32,8 @@ fn partitions(stats: &marketseries_core::StoreStats, table: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_creating_the_same_partitions_both_succeed() {
-    let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
+    // The clock at the end of the three days written (records may not be ahead of it).
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now() + TimeDelta::days(3)));
     let a = store(clock).await;
     let b = a.clone();
     let spec = CandleSpec::minutes(2, 3, now(), 1);

@@ -14,6 +14,7 @@
 //! ```
 
 mod approx;
+mod concurrency;
 mod fixtures;
 mod flow;
 mod indicator;
@@ -81,6 +82,7 @@ macro_rules! conformance_checks {
             ingest::bad_arguments_are_typed_errors,
             ingest::records_far_ahead_of_the_clock_are_rejected,
             ingest::engagement_is_bounded,
+            concurrency::concurrent_writers_lose_nothing,
             sentiment::sentiment_queries_match_reference,
             flow::flow_queries_match_reference,
             indicator::indicator_queries_match_reference,
