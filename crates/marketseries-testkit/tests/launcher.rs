@@ -262,9 +262,10 @@ async fn concurrent_fresh_databases_are_distinct_and_usable() {
             "a {kind} server should be running: {status:?}"
         );
     }
-    for s in status {
-        assert!(s.alive, "{} should be running: {s:?}", s.kind);
-        assert!(s.url.is_some());
+    // A server of the other TimescaleDB flavor may be recorded as stopped (both flavors
+    // are recorded separately); every running one has a URL.
+    for s in status.iter().filter(|s| s.alive) {
+        assert!(s.url.is_some(), "{s:?}");
     }
 }
 

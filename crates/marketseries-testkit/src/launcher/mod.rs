@@ -51,6 +51,7 @@
 mod embedded;
 mod error;
 mod native;
+mod reap;
 mod state;
 mod sys;
 
@@ -773,7 +774,10 @@ async fn execute(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
 /// needed) and returns it, ready to use.
 ///
 /// Native and external servers: `CREATE DATABASE t_<pid>_<counter>_<nanos>`, then for
-/// TimescaleDB `CREATE EXTENSION IF NOT EXISTS timescaledb` in it. Embedded server:
+/// TimescaleDB `CREATE EXTENSION IF NOT EXISTS timescaledb` in it. On a server this
+/// launcher started, the first call of a process first drops the test databases of
+/// processes that have exited (each TimescaleDB database holds a scheduler worker, and
+/// leftovers once took every one). Embedded server:
 /// every new database name gets its own fresh instance; the extension is created in it.
 ///
 /// # Errors
@@ -800,6 +804,12 @@ pub async fn fresh_database(kind: ServerKind) -> Result<TestDatabase, LaunchErro
             })?;
         }
         Flavor::Native | Flavor::External => {
+            if server.flavor == Flavor::Native {
+                static REAPED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+                REAPED
+                    .get_or_init(|| reap::orphaned_databases(server.url()))
+                    .await;
+            }
             execute(server.url(), &format!("CREATE DATABASE \"{name}\""))
                 .await
                 .map_err(|e| {
