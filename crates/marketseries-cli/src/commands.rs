@@ -395,6 +395,11 @@ async fn stats(args: ReportArgs, target: &Target) -> CliResult {
                 })
                 .collect();
             writeln!(out)?;
+            for j in &stats.jobs {
+                if let Some(e) = &j.last_error {
+                    writeln!(out, "job {} last failed: {e}", j.id)?;
+                }
+            }
             output::table(
                 out,
                 &["job", "name", "last run", "result", "failures"],

@@ -179,6 +179,9 @@ pub fn describe_jobs(jobs: &[JobStats]) -> String {
         if j.in_process {
             text.push_str(" (in this process: it stops when the command exits)");
         }
+        if let Some(e) = &j.last_error {
+            text.push_str(&format!("\n    last run failed: {e}"));
+        }
         text.push('\n');
     }
     text

@@ -327,6 +327,8 @@ pub struct JobStats {
     pub last_succeeded: Option<bool>,
     /// Failures since creation.
     pub failures: u64,
+    /// The error of the last run, when it failed.
+    pub last_error: Option<String>,
     /// When it runs next (`None`: not scheduled, or not known).
     pub next_start: Option<DateTime<Utc>>,
     /// How often it runs.

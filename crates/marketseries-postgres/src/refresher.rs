@@ -17,11 +17,12 @@ use crate::rollup;
 /// Name the job has in [`marketseries_core::StoreStats::jobs`].
 pub(crate) const JOB_NAME: &str = "ohlcv rollup refresh (background)";
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Runs {
     last_run: Option<DateTime<Utc>>,
     last_succeeded: Option<bool>,
     failures: u64,
+    last_error: Option<String>,
     every: Option<chrono::TimeDelta>,
     next_start: Option<DateTime<Utc>>,
 }
@@ -49,16 +50,22 @@ impl Refresher {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                let ok = match pool.get().await {
-                    Ok(mut conn) => rollup::refresh_pending(&mut conn).await.is_ok(),
-                    Err(_) => false,
+                // The error is kept for `stats` (a library does not print): a refresh that
+                // keeps failing must say why.
+                let outcome = match pool.get().await {
+                    Ok(mut conn) => rollup::refresh_pending(&mut conn)
+                        .await
+                        .map_err(|e| marketseries_sql::database_error(e).to_string()),
+                    Err(e) => Err(format!("no connection: {e}")),
                 };
+                let ok = outcome.is_ok();
                 let mut r = runs.lock().unwrap_or_else(PoisonError::into_inner);
                 let now = clock.now();
                 r.last_run = Some(now);
                 r.next_start = now.checked_add_signed(step);
                 r.last_succeeded = Some(ok);
                 r.failures += u64::from(!ok);
+                r.last_error = outcome.err();
             }
         });
         let old = self
@@ -77,13 +84,18 @@ impl Refresher {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()?;
-        let r = *self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let r = self
+            .runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         Some(JobStats {
             id: 1,
             name: JOB_NAME.to_owned(),
             last_run: r.last_run,
             last_succeeded: r.last_succeeded,
             failures: r.failures,
+            last_error: r.last_error,
             next_start: r.next_start,
             schedule: r.every,
             in_process: true,

@@ -491,3 +491,64 @@ async fn direct_sql_writes_of_invalid_rows_are_refused_by_checks() {
     marketseries_testkit::sql_checks::direct_writes_of_invalid_rows_are_rejected(db.url(), now())
         .await;
 }
+
+/// Issue 12: a background refresh that fails keeps the error it hit, for `stats`, and
+/// clears it once a run succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_refresher_reports_the_error_it_hit() {
+    let db = fresh_database(ServerKind::Postgres)
+        .await
+        .expect("database");
+    let mut config = PgConfig::new(db.url());
+    config.statement_timeout = std::time::Duration::from_millis(300);
+    let pg = PgStore::connect_with_clock(config, Arc::new(FixedClock::new(now())))
+        .await
+        .expect("connect");
+    pg.migrate().await.expect("migrate");
+    let candles = CandleSpec::minutes(1, 1, now() - TimeDelta::days(2), 5).generate();
+    pg.store_candles(&candles).await.expect("store");
+
+    // Another session holds the pending spans against writes (reads, `stats` among them,
+    // go on): every refresh times out meanwhile.
+    let (mut blocker, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("blocker");
+    let conn_task = tokio::spawn(connection);
+    let tx = blocker.transaction().await.expect("begin");
+    tx.batch_execute("LOCK TABLE ohlcv_pending IN EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let mut policies = Policies::default();
+    policies.refresh.schedule = TimeDelta::milliseconds(200);
+    pg.apply_policies(&policies, Expiry::Refuse)
+        .await
+        .expect("policies");
+    let job = |stats: &marketseries_core::StoreStats| stats.jobs.first().cloned().expect("job");
+    // Liveness waits, not timing assertions.
+    let mut failed = job(&pg.stats().await.expect("stats"));
+    for _ in 0..300 {
+        if failed.failures > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        failed = job(&pg.stats().await.expect("stats"));
+    }
+    assert_eq!(failed.last_succeeded, Some(false), "{failed:?}");
+    let error = failed.last_error.clone().expect("the error is kept");
+    assert!(error.contains("statement timeout"), "{error}");
+
+    tx.rollback().await.expect("release");
+    drop(blocker);
+    let _ = conn_task.await;
+    let mut ok = job(&pg.stats().await.expect("stats"));
+    for _ in 0..300 {
+        if ok.last_succeeded == Some(true) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        ok = job(&pg.stats().await.expect("stats"));
+    }
+    assert_eq!(ok.last_succeeded, Some(true), "{ok:?}");
+    assert_eq!(ok.last_error, None, "{ok:?}");
+    assert!(ok.failures >= 1);
+}

@@ -50,6 +50,8 @@ struct Job {
     succeeded: Option<bool>,
     #[diesel(sql_type = BigInt)]
     failures: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    last_error: Option<String>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     next_start: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<BigInt>)]
@@ -70,6 +72,9 @@ pub(crate) async fn jobs(conn: &mut AsyncPgConnection, edition: Edition) -> Resu
          CASE WHEN isfinite(s.last_run_started_at) THEN s.last_run_started_at END AS last_run, \
          CASE WHEN s.last_run_status IS NULL THEN NULL ELSE s.last_run_status = 'Success' END \
          AS succeeded, coalesce(s.total_failures, 0)::bigint AS failures, \
+         CASE WHEN s.last_run_status <> 'Success' THEN \
+           (SELECT e.err_message FROM timescaledb_information.job_errors e \
+            WHERE e.job_id = j.job_id ORDER BY e.finish_time DESC LIMIT 1) END AS last_error, \
          (SELECT CASE WHEN NOT j.scheduled THEN NULL \
                       WHEN n IS NULL OR n = '-infinity' THEN now() \
                       WHEN isfinite(n) THEN n END \
@@ -93,6 +98,7 @@ pub(crate) async fn jobs(conn: &mut AsyncPgConnection, edition: Edition) -> Resu
             last_run: j.last_run,
             last_succeeded: j.succeeded,
             failures: count(j.failures),
+            last_error: j.last_error,
             next_start: j.next_start,
             schedule: j.schedule_us.map(TimeDelta::microseconds),
             in_process: false,
