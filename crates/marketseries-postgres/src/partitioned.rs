@@ -146,7 +146,7 @@ impl Flavor for Partitioned {
         partitions::ensure(
             conn,
             raw_table(batch.dataset()),
-            store.config().partition_width,
+            partitions::Ddl::of(store.config()),
             batch.times().into_iter(),
         )
         .await
@@ -208,25 +208,33 @@ impl Flavor for Partitioned {
         store.run_migrations(crate::MIGRATIONS).await.map(drop)
     }
 
+    /// Nothing the server runs: plain PostgreSQL has no job scheduler
+    /// ([`Flavor::policies_applied`] does the work).
+    async fn apply_policies(
+        &self,
+        _store: &SqlStore<Self>,
+        _conn: &mut AsyncPgConnection,
+        _policies: &Policies,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// Creates the partitions of the next [`PARTITIONS_AHEAD`] days so that writes near
-    /// "now" never wait on DDL, and (re)starts the background refresh of the OHLCV rollups
-    /// every `policies.refresh.schedule` (until the store is dropped). Retention horizons
-    /// are kept by the store and read by `apply_retention`.
+    /// "now" never wait on DDL (each in a transaction of its own, so not inside the one
+    /// that stored the policies), and (re)starts the background refresh of the OHLCV
+    /// rollups every `policies.refresh.schedule` (until the store is dropped).
     ///
     /// # Errors
     /// [`Error::Config`] when called outside a tokio runtime (the refresher is a tokio
     /// task).
-    async fn apply_policies(
-        &self,
-        store: &SqlStore<Self>,
-        conn: &mut AsyncPgConnection,
-        policies: &Policies,
-    ) -> Result<()> {
+    async fn policies_applied(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()> {
         let now = store.now();
+        let mut conn = store.conn().await?;
         for table in partitions::tables() {
             let days = (0..=PARTITIONS_AHEAD).map(|d| now + TimeDelta::days(d));
-            partitions::ensure(conn, table, store.config().partition_width, days).await?;
+            partitions::ensure(&mut conn, table, partitions::Ddl::of(store.config()), days).await?;
         }
+        drop(conn);
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::Config(
                 "apply_policies must run on a tokio runtime (the rollup refresher is a tokio \
@@ -285,7 +293,13 @@ impl Flavor for Partitioned {
         let mut report = RetentionReport::default();
         for (dataset, cutoff) in store.retention_cutoffs(&mut conn).await? {
             let table = raw_table(dataset);
-            let removed = partitions::drop_before(&mut conn, table, cutoff).await?;
+            let removed = partitions::drop_before(
+                &mut conn,
+                table,
+                cutoff,
+                partitions::Ddl::of(store.config()),
+            )
+            .await?;
             report.actions.push(RetentionAction {
                 dataset,
                 cutoff,

@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use std::time::Duration;
+
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::sql_types::Text;
 use diesel::QueryableByName;
@@ -91,14 +93,75 @@ pub(crate) async fn list(conn: &mut AsyncPgConnection, table: &str) -> Result<Ve
     Ok(parts)
 }
 
+/// How partition DDL behaves (from [`marketseries_sql::PgConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ddl {
+    /// Width of each partition.
+    pub width: TimeDelta,
+    /// `lock_timeout` of each DDL transaction.
+    pub lock_timeout: Duration,
+    /// Most partitions one call may create.
+    pub max_new: usize,
+}
+
+impl Ddl {
+    pub(crate) fn of(config: &marketseries_sql::PgConfig) -> Self {
+        Self {
+            width: config.partition_width,
+            lock_timeout: config.ddl_lock_timeout,
+            max_new: config.max_new_partitions,
+        }
+    }
+}
+
+/// Attempts of one DDL statement that keeps timing out on its lock.
+const DDL_ATTEMPTS: u32 = 5;
+
+/// Runs `ddl` (statements without `BEGIN`/`COMMIT`) in a transaction of its own with
+/// `lock_timeout`, again after a jittered pause while it times out on its lock (55P03), at
+/// most [`DDL_ATTEMPTS`] times: a lock queued behind a long read would otherwise make every
+/// later read and write of the table wait behind it.
+async fn run_ddl(conn: &mut AsyncPgConnection, ddl: &str, what: &str, settings: Ddl) -> Result<()> {
+    let timeout_ms = settings.lock_timeout.as_millis().max(1);
+    let sql = format!("BEGIN; SET LOCAL lock_timeout = '{timeout_ms}ms'; {ddl}; COMMIT;");
+    let mut attempt = 1;
+    loop {
+        let Err(e) = conn.batch_execute(&sql).await else {
+            return Ok(());
+        };
+        // Leave the pooled connection usable.
+        let _ = conn.batch_execute("ROLLBACK").await;
+        let err = db(e);
+        let lock_timeout = matches!(&err, Error::Database { code: Some(c), .. } if c == "55P03");
+        if !lock_timeout || attempt >= DDL_ATTEMPTS {
+            return Err(match err {
+                Error::Database { code, message } => Error::Database {
+                    code,
+                    message: format!("{what}: {message} (after {attempt} attempts)"),
+                },
+                other => other,
+            });
+        }
+        // 50-150 ms, growing: readers that hold the lock finish, and two writers waiting
+        // for the same lock do not retry in step.
+        let jitter = u64::from(std::process::id() ^ attempt).wrapping_mul(2_654_435_761) % 100;
+        tokio::time::sleep(Duration::from_millis((50 + jitter) * u64::from(attempt))).await;
+        attempt += 1;
+    }
+}
+
 /// Makes sure a partition of `table` exists for every time in `times`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] (nothing created) when more than `settings.max_new`
+/// partitions would be needed; database errors, a lock timeout after retries among them.
 pub(crate) async fn ensure(
     conn: &mut AsyncPgConnection,
     table: &'static str,
-    width: TimeDelta,
+    settings: Ddl,
     times: impl Iterator<Item = DateTime<Utc>>,
 ) -> Result<usize> {
-    let wanted: BTreeSet<DateTime<Utc>> = times.map(|t| floor(t, width)).collect();
+    let wanted: BTreeSet<DateTime<Utc>> = times.map(|t| floor(t, settings.width)).collect();
     if wanted.is_empty() {
         return Ok(0);
     }
@@ -107,34 +170,42 @@ pub(crate) async fn ensure(
         .into_iter()
         .map(|p| p.name)
         .collect();
-    let mut created = 0;
-    for start in wanted {
-        let p = Partition::new(table, start, width);
-        if existing.contains(&p.name) {
-            continue;
-        }
-        let sql = format!(
-            "BEGIN; SELECT pg_advisory_xact_lock(hashtext('{name}')); \
+    let missing: Vec<Partition> = wanted
+        .into_iter()
+        .map(|start| Partition::new(table, start, settings.width))
+        .filter(|p| !existing.contains(&p.name))
+        .collect();
+    if missing.len() > settings.max_new {
+        return Err(Error::invalid_argument(
+            "max_new_partitions",
+            format!(
+                "the batch needs {} new partitions of {table} ({} to {}), more than the \
+                 configured maximum of {} (PgConfig::max_new_partitions); nothing was stored",
+                missing.len(),
+                missing[0].start.to_rfc3339(),
+                missing[missing.len() - 1].end().to_rfc3339(),
+                settings.max_new
+            ),
+        ));
+    }
+    for p in &missing {
+        let ddl = format!(
+            "SELECT pg_advisory_xact_lock(hashtext('{name}')); \
              CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} \
-             FOR VALUES FROM ('{from}') TO ('{to}'); COMMIT;",
+             FOR VALUES FROM ('{from}') TO ('{to}')",
             name = p.name,
             from = p.start.to_rfc3339(),
             to = p.end().to_rfc3339(),
         );
-        if let Err(e) = conn.batch_execute(&sql).await {
-            // Leave the pooled connection usable.
-            let _ = conn.batch_execute("ROLLBACK").await;
-            return Err(match db(e) {
-                Error::Database { code, message } => Error::Database {
-                    code,
-                    message: format!("creating partition {}: {message}", p.name),
-                },
-                other => other,
-            });
-        }
-        created += 1;
+        run_ddl(
+            conn,
+            &ddl,
+            &format!("creating partition {}", p.name),
+            settings,
+        )
+        .await?;
     }
-    Ok(created)
+    Ok(missing.len())
 }
 
 /// Drops every partition of `table` that ends at or before `cutoff`; returns how many.
@@ -142,13 +213,19 @@ pub(crate) async fn drop_before(
     conn: &mut AsyncPgConnection,
     table: &str,
     cutoff: DateTime<Utc>,
+    settings: Ddl,
 ) -> Result<u64> {
     let mut dropped = 0;
     for p in list(conn, table).await? {
         if p.end() <= cutoff {
-            conn.batch_execute(&format!("DROP TABLE IF EXISTS {}", p.name))
-                .await
-                .map_err(db)?;
+            let ddl = format!("DROP TABLE IF EXISTS {}", p.name);
+            run_ddl(
+                conn,
+                &ddl,
+                &format!("dropping partition {}", p.name),
+                settings,
+            )
+            .await?;
             dropped += 1;
         }
     }

@@ -552,3 +552,119 @@ async fn the_background_refresher_reports_the_error_it_hit() {
     assert_eq!(ok.last_error, None, "{ok:?}");
     assert!(ok.failures >= 1);
 }
+
+/// Issue 12: a batch of scattered timestamps that would create more partitions than
+/// `max_new_partitions` is refused, naming the setting, and creates and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_needing_too_many_new_partitions_is_refused() {
+    let db = fresh_database(ServerKind::Postgres)
+        .await
+        .expect("database");
+    let mut config = PgConfig::new(db.url());
+    config.max_new_partitions = 3;
+    let pg = PgStore::connect_with_clock(config, Arc::new(FixedClock::new(now())))
+        .await
+        .expect("connect");
+    pg.migrate().await.expect("migrate");
+    let scattered: Vec<Candle> = (0..5)
+        .map(|i| {
+            let mut c = CandleSpec::minutes(1, 1, now() - TimeDelta::days(100 * i + 1), 3)
+                .generate()
+                .remove(0);
+            c.symbol = "BTCUSDT".into();
+            c
+        })
+        .collect();
+    let err = pg
+        .store_candles(&scattered)
+        .await
+        .expect_err("5 new partitions, cap 3");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("max_new_partitions") && text.contains("5 new partitions"),
+        "{text}"
+    );
+    let stats = pg.stats().await.expect("stats");
+    assert_eq!(partitions(&stats, "candles"), 0, "nothing created");
+    assert_eq!(stats.tables[0].rows, 0, "nothing stored");
+    pg.store_candles(&scattered[..3])
+        .await
+        .expect("three new partitions are allowed");
+}
+
+/// Issue 12: partition DDL waits at most `ddl_lock_timeout` per attempt behind a long
+/// reader, so the reads that arrive meanwhile are not queued behind it; after its
+/// retries it fails with a lock timeout that names the partition, and succeeds once the
+/// reader is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_ddl_behind_a_long_read_times_out_instead_of_stalling_traffic() {
+    let db = fresh_database(ServerKind::Postgres)
+        .await
+        .expect("database");
+    let mut config = PgConfig::new(db.url());
+    config.ddl_lock_timeout = std::time::Duration::from_millis(100);
+    let pg = PgStore::connect_with_clock(config, Arc::new(FixedClock::new(now())))
+        .await
+        .expect("connect");
+    pg.migrate().await.expect("migrate");
+    let day = |d: i64| {
+        CandleSpec::minutes(1, 1, now() - TimeDelta::days(d), 9)
+            .generate()
+            .into_iter()
+            .take(10)
+            .collect::<Vec<_>>()
+    };
+    pg.store_candles(&day(3)).await.expect("first day");
+
+    let connect = || tokio_postgres::connect(db.url(), tokio_postgres::NoTls);
+    let (mut reader, conn) = connect().await.expect("reader");
+    let reader_task = tokio::spawn(conn);
+    let long_read = reader.transaction().await.expect("begin");
+    long_read
+        .batch_execute("LOCK TABLE candles IN ACCESS SHARE MODE")
+        .await
+        .expect("a long read's lock");
+
+    let writer = {
+        let pg = pg.clone();
+        let batch = day(10);
+        tokio::spawn(async move { pg.store_candles(&batch).await })
+    };
+    // While the writer retries its DDL, other reads of the table go through: its lock
+    // request is withdrawn after each 100 ms.
+    let (other, conn) = connect().await.expect("other reader");
+    let other_task = tokio::spawn(conn);
+    for _ in 0..5 {
+        // Without the DDL's lock timeout this read would queue behind it until the long
+        // read ends; a liveness bound, not a timing assertion.
+        let n: i64 = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            other.query_one("SELECT count(*) FROM candles", &[]),
+        )
+        .await
+        .expect("a read queued behind the partition DDL")
+        .expect("a read during the DDL retries")
+        .get(0);
+        assert_eq!(n, 10);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let err = writer
+        .await
+        .expect("writer task")
+        .expect_err("the DDL cannot get its lock");
+    assert!(
+        matches!(&err, marketseries_core::Error::Database { code: Some(c), .. } if c == "55P03"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("creating partition candles_p"),
+        "{err}"
+    );
+    long_read.rollback().await.expect("end the long read");
+    pg.store_candles(&day(10))
+        .await
+        .expect("without the reader");
+    drop((reader, other));
+    let _ = (reader_task.await, other_task.await);
+}

@@ -33,6 +33,15 @@ pub struct PgConfig {
     /// with a later record is rejected, naming it, so that no mistyped date becomes the
     /// latest price for good.
     pub max_future_skew: TimeDelta,
+    /// How long partition DDL (plain PostgreSQL's `CREATE TABLE ... PARTITION OF` and
+    /// retention's `DROP TABLE`) waits for its lock on the parent table before giving up
+    /// and trying again (default 2 s): DDL queued behind a long read would otherwise stall
+    /// every read and write of the table that arrives after it.
+    pub ddl_lock_timeout: Duration,
+    /// How many new partitions one batch may create (default 1,000, nearly three years of
+    /// daily partitions): a file of scattered timestamps is refused, naming this setting,
+    /// instead of creating tens of thousands of partitions.
+    pub max_new_partitions: usize,
 }
 
 impl PgConfig {
@@ -49,6 +58,8 @@ impl PgConfig {
             max_batch_size: DEFAULT_MAX_BATCH,
             partition_width: TimeDelta::days(1),
             max_future_skew: DEFAULT_MAX_FUTURE_SKEW,
+            ddl_lock_timeout: Duration::from_secs(2),
+            max_new_partitions: 1_000,
         }
     }
 
@@ -71,6 +82,8 @@ impl fmt::Debug for PgConfig {
             .field("max_batch_size", &self.max_batch_size)
             .field("partition_width", &self.partition_width)
             .field("max_future_skew", &self.max_future_skew)
+            .field("ddl_lock_timeout", &self.ddl_lock_timeout)
+            .field("max_new_partitions", &self.max_new_partitions)
             .finish()
     }
 }

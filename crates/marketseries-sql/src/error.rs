@@ -20,6 +20,11 @@ pub fn db(e: DieselError) -> Error {
                 DatabaseErrorKind::ReadOnlyTransaction => Some("25006"),
                 DatabaseErrorKind::ClosedConnection => return Error::Connection(message),
                 _ if message.starts_with("deadlock detected") => Some("40P01"),
+                _ if message.starts_with("canceling statement due to lock timeout")
+                    || message.starts_with("could not obtain lock") =>
+                {
+                    Some("55P03")
+                }
                 // TimescaleDB's "could not refresh continuous aggregate ... due to a
                 // concurrent refresh" (ERRCODE_LOCK_NOT_AVAILABLE).
                 _ if message.contains("due to a concurrent refresh") => Some("55P03"),

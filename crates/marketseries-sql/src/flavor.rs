@@ -171,6 +171,14 @@ pub trait Flavor: Send + Sync + Sized + 'static {
         policies: &Policies,
     ) -> Result<()>;
 
+    /// Runs after the transaction that stored `policies` committed, for work that cannot
+    /// run inside it (plain PostgreSQL creates partitions ahead in transactions of their own
+    /// and starts its refresher; default: nothing).
+    async fn policies_applied(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()> {
+        let _ = (store, policies);
+        Ok(())
+    }
+
     /// Where retention at `cutoff` would stop dropping rows of `dataset`: the end of the
     /// last partition or chunk ending at or before `cutoff` (`None`: it drops none), so
     /// that a dry run counts exactly what the drop removes.

@@ -264,6 +264,7 @@ impl<F: Flavor> TimeSeriesStore for SqlStore<F> {
             .await
             .map_err(|TxError(e)| e)?;
         drop(conn);
+        self.flavor.policies_applied(self, policies).await?;
         Ok(PolicyReport {
             policies: *policies,
             preview,
