@@ -678,12 +678,13 @@ pub fn sql_reads(runner: &mut Runner, ctx: &Ctx<'_>, target: &mut Target) {
     );
     let (from, _) = covering(Interval::H1, &month);
     // TimescaleDB's real-time read is the flavor's subquery over ohlcv_1h's materialization
-    // and raw candles (marketseries_timescale::real_time), not the view ohlcv_1h.
+    // and raw candles (the flavor's `real_time_ohlcv`), not the view ohlcv_1h.
     let (materialized, relation) = match kind {
         TargetKind::Postgres => ("ohlcv_1h_materialized", "ohlcv_1h_materialized".to_owned()),
         _ => (
             "ohlcv_1h_materialized below its watermark, raw candles above",
-            marketseries_timescale::real_time::real_time_ohlcv(
+            marketseries_sql::Flavor::real_time_ohlcv(
+                &marketseries_timescale::Timescale::new(marketseries_timescale::Edition::Community),
                 Interval::H1,
                 ["$1", "$2", "$3", "$4"],
             ),

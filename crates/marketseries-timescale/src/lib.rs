@@ -39,7 +39,7 @@ mod edition;
 mod ext;
 mod flavor;
 mod policies;
-pub mod real_time;
+mod real_time;
 mod stats;
 
 pub use aggregates::{Aggregate, AGGREGATES};

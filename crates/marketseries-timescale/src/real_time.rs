@@ -1,6 +1,7 @@
 //! What a real-time OHLCV read selects from on TimescaleDB ([`real_time_ohlcv`], the
-//! flavor's [`Flavor::real_time_ohlcv`](marketseries_sql::Flavor::real_time_ohlcv)); public
-//! so that benchmarks can issue exactly what the store issues and operators can `EXPLAIN` it.
+//! flavor's [`Flavor::real_time_ohlcv`](marketseries_sql::Flavor::real_time_ohlcv), through
+//! which benchmarks issue exactly what the store issues and operators can print it to
+//! `EXPLAIN` it).
 //!
 //! The continuous aggregates are hierarchical (`ohlcv_15m` is built on `ohlcv_5m`, `ohlcv_1h`
 //! on `ohlcv_15m`, ...), and the real-time part of each re-aggregates the real-time view of
@@ -18,7 +19,7 @@ use marketseries_sql::schema;
 /// `00000000000005_real_time_reads`): the watermark of the continuous aggregate `ohlcv_<w>`,
 /// as its own real-time view computes it (`-infinity` before any refresh); `infinity` on the
 /// Apache edition, where `ohlcv_<w>_materialized` is a plain view over every raw candle.
-pub fn ohlcv_watermark(width: Interval) -> String {
+pub(crate) fn ohlcv_watermark(width: Interval) -> String {
     format!("{}_watermark", schema::ohlcv_aggregate(width))
 }
 
@@ -49,7 +50,7 @@ pub fn ohlcv_watermark(width: Interval) -> String {
 ///   aggregation, TimescaleDB's plan for a grouped hypertable scan, keeps every chunk);
 /// - both branches are bounded by the window parameters directly, not only through the
 ///   embedding statement's filter on the bucket.
-pub fn real_time_ohlcv(width: Interval, [symbol, native, lo, hi]: [&str; 4]) -> String {
+pub(crate) fn real_time_ohlcv(width: Interval, [symbol, native, lo, hi]: [&str; 4]) -> String {
     let materialized = schema::ohlcv_materialized(width);
     let watermark = ohlcv_watermark(width);
     let step = format!("interval '{} seconds'", width.seconds());
