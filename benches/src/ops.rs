@@ -677,14 +677,23 @@ pub fn sql_reads(runner: &mut Runner, ctx: &Ctx<'_>, target: &mut Target) {
         ),
     );
     let (from, _) = covering(Interval::H1, &month);
-    let materialized = match kind {
-        TargetKind::Postgres => "ohlcv_1h_materialized",
-        _ => "ohlcv_1h",
+    // TimescaleDB's real-time read is the flavor's subquery over ohlcv_1h's materialization
+    // and raw candles (the flavor's `real_time_ohlcv`), not the view ohlcv_1h.
+    let (materialized, relation) = match kind {
+        TargetKind::Postgres => ("ohlcv_1h_materialized", "ohlcv_1h_materialized".to_owned()),
+        _ => (
+            "ohlcv_1h_materialized below its watermark, raw candles above",
+            marketseries_sql::Flavor::real_time_ohlcv(
+                &marketseries_timescale::Timescale::new(marketseries_timescale::Edition::Community),
+                Interval::H1,
+                ["$1", "$2", "$3", "$4"],
+            ),
+        ),
     };
     run_sql(runner, ctx, kind, client, Sql {
         name: "ohlcv_1h_30d_sql",
         what: format!("{kind}: the aggregate read the API issues for 1h over 30d ({materialized}), direct"),
-        text: statements::materialized_ohlcv(materialized),
+        text: statements::materialized_ohlcv(&relation),
         types: vec![Type::TEXT, Type::TEXT, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ],
         params: vec![Box::new(SYMBOL.to_owned()), Box::new(Interval::M1.to_string()), Box::new(from), Box::new(month.to())],
         decode: decode_bars,

@@ -367,6 +367,14 @@ impl Flavor for Timescale {
         whole_days(config.partition_width, "partition_width (the chunk width)")
     }
 
+    /// The materialized buckets below the aggregate's watermark and a direct aggregation of
+    /// the window's raw candles at or after it ([`crate::real_time::real_time_ohlcv`]), where
+    /// the view `ohlcv_<w>` would re-aggregate the real-time views of every finer aggregate
+    /// (3.2x raw aggregation of the window right after a bulk load).
+    fn real_time_ohlcv(&self, width: Interval, params: [&str; 4]) -> String {
+        crate::real_time::real_time_ohlcv(width, params)
+    }
+
     /// Appends batches of at least [`MIN_COPY_ROWS`] by binary `COPY`
     /// ([`SqlStore::append_candles`]; a batch with a key already stored falls back to the
     /// upsert), unless the server serves one client per database

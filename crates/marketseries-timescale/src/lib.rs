@@ -39,6 +39,7 @@ mod edition;
 mod ext;
 mod flavor;
 mod policies;
+mod real_time;
 mod stats;
 
 pub use aggregates::{Aggregate, AGGREGATES};
