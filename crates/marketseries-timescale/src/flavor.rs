@@ -11,8 +11,9 @@ use marketseries_core::{
     RetentionReport, StoreStats, TimeRange,
 };
 use marketseries_sql::schema::raw_table;
+use marketseries_sql::statements::ReadStatements;
 use marketseries_sql::{
-    count, database_error, whole_days, Flavor, PgConfig, SqlStore, MIN_COPY_ROWS,
+    count, database_error, whole_days, Batch, Flavor, PgConfig, SqlStore, MIN_COPY_ROWS,
 };
 
 use crate::aggregates::{ohlcv_capabilities, Aggregate, AGGREGATES};
@@ -268,6 +269,15 @@ async fn analyze_new_chunks(conn: &mut AsyncPgConnection, aggs: &[&Aggregate]) -
     Ok(())
 }
 
+/// Deletes the `candle_series` rows of series without candles.
+async fn forget_dead_series(conn: &mut AsyncPgConnection) -> Result<()> {
+    diesel::sql_query(crate::statements::FORGET_DEAD_SERIES)
+        .get_result::<Dropped>(conn)
+        .await
+        .map(drop)
+        .map_err(database_error)
+}
+
 /// How long [`execute_retrying`] waits in all for a concurrent refresh to finish.
 const CONCURRENT_REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -326,6 +336,31 @@ impl Flavor for Timescale {
 
     fn check_config(&self, config: &PgConfig) -> Result<()> {
         whole_days(config.partition_width, "partition_width (the chunk width)")
+    }
+
+    /// The shared statements with the chunk-floor liveness condition
+    /// ([`crate::statements::LIVE`]).
+    fn reads(&self) -> &'static ReadStatements {
+        &crate::statements::READS
+    }
+
+    /// Before a candle write, deletes the `candle_series` rows of series without candles
+    /// ([`crate::statements::FORGET_DEAD_SERIES`]): a write older than the oldest chunk
+    /// creates an older chunk, and the series that retention emptied would otherwise count
+    /// as live again. Outside the write's transaction, as the hook runs: a retention job
+    /// dropping chunks while a batch writes rows older than its cutoff could still revive
+    /// a series it emptied meanwhile, until the next retention run drops those rows too.
+    async fn before_write(
+        &self,
+        store: &SqlStore<Self>,
+        conn: &mut AsyncPgConnection,
+        batch: &Batch<'_>,
+    ) -> Result<()> {
+        let _ = store;
+        if let Batch::Candles(_) = batch {
+            forget_dead_series(conn).await?;
+        }
+        Ok(())
     }
 
     /// Appends batches of at least [`MIN_COPY_ROWS`] by binary `COPY`
@@ -419,7 +454,13 @@ impl Flavor for Timescale {
                 removed: count(dropped.n),
                 unit: "chunks",
             });
-            if dropped.n == 0 || !self.edition.has_tsl() {
+            if dropped.n == 0 {
+                continue;
+            }
+            if dataset == Dataset::Price {
+                forget_dead_series(&mut conn).await?;
+            }
+            if !self.edition.has_tsl() {
                 continue;
             }
             let oldest: Oldest = diesel::sql_query(

@@ -39,6 +39,7 @@ mod edition;
 mod ext;
 mod flavor;
 mod policies;
+pub mod statements;
 mod stats;
 
 pub use aggregates::{Aggregate, AGGREGATES};
