@@ -1008,7 +1008,10 @@ struct SqlSymbol {
 /// What every read says about which series exist: symbols, each symbol's natives and
 /// latest price, the overview's symbols and prices, and the SQL API's symbols and overview.
 async fn liveness_answers(store: &TimescaleStore) -> Vec<String> {
-    let mut out = vec![format!("symbols {:?}", store.symbols().await.expect("symbols"))];
+    let mut out = vec![format!(
+        "symbols {:?}",
+        store.symbols().await.expect("symbols")
+    )];
     for symbol in ["BASE", "GONE", "KEPT"] {
         let latest = store.latest_price(symbol).await.expect("latest");
         let natives = store.native_intervals(symbol).await.expect("natives");
@@ -1085,7 +1088,10 @@ async fn series_emptied_by_dropped_chunks_vanish_and_a_backfill_does_not_revive_
     let t = |day: i64| day0 + TimeDelta::days(day) + TimeDelta::hours(1);
     let all = liveness_answers(&store).await;
     assert_eq!(all[0], r#"symbols ["BASE", "GONE", "KEPT"]"#);
-    assert_eq!(all[1], format!(r#"BASE: natives ["1m", "1h"], latest 1m {:?} 30"#, t(1)));
+    assert_eq!(
+        all[1],
+        format!(r#"BASE: natives ["1m", "1h"], latest 1m {:?} 30"#, t(1))
+    );
 
     let dropped: Dropped = diesel::sql_query(
         "SELECT count(*) AS n FROM drop_chunks('candles', older_than => $1::timestamptz)",
@@ -1112,7 +1118,11 @@ async fn series_emptied_by_dropped_chunks_vanish_and_a_backfill_does_not_revive_
             t(5)
         ),
     ];
-    assert_eq!(liveness_answers(&store).await, expected, "after drop_chunks");
+    assert_eq!(
+        liveness_answers(&store).await,
+        expected,
+        "after drop_chunks"
+    );
 
     // Older than every chunk left (and than the dropped ones): the oldest chunk is now
     // that of day -3.
