@@ -135,4 +135,22 @@ LANGUAGE sql STABLE AS $$
     ORDER BY b.symbol COLLATE "C"
 $$;
 
+CREATE OR REPLACE FUNCTION marketseries_change_percent(p_symbol text, p_iv text, p_window interval,
+                                            p_at timestamptz)
+RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    first_open numeric;
+    last_close numeric;
+BEGIN
+    SELECT c.open INTO first_open FROM candles c
+    WHERE c.symbol = p_symbol AND c.interval = p_iv
+      AND c.time >= p_at - p_window AND c.time < p_at
+    ORDER BY c.time LIMIT 1;
+    SELECT c.close INTO last_close FROM candles c
+    WHERE c.symbol = p_symbol AND c.interval = p_iv
+      AND c.time >= p_at - p_window AND c.time < p_at
+    ORDER BY c.time DESC LIMIT 1;
+    RETURN round((last_close - first_open) / first_open * 100, 8);
+END $$;
+
 DROP FUNCTION marketseries_forget_dead_series(), marketseries_candles_floor();

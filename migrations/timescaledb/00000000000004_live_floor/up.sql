@@ -165,14 +165,19 @@ BEGIN
 END $$;
 
 -- As before, but the change's first and last candle are lateral joins (two index probes
--- each) instead of a PL/pgSQL call per symbol, as the store's own overview reads them: the
--- function is then inlined into the caller's plan (the view's `now()` included), where the
--- call's two statements were each planned (generic, as the store's sessions plan) over
--- every chunk and started up over every chunk once per symbol.
+-- each, as the store's own overview reads them) instead of a call of
+-- `marketseries_change_percent` per symbol, and the query is planned on every call with
+-- `p_at` as a constant (`force_custom_plan`), as the store plans its window reads: only the
+-- window's chunks are planned. Planned once as a generic plan (an inlined SQL function
+-- in a prepared statement), it held every chunk once per lateral join and excluded them at
+-- every call's start-up: 37.8 ms against 9.5 ms for the Rust API at 360 days.
 CREATE OR REPLACE FUNCTION market_overview_at(p_at timestamptz)
 RETURNS TABLE (symbol text, "interval" text, "time" timestamptz, price numeric,
                change_percent_24h numeric)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT b.symbol, b.interval, b.latest_time, b.latest_close,
            round((z.close - f.open) / f.open * 100, 8)
     FROM (SELECT DISTINCT ON (s.symbol) s.symbol, s.interval, s.latest_time, s.latest_close
@@ -189,5 +194,25 @@ LANGUAGE sql STABLE AS $$
                        WHERE c.symbol = b.symbol AND c.interval = b.interval
                          AND c.time >= p_at - INTERVAL '24 hours' AND c.time < p_at
                        ORDER BY c.time DESC LIMIT 1) z ON true
-    ORDER BY b.symbol COLLATE "C"
-$$;
+    ORDER BY b.symbol COLLATE "C";
+END $$;
+
+-- Planned on every call with its arguments as constants, for the same reason: the two
+-- window probes of a generic plan held every chunk of `candles`.
+CREATE OR REPLACE FUNCTION marketseries_change_percent(p_symbol text, p_iv text, p_window interval,
+                                            p_at timestamptz)
+RETURNS numeric LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    first_open numeric;
+    last_close numeric;
+BEGIN
+    SELECT c.open INTO first_open FROM candles c
+    WHERE c.symbol = p_symbol AND c.interval = p_iv
+      AND c.time >= p_at - p_window AND c.time < p_at
+    ORDER BY c.time LIMIT 1;
+    SELECT c.close INTO last_close FROM candles c
+    WHERE c.symbol = p_symbol AND c.interval = p_iv
+      AND c.time >= p_at - p_window AND c.time < p_at
+    ORDER BY c.time DESC LIMIT 1;
+    RETURN round((last_close - first_open) / first_open * 100, 8);
+END $$;
