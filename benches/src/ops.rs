@@ -708,7 +708,7 @@ pub fn sql_reads(runner: &mut Runner, ctx: &Ctx<'_>, target: &mut Target) {
             what: format!("{kind}: the API's latest-price statement, direct"),
             text: match kind {
                 TargetKind::Postgres => marketseries_postgres::statements::READS.latest_price(),
-                _ => statements::SHARED_READS.latest_price(),
+                _ => marketseries_timescale::statements::READS.latest_price(),
             }
             .to_owned(),
             types: vec![Type::TEXT],
@@ -728,7 +728,7 @@ pub fn sql_reads(runner: &mut Runner, ctx: &Ctx<'_>, target: &mut Target) {
     );
     let overview = match kind {
         TargetKind::Postgres => marketseries_postgres::statements::READS.market_overview(),
-        _ => statements::SHARED_READS.market_overview(),
+        _ => marketseries_timescale::statements::READS.market_overview(),
     };
     run_sql(
         runner,

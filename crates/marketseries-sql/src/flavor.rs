@@ -82,6 +82,16 @@ pub trait Flavor: Send + Sync + Sized + 'static {
         &crate::statements::SHARED_READS
     }
 
+    /// Whether the window reads of candles (price change and range, volume profile, market
+    /// overview) are planned on every call with their parameters, in a transaction that
+    /// sets `plan_cache_mode = force_custom_plan` locally, whatever the session's mode
+    /// (default `false`: the session's mode). For a backend whose generic plan of such a
+    /// read holds every partition of `candles` once per window scan, to be started up on
+    /// every call, and planned on the first call of every connection.
+    fn plans_window_reads_per_call(&self) -> bool {
+        false
+    }
+
     /// Settings every pooled session of the store runs before its first statement (default
     /// [`SESSION_SETUP`](crate::SESSION_SETUP)); the store appends its statement timeout.
     /// Whatever a flavor sets, sessions must be in UTC.

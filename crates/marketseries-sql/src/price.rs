@@ -17,7 +17,7 @@ use crate::batch::{count, last_wins};
 use crate::cached::cached;
 use crate::error::db;
 use crate::flavor::{Batch, Flavor};
-use crate::price_points::{native_intervals, series_of};
+use crate::price_points::{load_window, native_intervals, series_of};
 use crate::schema;
 use crate::statements;
 use crate::store::SqlStore;
@@ -191,14 +191,13 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
             ));
         }
         let mut conn = self.conn().await?;
-        let rows: Vec<LevelRow> = cached(self.flavor().reads().volume_profile())
-            .bind::<Text, _>(&query.symbol)
+        // Owned, as in `change`.
+        let levels = cached(self.flavor().reads().volume_profile())
+            .bind::<Text, _>(query.symbol.clone())
             .bind::<Numeric, _>(query.price_step)
             .bind::<Timestamptz, _>(query.range.from())
-            .bind::<Timestamptz, _>(query.range.to())
-            .load(&mut conn)
-            .await
-            .map_err(db)?;
+            .bind::<Timestamptz, _>(query.range.to());
+        let rows: Vec<LevelRow> = load_window(self.flavor(), &mut conn, levels).await?;
         Ok(rows
             .into_iter()
             .map(|r| VolumeLevel {

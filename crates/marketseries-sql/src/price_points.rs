@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Nullable, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::methods::LoadQuery;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::candle::overview_window;
 use marketseries_core::{Interval, MarketOverview, PriceChange, PricePoint, Result, TimeRange};
 use rust_decimal::Decimal;
@@ -132,6 +133,31 @@ pub(crate) async fn native_intervals(
     Ok(natives)
 }
 
+/// Loads a window read on `conn`, planned for this call's parameters when the flavor asks
+/// for it ([`Flavor::plans_window_reads_per_call`]).
+pub(crate) async fn load_window<'a, F, Q, U>(
+    flavor: &F,
+    conn: &mut AsyncPgConnection,
+    query: Q,
+) -> Result<Vec<U>>
+where
+    F: Flavor,
+    Q: LoadQuery<'a, AsyncPgConnection, U> + Send + 'a,
+    U: Send + 'a,
+{
+    if !flavor.plans_window_reads_per_call() {
+        return query.load(conn).await.map_err(db);
+    }
+    conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+        diesel::sql_query("SET LOCAL plan_cache_mode = force_custom_plan")
+            .execute(conn)
+            .await?;
+        query.load(conn).await
+    })
+    .await
+    .map_err(db)
+}
+
 impl<F: Flavor> SqlStore<F> {
     pub(crate) async fn symbol_list(&self) -> Result<Vec<String>> {
         let mut conn = self.conn().await?;
@@ -167,26 +193,23 @@ impl<F: Flavor> SqlStore<F> {
         range: TimeRange,
     ) -> Result<Option<PriceChange>> {
         let mut conn = self.conn().await?;
-        let row: Option<ChangeRow> = cached(self.flavor().reads().price_change())
-            .bind::<Text, _>(symbol)
+        // Owned binds: a borrowed one inside the transaction's future is not `Send` for
+        // every lifetime, which `async_trait` requires.
+        let query = cached(self.flavor().reads().price_change())
+            .bind::<Text, _>(symbol.to_owned())
             .bind::<Timestamptz, _>(range.from())
-            .bind::<Timestamptz, _>(range.to())
-            .load(&mut conn)
-            .await
-            .map_err(db)?
-            .pop();
+            .bind::<Timestamptz, _>(range.to());
+        let row: Option<ChangeRow> = load_window(self.flavor(), &mut conn, query).await?.pop();
         Ok(row.and_then(|r| r.into_change(symbol, range)))
     }
 
     pub(crate) async fn overview(&self) -> Result<Vec<MarketOverview>> {
         let range = TimeRange::last(self.now(), overview_window())?;
         let mut conn = self.conn().await?;
-        let rows: Vec<OverviewRow> = cached(self.flavor().reads().market_overview())
+        let query = cached(self.flavor().reads().market_overview())
             .bind::<Timestamptz, _>(range.from())
-            .bind::<Timestamptz, _>(range.to())
-            .load(&mut conn)
-            .await
-            .map_err(db)?;
+            .bind::<Timestamptz, _>(range.to());
+        let rows: Vec<OverviewRow> = load_window(self.flavor(), &mut conn, query).await?;
         rows.into_iter()
             .map(|r| {
                 Ok(MarketOverview {

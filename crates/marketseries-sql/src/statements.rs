@@ -7,8 +7,9 @@
 //! Which series (symbol, native interval) exist, and the latest candle of each, come from
 //! the table `candle_series`, which every candle write keeps (see [`record_series`]), rather
 //! than from `candles`, where even a loose index scan probes the index of every partition (or
-//! chunk) once per distinct value. Each series read from it is checked to still have its
-//! latest candle (one primary-key probe), so series that retention removed entirely vanish.
+//! chunk) once per distinct value. Each series read from it is checked to still have
+//! candles by the flavor's [`ReadPieces::live`], so series that retention removed entirely
+//! vanish.
 //!
 //! The store's sessions run with `plan_cache_mode = force_generic_plan` by default (see
 //! `pool::SESSION_SETUP`; a flavor may set its own, [`crate::Flavor::session_setup`]): each

@@ -40,6 +40,7 @@ mod ext;
 mod flavor;
 mod policies;
 mod real_time;
+pub mod statements;
 mod stats;
 
 pub use aggregates::{Aggregate, AGGREGATES};

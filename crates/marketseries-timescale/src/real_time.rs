@@ -16,7 +16,7 @@ use marketseries_core::Interval;
 use marketseries_sql::schema;
 
 /// Name of the one-row view `ohlcv_<w>_watermark (watermark)` (migration
-/// `00000000000006_real_time_reads`): the watermark of the continuous aggregate `ohlcv_<w>`,
+/// `00000000000007_real_time_reads`): the watermark of the continuous aggregate `ohlcv_<w>`,
 /// as its own real-time view computes it (`-infinity` before any refresh); `infinity` on the
 /// Apache edition, where `ohlcv_<w>_materialized` is a plain view over every raw candle.
 pub(crate) fn ohlcv_watermark(width: Interval) -> String {

@@ -1034,3 +1034,154 @@ async fn direct_sql_writes_of_invalid_rows_are_refused_by_checks() {
     )
     .await;
 }
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct SqlSymbol {
+    #[diesel(sql_type = Text)]
+    symbol: String,
+}
+
+/// What every read says about which series exist: symbols, each symbol's natives and
+/// latest price, the overview's symbols and prices, and the SQL API's symbols and overview.
+async fn liveness_answers(store: &TimescaleStore) -> Vec<String> {
+    let mut out = vec![format!(
+        "symbols {:?}",
+        store.symbols().await.expect("symbols")
+    )];
+    for symbol in ["BASE", "GONE", "KEPT"] {
+        let latest = store.latest_price(symbol).await.expect("latest");
+        let natives = store.native_intervals(symbol).await.expect("natives");
+        let natives: Vec<String> = natives.iter().map(ToString::to_string).collect();
+        let latest = latest.map_or("none".to_owned(), |p| {
+            format!("{} {:?} {}", p.interval, p.time, p.price)
+        });
+        out.push(format!("{symbol}: natives {natives:?}, latest {latest}"));
+    }
+    let overview = store.market_overview().await.expect("overview");
+    out.push(format!(
+        "overview {:?}",
+        overview
+            .iter()
+            .map(|o| (o.latest.symbol.as_str(), o.latest.time, o.latest.price))
+            .collect::<Vec<_>>()
+    ));
+    let sql: Vec<SqlSymbol> =
+        diesel::sql_query("SELECT s AS symbol FROM marketseries_symbols() s ORDER BY 1")
+            .load(&mut *store.conn().await.expect("conn"))
+            .await
+            .expect("marketseries_symbols");
+    out.push(format!(
+        "sql symbols {:?}",
+        sql.into_iter().map(|s| s.symbol).collect::<Vec<_>>()
+    ));
+    let sql: Vec<SqlOverview> = diesel::sql_query(
+        "SELECT symbol, time, price, change_percent_24h FROM market_overview_at($1)",
+    )
+    .bind::<Timestamptz, _>(fixture_now())
+    .load(&mut *store.conn().await.expect("conn"))
+    .await
+    .expect("market_overview_at");
+    out.push(format!(
+        "sql overview {:?}",
+        sql.iter()
+            .map(|o| (o.symbol.as_str(), o.time, o.price))
+            .collect::<Vec<_>>()
+    ));
+    out
+}
+
+/// Chunks dropped in SQL, as the server's retention job drops them (the store is not told):
+/// a series whose every candle went is gone from every read, a series with candles left
+/// stays (with its latest candle), a symbol whose finest series emptied falls back to the
+/// next one; and a later write older than every chunk left, which creates an older chunk,
+/// brings none of the emptied series back, while the series it writes has that candle as
+/// its latest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_emptied_by_dropped_chunks_vanish_and_a_backfill_does_not_revive_them() {
+    let store = store(fixed()).await;
+    let day0 = Interval::D1.floor(fixture_now()) - TimeDelta::days(10);
+    let candle = |symbol: &str, interval: Interval, day: i64, close: i64| Candle {
+        symbol: symbol.to_owned(),
+        interval,
+        time: day0 + TimeDelta::days(day) + TimeDelta::hours(1),
+        open: Decimal::from(close),
+        high: Decimal::from(close),
+        low: Decimal::from(close),
+        close: Decimal::from(close),
+        volume: Decimal::ONE,
+    };
+    // The 1-day chunks of days 0 and 1 are dropped below; days 5 and 9 stay.
+    let candles = vec![
+        candle("GONE", Interval::H1, 0, 10),
+        candle("GONE", Interval::H1, 1, 11),
+        candle("KEPT", Interval::M1, 0, 20),
+        candle("KEPT", Interval::M1, 5, 21),
+        candle("BASE", Interval::M1, 1, 30),
+        candle("BASE", Interval::H1, 0, 31),
+        candle("BASE", Interval::H1, 9, 32),
+    ];
+    store.store_candles(&candles).await.expect("candles");
+    let t = |day: i64| day0 + TimeDelta::days(day) + TimeDelta::hours(1);
+    let all = liveness_answers(&store).await;
+    assert_eq!(all[0], r#"symbols ["BASE", "GONE", "KEPT"]"#);
+    assert_eq!(
+        all[1],
+        format!(r#"BASE: natives ["1m", "1h"], latest 1m {:?} 30"#, t(1))
+    );
+
+    let dropped: Dropped = diesel::sql_query(
+        "SELECT count(*) AS n FROM drop_chunks('candles', older_than => $1::timestamptz)",
+    )
+    .bind::<Timestamptz, _>(day0 + TimeDelta::days(2))
+    .get_result(&mut *store.conn().await.expect("conn"))
+    .await
+    .expect("drop_chunks");
+    assert_eq!(dropped.n, 2, "the chunks of days 0 and 1");
+    let expected = vec![
+        r#"symbols ["BASE", "KEPT"]"#.to_owned(),
+        format!(r#"BASE: natives ["1h"], latest 1h {:?} 32"#, t(9)),
+        "GONE: natives [], latest none".to_owned(),
+        format!(r#"KEPT: natives ["1m"], latest 1m {:?} 21"#, t(5)),
+        format!(
+            r#"overview [("BASE", {:?}, 32), ("KEPT", {:?}, 21)]"#,
+            t(9),
+            t(5)
+        ),
+        r#"sql symbols ["BASE", "KEPT"]"#.to_owned(),
+        format!(
+            r#"sql overview [("BASE", {:?}, 32), ("KEPT", {:?}, 21)]"#,
+            t(9),
+            t(5)
+        ),
+    ];
+    assert_eq!(
+        liveness_answers(&store).await,
+        expected,
+        "after drop_chunks"
+    );
+
+    // Older than every chunk left (and than the dropped ones): the oldest chunk is now
+    // that of day -3.
+    store
+        .store_candles(&[candle("KEPT", Interval::M1, -3, 19)])
+        .await
+        .expect("backfill");
+    assert_eq!(liveness_answers(&store).await, expected, "after a backfill");
+    store
+        .store_candles(&[candle("GONE", Interval::H1, -2, 9)])
+        .await
+        .expect("backfill of an emptied series");
+    let answers = liveness_answers(&store).await;
+    assert_eq!(answers[0], r#"symbols ["BASE", "GONE", "KEPT"]"#);
+    assert_eq!(
+        answers[2],
+        format!(r#"GONE: natives ["1h"], latest 1h {:?} 9"#, t(-2))
+    );
+    assert_eq!(answers[1], expected[1], "BASE's 1m series stays gone");
+}
+
+#[derive(QueryableByName)]
+struct Dropped {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}

@@ -39,7 +39,8 @@ BEGIN
     END LOOP;
 END $$;
 
--- get_ohlcv of 00000000000003_sql_api, reading each aggregate as the store does: the
+-- get_ohlcv of 00000000000006_live_floor (liveness by the chunk floor), reading each
+-- aggregate as the store does: the
 -- materialized buckets of the window below the watermark, and the raw candles of the window
 -- at or after it aggregated to the aggregate's width (right after a bulk load a 1h x 30 days
 -- read through the real-time view `ohlcv_1h` cost 3.2x raw aggregation of the window). The
@@ -96,8 +97,7 @@ BEGIN
     origin := marketseries_interval_origin(p_interval);
     SELECT s.interval INTO native FROM candle_series s
     WHERE s.symbol = p_symbol AND marketseries_divides(s.interval, p_interval)
-      AND coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol
-                    AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)
+      AND coalesce(s.latest_time >= (SELECT fl.floor FROM marketseries_candles_floor() fl), false)
     ORDER BY marketseries_interval_seconds(s.interval) LIMIT 1;
     IF native IS NULL THEN
         IF EXISTS (SELECT 1 FROM candles c WHERE c.symbol = p_symbol) THEN

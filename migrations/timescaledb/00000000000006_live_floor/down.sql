@@ -1,23 +1,21 @@
-DROP VIEW IF EXISTS ohlcv_5m_watermark, ohlcv_15m_watermark, ohlcv_1h_watermark,
-    ohlcv_4h_watermark, ohlcv_1d_watermark;
--- The indexes live with the materialization hypertables (their schema, not this one).
-DO $$
-DECLARE
-    idx regclass;
-BEGIN
-    FOR idx IN SELECT i.indexrelid::regclass FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-               WHERE c.relname IN ('ohlcv_5m_series_time', 'ohlcv_15m_series_time',
-                                   'ohlcv_1h_series_time', 'ohlcv_4h_series_time',
-                                   'ohlcv_1d_series_time')
-                 AND i.indrelid IN (SELECT format('%I.%I', ca.materialization_hypertable_schema,
-                                                  ca.materialization_hypertable_name)::regclass
-                                    FROM timescaledb_information.continuous_aggregates ca
-                                    WHERE ca.view_schema = current_schema()) LOOP
-        EXECUTE format('DROP INDEX %s', idx);
-    END LOOP;
-END $$;
+-- Back to the probe of 00000000000003_sql_api.
 
--- get_ohlcv as 00000000000003_sql_api defines it.
+CREATE OR REPLACE FUNCTION marketseries_natives(p_symbol text) RETURNS SETOF text
+LANGUAGE sql STABLE AS $$
+    SELECT s.interval FROM candle_series s
+    WHERE s.symbol = p_symbol
+      AND coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol
+                    AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)
+$$;
+
+CREATE OR REPLACE FUNCTION marketseries_symbols() RETURNS SETOF text
+LANGUAGE sql STABLE AS $$
+    SELECT s.symbol FROM candle_series s
+    WHERE coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol
+                    AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)
+    GROUP BY s.symbol
+$$;
+
 CREATE OR REPLACE FUNCTION get_ohlcv(p_symbol text, p_interval text, p_from timestamptz, p_to timestamptz)
 RETURNS TABLE ("time" timestamptz, open numeric, high numeric, low numeric, close numeric,
                volume numeric)
@@ -103,3 +101,56 @@ BEGIN
         GROUP BY 1 ORDER BY 1;
     END CASE;
 END $$;
+
+CREATE OR REPLACE FUNCTION price_change_percent(p_symbol text, p_window interval,
+                                     p_at timestamptz DEFAULT now())
+RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    iv text;
+BEGIN
+    SELECT s.interval INTO iv FROM candle_series s
+    WHERE s.symbol = p_symbol
+      AND coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol
+                    AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)
+    ORDER BY marketseries_interval_seconds(s.interval), right(s.interval, 1) = 'w', s.interval
+    LIMIT 1;
+    IF iv IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN marketseries_change_percent(p_symbol, iv, p_window, p_at);
+END $$;
+
+CREATE OR REPLACE FUNCTION market_overview_at(p_at timestamptz)
+RETURNS TABLE (symbol text, "interval" text, "time" timestamptz, price numeric,
+               change_percent_24h numeric)
+LANGUAGE sql STABLE AS $$
+    SELECT b.symbol, b.interval, b.latest_time, b.latest_close,
+           marketseries_change_percent(b.symbol, b.interval, INTERVAL '24 hours', p_at)
+    FROM (SELECT DISTINCT ON (s.symbol) s.symbol, s.interval, s.latest_time, s.latest_close
+          FROM candle_series s
+          WHERE coalesce((SELECT true FROM candles c WHERE c.symbol = s.symbol
+                          AND c.interval = s.interval AND c.time = s.latest_time LIMIT 1), false)
+          ORDER BY s.symbol, marketseries_interval_seconds(s.interval),
+                   right(s.interval, 1) = 'w', s.interval) b
+    ORDER BY b.symbol COLLATE "C"
+$$;
+
+CREATE OR REPLACE FUNCTION marketseries_change_percent(p_symbol text, p_iv text, p_window interval,
+                                            p_at timestamptz)
+RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    first_open numeric;
+    last_close numeric;
+BEGIN
+    SELECT c.open INTO first_open FROM candles c
+    WHERE c.symbol = p_symbol AND c.interval = p_iv
+      AND c.time >= p_at - p_window AND c.time < p_at
+    ORDER BY c.time LIMIT 1;
+    SELECT c.close INTO last_close FROM candles c
+    WHERE c.symbol = p_symbol AND c.interval = p_iv
+      AND c.time >= p_at - p_window AND c.time < p_at
+    ORDER BY c.time DESC LIMIT 1;
+    RETURN round((last_close - first_open) / first_open * 100, 8);
+END $$;
+
+DROP FUNCTION marketseries_forget_dead_series(), marketseries_candles_floor();
