@@ -47,7 +47,7 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// Inserts each bad row of [`CASES`] directly, with `time` (a timestamp inside a partition
+/// Inserts each bad row of `CASES` directly, with `time` (a timestamp inside a partition
 /// or chunk the store already has for candles, sentiment and flows), and asserts that the
 /// table's CHECK constraint refused it (SQLSTATE 23514, "violates check constraint") and
 /// that nothing landed.

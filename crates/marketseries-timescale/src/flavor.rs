@@ -378,7 +378,7 @@ impl Flavor for Timescale {
     }
 
     /// The materialized buckets below the aggregate's watermark and a direct aggregation of
-    /// the window's raw candles at or after it ([`crate::real_time::real_time_ohlcv`]), where
+    /// the window's raw candles at or after it (`real_time::real_time_ohlcv`), where
     /// the view `ohlcv_<w>` would re-aggregate the real-time views of every finer aggregate
     /// (3.2x raw aggregation of the window right after a bulk load).
     fn real_time_ohlcv(&self, width: Interval, params: [&str; 4]) -> String {
