@@ -25,8 +25,11 @@ pub enum ErrorKind {
     Config,
     /// The operation would delete stored data and was not confirmed.
     Unconfirmed,
-    /// Could not reach the database or the connection broke.
+    /// Could not reach the database, or the connection broke before a commit was sent.
     Connection,
+    /// The connection broke after `COMMIT` was sent and before the server answered: the
+    /// transaction may or may not have committed.
+    AmbiguousCommit,
     /// The operation exceeded a timeout (pool checkout or statement timeout).
     Timeout,
     /// The database reported an error.
@@ -45,6 +48,7 @@ impl fmt::Display for ErrorKind {
             Self::Config => "configuration",
             Self::Unconfirmed => "unconfirmed",
             Self::Connection => "connection",
+            Self::AmbiguousCommit => "ambiguous commit",
             Self::Timeout => "timeout",
             Self::Database => "database",
             Self::Other => "other",
@@ -116,10 +120,24 @@ pub enum Error {
         /// What would be dropped.
         preview: crate::expiry::RetentionPreview,
     },
-    /// The database could not be reached or the connection broke.
+    /// The database could not be reached (refused, unknown host, bad credentials, TLS).
+    /// Not retryable: repeating the call meets the same answer.
     #[error("connection error: {0}")]
     Connection(String),
-    /// A pool checkout or statement exceeded its timeout.
+    /// An open connection broke before the transaction's `COMMIT` was sent: nothing of the
+    /// transaction was committed. Retryable.
+    #[error("connection lost: {0}")]
+    ConnectionLost(String),
+    /// The connection broke after `COMMIT` was sent and before the server answered: the
+    /// transaction may or may not have committed. Retryable for the store's writes, which
+    /// are idempotent upserts (repeating one stores the same rows once).
+    #[error("connection lost during COMMIT, outcome unknown: {0}")]
+    AmbiguousCommit(String),
+    /// No pooled connection became available within the connect timeout. Retryable.
+    #[error("timed out waiting for a connection: {0}")]
+    CheckoutTimeout(String),
+    /// A statement ran past the statement timeout (SQLSTATE 57014, or a cancel). Not
+    /// retryable: the same statement would run as long again.
     #[error("timed out: {0}")]
     Timeout(String),
     /// The database reported an error.
@@ -146,12 +164,15 @@ fn display_intervals(intervals: &[Interval]) -> String {
         .join(", ")
 }
 
-/// SQLSTATE codes after which repeating the same transaction can succeed.
-const RETRYABLE_SQLSTATES: &[&str] = &[
+/// SQLSTATE codes after which repeating the same transaction can succeed: the
+/// transaction was rolled back for reasons of other sessions or of the server's state,
+/// not of its own content. A statement timeout (57014) is not among them.
+pub const RETRYABLE_SQLSTATES: &[&str] = &[
     "40001", // serialization_failure
     "40P01", // deadlock_detected
     "55P03", // lock_not_available
     "57P01", // admin_shutdown
+    "57P03", // cannot_connect_now
     "53300", // too_many_connections
 ];
 
@@ -167,22 +188,43 @@ impl Error {
             Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::Config(_) => ErrorKind::Config,
             Self::Unconfirmed { .. } => ErrorKind::Unconfirmed,
-            Self::Connection(_) => ErrorKind::Connection,
-            Self::Timeout(_) => ErrorKind::Timeout,
+            Self::Connection(_) | Self::ConnectionLost(_) => ErrorKind::Connection,
+            Self::AmbiguousCommit(_) => ErrorKind::AmbiguousCommit,
+            Self::CheckoutTimeout(_) | Self::Timeout(_) => ErrorKind::Timeout,
             Self::Database { .. } => ErrorKind::Database,
             Self::Other(_) => ErrorKind::Other,
         }
     }
 
-    /// Whether repeating the same call unchanged may succeed (lost connection, timeout,
-    /// serialization failure, deadlock). Bad input is never retryable.
+    /// Whether repeating the same call unchanged may succeed: exactly a database error whose
+    /// SQLSTATE is one of [`RETRYABLE_SQLSTATES`] (serialization failure, deadlock, lock not
+    /// available, admin shutdown, cannot connect now, too many connections), a pool
+    /// checkout timeout ([`Error::CheckoutTimeout`]), a connection lost before the commit
+    /// was sent ([`Error::ConnectionLost`]) and an ambiguous commit
+    /// ([`Error::AmbiguousCommit`], safe to repeat for idempotent work, as every store
+    /// write is). A statement timeout, a refused connection and bad input are not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Connection(_) | Self::Timeout(_) => true,
+            Self::ConnectionLost(_) | Self::AmbiguousCommit(_) | Self::CheckoutTimeout(_) => true,
             Self::Database {
                 code: Some(code), ..
             } => RETRYABLE_SQLSTATES.contains(&code.as_str()),
             _ => false,
+        }
+    }
+
+    /// What made this error retryable, as the store's retry counters name it: the SQLSTATE,
+    /// or `connection-lost`, `ambiguous-commit`, `checkout-timeout`; `None` when it is not
+    /// retryable.
+    pub fn retry_reason(&self) -> Option<&str> {
+        match self {
+            Self::ConnectionLost(_) => Some("connection-lost"),
+            Self::AmbiguousCommit(_) => Some("ambiguous-commit"),
+            Self::CheckoutTimeout(_) => Some("checkout-timeout"),
+            Self::Database {
+                code: Some(code), ..
+            } if RETRYABLE_SQLSTATES.contains(&code.as_str()) => Some(code),
+            _ => None,
         }
     }
 
@@ -220,7 +262,31 @@ mod tests {
             message: "check violation".into(),
         };
         assert!(!e.is_retryable());
-        assert!(Error::Timeout("pool".into()).is_retryable());
+        for code in RETRYABLE_SQLSTATES {
+            let e = Error::Database {
+                code: Some((*code).into()),
+                message: String::new(),
+            };
+            assert!(e.is_retryable(), "{code}");
+            assert_eq!(e.retry_reason(), Some(*code));
+        }
+        let statement_timeout = Error::Database {
+            code: Some("57014".into()),
+            message: "canceling statement due to statement timeout".into(),
+        };
+        assert!(!statement_timeout.is_retryable());
+        assert!(!Error::Timeout("statement".into()).is_retryable());
+        assert!(Error::CheckoutTimeout("pool".into()).is_retryable());
+        assert!(Error::ConnectionLost("eof".into()).is_retryable());
+        assert!(!Error::Connection("refused".into()).is_retryable());
+        let ambiguous = Error::AmbiguousCommit("eof".into());
+        assert!(ambiguous.is_retryable());
+        assert_eq!(ambiguous.kind(), ErrorKind::AmbiguousCommit);
+        assert_eq!(ambiguous.retry_reason(), Some("ambiguous-commit"));
         assert!(!Error::invalid_argument("range", "empty").is_retryable());
+        assert_eq!(
+            Error::invalid_argument("range", "empty").retry_reason(),
+            None
+        );
     }
 }

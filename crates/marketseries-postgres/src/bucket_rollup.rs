@@ -12,9 +12,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Integer, Text, Timestamptz};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{AggregateBucket, Interval};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Transaction;
 
 use marketseries_sql::schema;
 
@@ -55,7 +55,7 @@ impl Kind {
             Self::Sentiment => format!(
                 "INSERT INTO {t} (asset, time, score_sum, readings, min_score, max_score, \
                  mentions, engagement) \
-                 SELECT asset, date_bin($1::interval, time, $2), sum(score), count(*), \
+                 SELECT asset, date_bin($1::text::interval, time, $2), sum(score), count(*), \
                         min(score), max(score), sum(mention_volume)::bigint, sum(engagement) \
                  FROM sentiment WHERE asset = $3 AND time >= $4 AND time < $5 GROUP BY asset, 2 \
                  ON CONFLICT (asset, time) DO UPDATE SET score_sum = EXCLUDED.score_sum, \
@@ -65,7 +65,7 @@ impl Kind {
             ),
             Self::Flows => format!(
                 "INSERT INTO {t} (asset, time, flow_type, amount, usd_value, transactions) \
-                 SELECT asset, date_bin($1::interval, time, $2), flow_type, sum(amount), \
+                 SELECT asset, date_bin($1::text::interval, time, $2), flow_type, sum(amount), \
                         sum(usd_value), count(*) \
                  FROM flows WHERE asset = $3 AND time >= $4 AND time < $5 \
                  GROUP BY asset, 2, flow_type \
@@ -78,17 +78,17 @@ impl Kind {
 
 /// Recomputes the hourly and daily buckets touched by rows at `(asset, time)`.
 pub(crate) async fn refresh_for<'a>(
-    conn: &mut AsyncPgConnection,
+    tx: &Transaction<'_>,
     kind: Kind,
     rows: impl Iterator<Item = (&'a str, DateTime<Utc>)> + Clone,
-) -> Result<(), diesel::result::Error> {
+) -> Result<(), tokio_postgres::Error> {
     let assets: BTreeSet<&str> = rows.clone().map(|(asset, _)| asset).collect();
     for asset in assets {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-            .bind::<Integer, _>(kind.lock_space())
-            .bind::<Text, _>(asset)
-            .execute(conn)
-            .await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&kind.lock_space(), &asset],
+        )
+        .await?;
     }
     for bucket in BUCKETS {
         let width: Interval = bucket.interval();
@@ -97,16 +97,12 @@ pub(crate) async fn refresh_for<'a>(
             by_asset.entry(asset).or_default().insert(width.floor(t));
         }
         let sql = kind.refresh_sql(bucket);
+        let stride = schema::stride(width);
+        let origin = width.origin();
         for (asset, buckets) in &by_asset {
             for (from, to) in runs(width, buckets) {
-                diesel::sql_query(&sql)
-                    .bind::<Text, _>(schema::stride(width))
-                    .bind::<Timestamptz, _>(width.origin())
-                    .bind::<Text, _>(*asset)
-                    .bind::<Timestamptz, _>(from)
-                    .bind::<Timestamptz, _>(to)
-                    .execute(conn)
-                    .await?;
+                let params: [&(dyn ToSql + Sync); 5] = [&stride, &origin, asset, &from, &to];
+                tx.execute(sql.as_str(), &params).await?;
             }
         }
     }

@@ -140,11 +140,11 @@ impl Flavor for Partitioned {
     async fn before_write(
         &self,
         store: &SqlStore<Self>,
-        conn: &mut AsyncPgConnection,
+        client: &tokio_postgres::Client,
         batch: &Batch<'_>,
     ) -> Result<()> {
         partitions::ensure(
-            conn,
+            client,
             raw_table(batch.dataset()),
             partitions::Ddl::of(store.config()),
             batch.times().into_iter(),
@@ -162,31 +162,18 @@ impl Flavor for Partitioned {
         Ok(copied)
     }
 
-    /// Records the copied rows' pending rollup spans.
-    async fn in_copy_transaction(
-        &self,
-        tx: &tokio_postgres::Transaction<'_>,
-        rows: &[&Candle],
-    ) -> std::result::Result<(), tokio_postgres::Error> {
-        let spans = rollup::spans_of(rows);
-        let (symbols, natives, lo, hi) = rollup::span_arrays(&spans);
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-            [&symbols, &natives, &lo, &hi];
-        tx.execute(statements::record_pending(), &params)
-            .await
-            .map(drop)
-    }
-
+    /// Candles: records the rows' pending rollup spans. Sentiment and flows: recomputes
+    /// the hourly and daily rollup buckets the rows touch.
     async fn in_write_transaction(
         &self,
-        conn: &mut AsyncPgConnection,
+        tx: &tokio_postgres::Transaction<'_>,
         batch: &Batch<'_>,
-    ) -> diesel::QueryResult<()> {
+    ) -> std::result::Result<(), tokio_postgres::Error> {
         match *batch {
-            Batch::Candles(rows) => rollup::record_pending(conn, &rollup::spans_of(rows)).await,
+            Batch::Candles(rows) => rollup::record_pending(tx, &rollup::spans_of(rows)).await,
             Batch::Sentiment(rows) => {
                 bucket_rollup::refresh_for(
-                    conn,
+                    tx,
                     Kind::Sentiment,
                     rows.iter().map(|r| (r.asset.as_str(), r.time)),
                 )
@@ -194,7 +181,7 @@ impl Flavor for Partitioned {
             }
             Batch::Flows(rows) => {
                 bucket_rollup::refresh_for(
-                    conn,
+                    tx,
                     Kind::Flows,
                     rows.iter().map(|f| (f.asset.as_str(), f.time)),
                 )
@@ -229,12 +216,16 @@ impl Flavor for Partitioned {
     /// task).
     async fn policies_applied(&self, store: &SqlStore<Self>, policies: &Policies) -> Result<()> {
         let now = store.now();
-        let mut conn = store.conn().await?;
         for table in partitions::tables() {
             let days = (0..=PARTITIONS_AHEAD).map(|d| now + TimeDelta::days(d));
-            partitions::ensure(&mut conn, table, partitions::Ddl::of(store.config()), days).await?;
+            store
+                .retrying(|| async {
+                    let client = store.client().await?;
+                    let ddl = partitions::Ddl::of(store.config());
+                    partitions::ensure(&client, table, ddl, days.clone()).await
+                })
+                .await?;
         }
-        drop(conn);
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::Config(
                 "apply_policies must run on a tokio runtime (the rollup refresher is a tokio \
@@ -272,16 +263,19 @@ impl Flavor for Partitioned {
     /// The end of the last partition lying wholly before the cutoff: retention drops those.
     async fn drop_boundary(
         &self,
-        conn: &mut AsyncPgConnection,
+        store: &SqlStore<Self>,
+        _conn: &mut AsyncPgConnection,
         dataset: Dataset,
         cutoff: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
-        Ok(partitions::list(conn, raw_table(dataset))
-            .await?
-            .iter()
-            .map(partitions::Partition::end)
-            .filter(|end| *end <= cutoff)
-            .max())
+        Ok(
+            partitions::list(&*store.client().await?, raw_table(dataset))
+                .await?
+                .iter()
+                .map(partitions::Partition::end)
+                .filter(|end| *end <= cutoff)
+                .max(),
+        )
     }
 
     async fn jobs(&self, _store: &SqlStore<Self>) -> Result<Vec<JobStats>> {
@@ -293,13 +287,16 @@ impl Flavor for Partitioned {
         let mut report = RetentionReport::default();
         for (dataset, cutoff) in store.retention_cutoffs(&mut conn).await? {
             let table = raw_table(dataset);
-            let removed = partitions::drop_before(
-                &mut conn,
-                table,
-                cutoff,
-                partitions::Ddl::of(store.config()),
-            )
-            .await?;
+            // Counted across attempts: a retried run goes on where the failed one stopped.
+            let removed = AtomicU64::new(0);
+            store
+                .retrying(|| async {
+                    let client = store.client().await?;
+                    let ddl = partitions::Ddl::of(store.config());
+                    partitions::drop_before(&client, table, cutoff, ddl, &removed).await
+                })
+                .await?;
+            let removed = removed.into_inner();
             report.actions.push(RetentionAction {
                 dataset,
                 cutoff,
@@ -308,7 +305,7 @@ impl Flavor for Partitioned {
             });
             if removed > 0 {
                 // Rollups must not outlive the raw rows they summarise.
-                let oldest = partitions::list(&mut conn, table)
+                let oldest = partitions::list(&*store.client().await?, table)
                     .await?
                     .into_iter()
                     .next()
@@ -336,7 +333,7 @@ impl Flavor for Partitioned {
                 .get_result(&mut conn)
                 .await
                 .map_err(db)?;
-            let parts = partitions::list(&mut conn, table).await?;
+            let parts = partitions::list(&*store.client().await?, table).await?;
             let size: Size = diesel::sql_query(
                 "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS bytes \
                  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
@@ -362,6 +359,7 @@ impl Flavor for Partitioned {
             tables,
             aggregates: aggregate_stats(&mut conn, store.now()).await?,
             jobs: self.refresher.job().into_iter().collect(),
+            write_retries: Default::default(),
         })
     }
 }

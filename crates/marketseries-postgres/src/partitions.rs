@@ -6,26 +6,18 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
-use diesel::sql_types::Text;
-use diesel::QueryableByName;
-use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use marketseries_core::{Error, Result};
-
-use marketseries_sql::database_error as db;
+use marketseries_sql::pg_error;
+use tokio_postgres::Client;
 
 /// Tables this backend partitions (every raw table). Identifiers are only ever these
 /// constants.
 pub(crate) fn tables() -> impl Iterator<Item = &'static str> {
     marketseries_sql::schema::raw_tables()
-}
-
-#[derive(QueryableByName)]
-struct Name {
-    #[diesel(sql_type = Text)]
-    relname: String,
 }
 
 /// A partition of `table` covering `[start, start + width)`.
@@ -76,18 +68,18 @@ fn floor(t: DateTime<Utc>, width: TimeDelta) -> DateTime<Utc> {
 }
 
 /// Existing partitions of `table`, oldest first.
-pub(crate) async fn list(conn: &mut AsyncPgConnection, table: &str) -> Result<Vec<Partition>> {
-    let names: Vec<Name> = diesel::sql_query(
-        "SELECT c.relname::text AS relname FROM pg_inherits i \
-         JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass",
-    )
-    .bind::<Text, _>(table)
-    .load(conn)
-    .await
-    .map_err(db)?;
+pub(crate) async fn list(client: &Client, table: &str) -> Result<Vec<Partition>> {
+    let names = client
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i \
+             JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::text::regclass",
+            &[&table],
+        )
+        .await
+        .map_err(|e| pg_error(&e))?;
     let mut parts: Vec<Partition> = names
         .iter()
-        .filter_map(|n| Partition::parse(table, &n.relname))
+        .filter_map(|row| Partition::parse(table, row.get(0)))
         .collect();
     parts.sort_by_key(|p| p.start);
     Ok(parts)
@@ -114,40 +106,26 @@ impl Ddl {
     }
 }
 
-/// Attempts of one DDL statement that keeps timing out on its lock.
-const DDL_ATTEMPTS: u32 = 5;
-
 /// Runs `ddl` (statements without `BEGIN`/`COMMIT`) in a transaction of its own with
-/// `lock_timeout`, again after a jittered pause while it times out on its lock (55P03), at
-/// most [`DDL_ATTEMPTS`] times: a lock queued behind a long read would otherwise make every
-/// later read and write of the table wait behind it.
-async fn run_ddl(conn: &mut AsyncPgConnection, ddl: &str, what: &str, settings: Ddl) -> Result<()> {
+/// `lock_timeout`: a lock queued behind a long read would otherwise make every later read
+/// and write of the table wait behind it. One attempt; callers run it under
+/// [`marketseries_sql::SqlStore::retrying`], which repeats it, jittered, on a lock timeout
+/// (55P03) or a deadlock.
+async fn run_ddl(client: &Client, ddl: &str, what: &str, settings: Ddl) -> Result<()> {
     let timeout_ms = settings.lock_timeout.as_millis().max(1);
     let sql = format!("BEGIN; SET LOCAL lock_timeout = '{timeout_ms}ms'; {ddl}; COMMIT;");
-    let mut attempt = 1;
-    loop {
-        let Err(e) = conn.batch_execute(&sql).await else {
-            return Ok(());
-        };
-        // Leave the pooled connection usable.
-        let _ = conn.batch_execute("ROLLBACK").await;
-        let err = db(e);
-        let lock_timeout = matches!(&err, Error::Database { code: Some(c), .. } if c == "55P03");
-        if !lock_timeout || attempt >= DDL_ATTEMPTS {
-            return Err(match err {
-                Error::Database { code, message } => Error::Database {
-                    code,
-                    message: format!("{what}: {message} (after {attempt} attempts)"),
-                },
-                other => other,
-            });
-        }
-        // 50-150 ms, growing: readers that hold the lock finish, and two writers waiting
-        // for the same lock do not retry in step.
-        let jitter = u64::from(std::process::id() ^ attempt).wrapping_mul(2_654_435_761) % 100;
-        tokio::time::sleep(Duration::from_millis((50 + jitter) * u64::from(attempt))).await;
-        attempt += 1;
-    }
+    let Err(e) = client.batch_execute(&sql).await else {
+        return Ok(());
+    };
+    // Leave the pooled connection usable.
+    let _ = client.batch_execute("ROLLBACK").await;
+    Err(match pg_error(&e) {
+        Error::Database { code, message } => Error::Database {
+            code,
+            message: format!("{what}: {message}"),
+        },
+        other => other,
+    })
 }
 
 /// Makes sure a partition of `table` exists for every time in `times`.
@@ -156,7 +134,7 @@ async fn run_ddl(conn: &mut AsyncPgConnection, ddl: &str, what: &str, settings: 
 /// [`Error::InvalidArgument`] (nothing created) when more than `settings.max_new`
 /// partitions would be needed; database errors, a lock timeout after retries among them.
 pub(crate) async fn ensure(
-    conn: &mut AsyncPgConnection,
+    client: &Client,
     table: &'static str,
     settings: Ddl,
     times: impl Iterator<Item = DateTime<Utc>>,
@@ -165,7 +143,7 @@ pub(crate) async fn ensure(
     if wanted.is_empty() {
         return Ok(0);
     }
-    let existing: HashSet<String> = list(conn, table)
+    let existing: HashSet<String> = list(client, table)
         .await?
         .into_iter()
         .map(|p| p.name)
@@ -198,7 +176,7 @@ pub(crate) async fn ensure(
             to = p.end().to_rfc3339(),
         );
         run_ddl(
-            conn,
+            client,
             &ddl,
             &format!("creating partition {}", p.name),
             settings,
@@ -208,28 +186,29 @@ pub(crate) async fn ensure(
     Ok(missing.len())
 }
 
-/// Drops every partition of `table` that ends at or before `cutoff`; returns how many.
+/// Drops every partition of `table` that ends at or before `cutoff`, adding one to
+/// `dropped` for each.
 pub(crate) async fn drop_before(
-    conn: &mut AsyncPgConnection,
+    client: &Client,
     table: &str,
     cutoff: DateTime<Utc>,
     settings: Ddl,
-) -> Result<u64> {
-    let mut dropped = 0;
-    for p in list(conn, table).await? {
+    dropped: &AtomicU64,
+) -> Result<()> {
+    for p in list(client, table).await? {
         if p.end() <= cutoff {
             let ddl = format!("DROP TABLE IF EXISTS {}", p.name);
             run_ddl(
-                conn,
+                client,
                 &ddl,
                 &format!("dropping partition {}", p.name),
                 settings,
             )
             .await?;
-            dropped += 1;
+            dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
-    Ok(dropped)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -119,16 +119,12 @@ pub(crate) fn span_arrays(spans: &Spans) -> SpanArrays<'_> {
 
 /// Records `spans` as pending (part of a candle write's transaction).
 pub(crate) async fn record_pending(
-    conn: &mut AsyncPgConnection,
+    tx: &tokio_postgres::Transaction<'_>,
     spans: &Spans,
-) -> Result<(), diesel::result::Error> {
+) -> Result<(), tokio_postgres::Error> {
     let (symbols, natives, lo, hi) = span_arrays(spans);
-    diesel::sql_query(statements::record_pending())
-        .bind::<Array<Text>, _>(symbols)
-        .bind::<Array<Text>, _>(natives)
-        .bind::<Array<Timestamptz>, _>(lo)
-        .bind::<Array<Timestamptz>, _>(hi)
-        .execute(conn)
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [&symbols, &natives, &lo, &hi];
+    tx.execute(statements::record_pending(), &params)
         .await
         .map(drop)
 }

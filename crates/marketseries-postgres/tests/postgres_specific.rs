@@ -668,3 +668,42 @@ async fn partition_ddl_behind_a_long_read_times_out_instead_of_stalling_traffic(
     drop((reader, other));
     let _ = (reader_task.await, other_task.await);
 }
+
+/// A store connected through the testkit's fault proxy, on a fresh migrated database.
+async fn behind_a_proxy() -> (marketseries_testkit::fault_proxy::FaultProxy, PgStore) {
+    let db = fresh_database(ServerKind::Postgres)
+        .await
+        .expect("database");
+    let proxy = marketseries_testkit::fault_proxy::FaultProxy::start(db.url())
+        .await
+        .expect("proxy");
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
+    let store = PgStore::connect_with_clock(PgConfig::new(proxy.url(db.url())), clock)
+        .await
+        .expect("store through the proxy");
+    store.migrate().await.expect("migrate");
+    (proxy, store)
+}
+
+/// Issue 12: connections cut before and after `COMMIT` (and before an `INSERT`) are
+/// retried by the write path, `COPY` included, and lose or duplicate nothing; a write
+/// whose every commit is cut fails as an ambiguous commit and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_survive_connections_cut_at_commit() {
+    let (proxy, store) = behind_a_proxy().await;
+    marketseries_testkit::faults::writes_survive_cut_connections(&store, &proxy, now()).await;
+}
+
+/// Issue 12: a real deadlock (40P01) with another session is retried by the write path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlocked_writes_are_retried() {
+    let db = fresh_database(ServerKind::Postgres)
+        .await
+        .expect("database");
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
+    let store = PgStore::connect_with_clock(PgConfig::new(db.url()), clock)
+        .await
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    marketseries_testkit::faults::deadlocked_writes_are_retried(&store, db.url(), now()).await;
+}

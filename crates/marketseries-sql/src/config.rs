@@ -11,8 +11,8 @@ use marketseries_core::{Error, Result};
 #[derive(Clone)]
 pub struct PgConfig {
     pub(crate) url: String,
-    /// Maximum pooled connections (default 8). Plain PostgreSQL opens up to as many again,
-    /// on demand, for binary `COPY`.
+    /// Maximum pooled connections for reads and maintenance (default 8); the write path
+    /// opens up to as many again, on demand, as `tokio-postgres` clients.
     pub pool_size: u32,
     /// Idle connections the pool keeps open (default 1; at most `pool_size`).
     pub pool_min_idle: u32,
@@ -42,6 +42,11 @@ pub struct PgConfig {
     /// daily partitions): a file of scattered timestamps is refused, naming this setting,
     /// instead of creating tens of thousands of partitions.
     pub max_new_partitions: usize,
+    /// How a write (a batch's upsert or `COPY`, with its partition DDL) is repeated after a
+    /// retryable failure: deadlock, serialization failure, lock timeout, server shutting
+    /// down or refusing connections, no free connection, a connection lost before or
+    /// during `COMMIT` (default: 5 attempts, pauses from 50 ms doubling to 2 s, jittered).
+    pub write_retry: crate::RetryPolicy,
 }
 
 impl PgConfig {
@@ -60,6 +65,7 @@ impl PgConfig {
             max_future_skew: DEFAULT_MAX_FUTURE_SKEW,
             ddl_lock_timeout: Duration::from_secs(2),
             max_new_partitions: 1_000,
+            write_retry: crate::RetryPolicy::default(),
         }
     }
 
@@ -84,6 +90,7 @@ impl fmt::Debug for PgConfig {
             .field("max_future_skew", &self.max_future_skew)
             .field("ddl_lock_timeout", &self.ddl_lock_timeout)
             .field("max_new_partitions", &self.max_new_partitions)
+            .field("write_retry", &self.write_retry)
             .finish()
     }
 }

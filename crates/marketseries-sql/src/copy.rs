@@ -6,190 +6,95 @@
 //! routing into partitions, where `COPY` buffers rows per partition. Most batches only
 //! append (new candles after the latest stored ones), so they need no conflict handling:
 //! such a batch is copied, in a transaction that also runs the flavor's
-//! [`Flavor::in_copy_transaction`] (plain PostgreSQL records its pending rollup spans). A
+//! [`Flavor::in_write_transaction`] (plain PostgreSQL records its pending rollup spans). A
 //! batch with a key already stored (a re-ingest, a correction) or stored meanwhile by a
 //! concurrent writer fails the `COPY` with a unique violation, which rolls it back, and
 //! goes to the upsert instead.
 //!
-//! diesel-async cannot issue `COPY`, so this path has its own small pool of
-//! `tokio-postgres` clients, set up like the main pool's connections (UTC, statement
-//! timeout).
+//! diesel-async cannot issue `COPY`; this path runs on the store's `tokio-postgres`
+//! clients (`client.rs`), as every write does, and is repeated like every write on a
+//! retryable failure (`retry.rs`).
 
-use std::fmt;
 use std::pin::pin;
 
-use marketseries_core::{Candle, Error};
+use marketseries_core::Candle;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls};
 
-use crate::config::PgConfig;
-use crate::flavor::Flavor;
+use crate::client::{commit, pg_error};
+use crate::flavor::{Batch, Flavor};
 use crate::series;
 use crate::statements;
 use crate::store::SqlStore;
 
-/// Batches smaller than this are best upserted: for them the extra connection checkout and
-/// round trips of the `COPY` path cost more than `COPY` saves.
+/// Batches smaller than this are best upserted: for them the extra round trips of the
+/// `COPY` path cost more than `COPY` saves.
 pub const MIN_COPY_ROWS: usize = 1_000;
-
-/// Opens the `tokio-postgres` clients of the `COPY` pool.
-pub(crate) struct Manager {
-    url: String,
-    setup: String,
-}
-
-impl fmt::Debug for Manager {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The URL carries the password.
-        f.debug_struct("Manager").finish_non_exhaustive()
-    }
-}
-
-impl bb8::ManageConnection for Manager {
-    type Connection = Client;
-    type Error = tokio_postgres::Error;
-
-    async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
-        // The connection task ends when the client is dropped.
-        tokio::spawn(connection);
-        client.batch_execute(&self.setup).await?;
-        Ok(client)
-    }
-
-    async fn is_valid(&self, client: &mut Client) -> Result<(), tokio_postgres::Error> {
-        client.simple_query("").await.map(drop)
-    }
-
-    fn has_broken(&self, client: &mut Client) -> bool {
-        client.is_closed()
-    }
-}
-
-/// The `COPY` pool: up to `pool_size` clients, opened on first use.
-pub(crate) type CopyPool = bb8::Pool<Manager>;
-
-/// Builds the pool without connecting (stores that never copy never open a client).
-pub(crate) fn pool(config: &PgConfig) -> CopyPool {
-    let manager = Manager {
-        url: config.url().to_owned(),
-        setup: format!(
-            "{}; SET statement_timeout = {}",
-            crate::pool::SESSION_SETUP,
-            config.statement_timeout.as_millis()
-        ),
-    };
-    bb8::Pool::builder()
-        .max_size(config.pool_size.max(1))
-        .min_idle(None)
-        .connection_timeout(config.connect_timeout)
-        .test_on_check_out(config.verify_on_checkout)
-        .build_unchecked(manager)
-}
-
-/// Converts a `tokio-postgres` error.
-pub(crate) fn error(e: &tokio_postgres::Error) -> Error {
-    if e.is_closed() {
-        return Error::Connection(e.to_string());
-    }
-    match e.as_db_error() {
-        Some(db) if *db.code() == SqlState::QUERY_CANCELED => Error::Timeout(db.message().into()),
-        Some(db) => Error::Database {
-            code: Some(db.code().code().to_owned()),
-            message: db.message().to_owned(),
-        },
-        None => Error::Database {
-            code: e.code().map(|c| c.code().to_owned()),
-            message: e.to_string(),
-        },
-    }
-}
-
-/// Converts a `COPY` pool checkout error.
-pub(crate) fn checkout_error(e: bb8::RunError<tokio_postgres::Error>) -> Error {
-    match e {
-        bb8::RunError::TimedOut => Error::Timeout(
-            "no database connection for COPY became available within the connect timeout \
-             (is the server reachable?)"
-                .to_owned(),
-        ),
-        bb8::RunError::User(e) => Error::Connection(e.to_string()),
-    }
-}
-
-/// Appends `rows` by binary `COPY`, runs the flavor's in-transaction work and records the
-/// series' latest candles, in one transaction. Returns `false`, having changed nothing,
-/// when one of the keys is already stored (by an earlier batch or a concurrent writer):
-/// the unique violation aborts the `COPY` at that row, and the batch needs the upsert.
-///
-/// There is deliberately no check for stored keys before the `COPY`: a probe of the batch's
-/// time spans costs milliseconds per batch on freshly filled partitions whose planner
-/// statistics still say "empty", while an append-only batch, the common case, never
-/// conflicts, and a re-ingested one conflicts at its first row.
-async fn append<F: Flavor>(
-    client: &mut Client,
-    flavor: &F,
-    rows: &[&Candle],
-) -> Result<bool, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    let copied = async {
-        let sink = tx.copy_in(statements::copy_candles()).await?;
-        let mut writer = pin!(BinaryCopyInWriter::new(
-            sink,
-            &statements::COPY_CANDLE_TYPES
-        ));
-        for c in rows {
-            let native = c.interval.to_string();
-            writer
-                .as_mut()
-                .write(&[
-                    &c.symbol, &native, &c.time, &c.open, &c.high, &c.low, &c.close, &c.volume,
-                ])
-                .await?;
-        }
-        writer.as_mut().finish().await
-    }
-    .await;
-    match copied {
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        other => other?,
-    };
-    flavor.in_copy_transaction(&tx, rows).await?;
-    let (symbols, natives, times, closes) = series::latest(rows);
-    let params: [&(dyn ToSql + Sync); 4] = [&symbols, &natives, &times, &closes];
-    tx.execute(statements::record_series(), &params).await?;
-    tx.commit().await?;
-    Ok(true)
-}
 
 impl<F: Flavor> SqlStore<F> {
     /// Appends a batch of candles by one binary `COPY` (see the module docs): first the
     /// flavor's [`Flavor::before_write`], then, in one transaction, the rows, the flavor's
-    /// [`Flavor::in_copy_transaction`] and the `candle_series` record. `rows` are as
+    /// [`Flavor::in_write_transaction`] and the `candle_series` record. `rows` are as
     /// [`Flavor::write_candles_fast`] receives them (validated, deduplicated, sorted by
     /// key). Returns `Ok(false)`, having changed nothing, when a key of the batch is already
-    /// stored; the caller then leaves the batch to the upsert.
+    /// stored (by an earlier batch or a concurrent writer: the unique violation aborts the
+    /// `COPY` at that row); the caller then leaves the batch to the upsert. A retryable
+    /// failure ([`marketseries_core::Error::is_retryable`]) repeats the whole attempt, as
+    /// [`crate::PgConfig::write_retry`] says.
     ///
-    /// The `COPY` clients are a second pool of up to `pool_size` `tokio-postgres`
-    /// connections, opened on first use.
+    /// There is deliberately no check for stored keys before the `COPY`: a probe of the
+    /// batch's time spans costs milliseconds per batch on freshly filled partitions whose
+    /// planner statistics still say "empty", while an append-only batch, the common case,
+    /// never conflicts, and a re-ingested one conflicts at its first row.
     ///
     /// # Errors
-    /// [`Error::Timeout`] or [`Error::Connection`] when no client can be had;
-    /// [`Error::Database`] for any other failure (the transaction is rolled back).
+    /// The last attempt's error: [`marketseries_core::Error::CheckoutTimeout`] or
+    /// [`marketseries_core::Error::Connection`] when no client can be had;
+    /// [`marketseries_core::Error::ConnectionLost`],
+    /// [`marketseries_core::Error::AmbiguousCommit`], [`marketseries_core::Error::Database`]
+    /// (the transaction is rolled back) otherwise.
     pub async fn append_candles(&self, rows: &[&Candle]) -> marketseries_core::Result<bool> {
-        let batch = crate::flavor::Batch::Candles(rows);
+        self.retrying(|| self.append_once(rows)).await
+    }
+
+    /// One attempt of [`SqlStore::append_candles`].
+    async fn append_once(&self, rows: &[&Candle]) -> marketseries_core::Result<bool> {
+        let batch = Batch::Candles(rows);
+        let mut client = self.client().await?;
+        self.flavor().before_write(self, &client, &batch).await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        let copied = async {
+            let sink = tx.copy_in(statements::copy_candles()).await?;
+            let mut writer = pin!(BinaryCopyInWriter::new(
+                sink,
+                &statements::COPY_CANDLE_TYPES
+            ));
+            for c in rows {
+                let native = c.interval.to_string();
+                writer
+                    .as_mut()
+                    .write(&[
+                        &c.symbol, &native, &c.time, &c.open, &c.high, &c.low, &c.close, &c.volume,
+                    ])
+                    .await?;
+            }
+            writer.as_mut().finish().await
+        }
+        .await;
+        match copied {
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                tx.rollback().await.map_err(|e| pg_error(&e))?;
+                return Ok(false);
+            }
+            other => other.map_err(|e| pg_error(&e))?,
+        };
         self.flavor()
-            .before_write(self, &mut *self.conn().await?, &batch)
-            .await?;
-        let mut client = self.copy_pool().get().await.map_err(checkout_error)?;
-        append(&mut client, self.flavor(), rows)
+            .in_write_transaction(&tx, &batch)
             .await
-            .map_err(|e| error(&e))
+            .map_err(|e| pg_error(&e))?;
+        series::record(&tx, rows).await.map_err(|e| pg_error(&e))?;
+        commit(tx).await?;
+        Ok(true)
     }
 }
 

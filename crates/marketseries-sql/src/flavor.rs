@@ -92,6 +92,14 @@ pub trait Flavor: Send + Sync + Sized + 'static {
         false
     }
 
+    /// Whether the server serves one client per database at a time (default `false`). The
+    /// store then closes every connection after use, in its read pool and among its write
+    /// clients alike, and keeps none idle: otherwise a write's client would wait forever
+    /// behind the read pool's idle connection.
+    fn serves_one_client(&self) -> bool {
+        false
+    }
+
     /// Settings every pooled session of the store runs before its first statement (default
     /// [`SESSION_SETUP`](crate::SESSION_SETUP)); the store appends its statement timeout.
     /// Whatever a flavor sets, sessions must be in UTC.
@@ -123,15 +131,16 @@ pub trait Flavor: Send + Sync + Sized + 'static {
         Ok(())
     }
 
-    /// Runs before a batch's transaction, on the connection that will write it (plain
-    /// PostgreSQL creates the partitions the rows need here; default: nothing).
+    /// Runs before a batch's transaction, on the client that will write it (plain
+    /// PostgreSQL creates the partitions the rows need here; default: nothing). Part of
+    /// the write's attempt: a retryable failure repeats it with the rest.
     async fn before_write(
         &self,
         store: &SqlStore<Self>,
-        conn: &mut AsyncPgConnection,
+        client: &tokio_postgres::Client,
         batch: &Batch<'_>,
     ) -> Result<()> {
-        let _ = (store, conn, batch);
+        let _ = (store, client, batch);
         Ok(())
     }
 
@@ -145,26 +154,15 @@ pub trait Flavor: Send + Sync + Sized + 'static {
         Ok(false)
     }
 
-    /// Runs inside the batch's transaction after the upsert; an error rolls the batch back
-    /// (default: nothing).
+    /// Runs inside the batch's transaction after its rows were written (by the upsert or
+    /// by [`SqlStore::append_candles`]' `COPY`); an error rolls the batch back (default:
+    /// nothing).
     async fn in_write_transaction(
         &self,
-        conn: &mut AsyncPgConnection,
-        batch: &Batch<'_>,
-    ) -> diesel::QueryResult<()> {
-        let _ = (conn, batch);
-        Ok(())
-    }
-
-    /// Runs inside the transaction of a [`SqlStore::append_candles`], after the rows were
-    /// copied: the `COPY` path's counterpart of [`Flavor::in_write_transaction`] (default:
-    /// nothing).
-    async fn in_copy_transaction(
-        &self,
         tx: &tokio_postgres::Transaction<'_>,
-        rows: &[&Candle],
+        batch: &Batch<'_>,
     ) -> std::result::Result<(), tokio_postgres::Error> {
-        let _ = (tx, rows);
+        let _ = (tx, batch);
         Ok(())
     }
 
@@ -194,6 +192,7 @@ pub trait Flavor: Send + Sync + Sized + 'static {
     /// that a dry run counts exactly what the drop removes.
     async fn drop_boundary(
         &self,
+        store: &SqlStore<Self>,
         conn: &mut AsyncPgConnection,
         dataset: Dataset,
         cutoff: DateTime<Utc>,

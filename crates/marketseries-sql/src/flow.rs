@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Nullable, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use marketseries_core::validate::validate_flows;
@@ -11,6 +11,7 @@ use marketseries_core::{
     NetFlow, Result, TimeRange, WhaleQuery, WriteSummary,
 };
 use rust_decimal::Decimal;
+use tokio_postgres::types::ToSql;
 
 use crate::batch::{count, last_wins};
 use crate::cached::{cached, fixed};
@@ -151,28 +152,29 @@ impl<F: Flavor> FlowStore for SqlStore<F> {
         if rows.is_empty() {
             return Ok(summary);
         }
-        let insert = fixed(format!(
+        let upsert = format!(
             "INSERT INTO flows ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::timestamptz[], \
              $3::text[], $4::numeric[], $5::numeric[], $6::text[], $7::text[]) \
              ON CONFLICT (asset, source, flow_type, time, reference) DO UPDATE SET \
              amount = EXCLUDED.amount, usd_value = EXCLUDED.usd_value"
-        ))
-        .bind::<Array<Text>, _>(rows.iter().map(|f| f.asset.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Timestamptz>, _>(rows.iter().map(|f| f.time).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(
-            rows.iter()
-                .map(|f| f.flow_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Numeric>, _>(rows.iter().map(|f| f.amount).collect::<Vec<_>>())
-        .bind::<Array<Numeric>, _>(rows.iter().map(|f| f.usd_value).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(rows.iter().map(|f| f.source.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(
-            rows.iter()
-                .map(|f| f.reference.as_str())
-                .collect::<Vec<_>>(),
         );
-        self.write(Batch::Flows(&rows), insert).await?;
+        let assets: Vec<&str> = rows.iter().map(|f| f.asset.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = rows.iter().map(|f| f.time).collect();
+        let types: Vec<&str> = rows.iter().map(|f| f.flow_type.as_str()).collect();
+        let amounts: Vec<Decimal> = rows.iter().map(|f| f.amount).collect();
+        let values: Vec<Decimal> = rows.iter().map(|f| f.usd_value).collect();
+        let sources: Vec<&str> = rows.iter().map(|f| f.source.as_str()).collect();
+        let references: Vec<&str> = rows.iter().map(|f| f.reference.as_str()).collect();
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &assets,
+            &times,
+            &types,
+            &amounts,
+            &values,
+            &sources,
+            &references,
+        ];
+        self.write(Batch::Flows(&rows), &upsert, &params).await?;
         Ok(summary)
     }
 

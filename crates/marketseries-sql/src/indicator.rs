@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, Numeric, Text, Timestamptz};
+use diesel::sql_types::{Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use marketseries_core::time::{check_microseconds, max_time, MIN_TIME};
@@ -12,6 +12,7 @@ use marketseries_core::{
     IndicatorQuery, IndicatorSeries, IndicatorStore, IndicatorValue, Interval, Result, WriteSummary,
 };
 use rust_decimal::Decimal;
+use tokio_postgres::types::ToSql;
 
 use crate::batch::last_wins;
 use crate::cached::cached;
@@ -120,17 +121,14 @@ impl<F: Flavor> IndicatorStore for SqlStore<F> {
         if rows.is_empty() {
             return Ok(summary);
         }
-        let insert = diesel::sql_query(UPSERT)
-            .bind::<Array<Text>, _>(rows.iter().map(|v| v.symbol.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(
-                rows.iter()
-                    .map(|v| v.interval.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Text>, _>(rows.iter().map(|v| v.name.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(rows.iter().map(|v| v.time).collect::<Vec<_>>())
-            .bind::<Array<Numeric>, _>(rows.iter().map(|v| v.value).collect::<Vec<_>>());
-        self.write(Batch::Indicators(&rows), insert).await?;
+        let symbols: Vec<&str> = rows.iter().map(|v| v.symbol.as_str()).collect();
+        let natives: Vec<String> = rows.iter().map(|v| v.interval.to_string()).collect();
+        let names: Vec<&str> = rows.iter().map(|v| v.name.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = rows.iter().map(|v| v.time).collect();
+        let values: Vec<Decimal> = rows.iter().map(|v| v.value).collect();
+        let params: [&(dyn ToSql + Sync); 5] = [&symbols, &natives, &names, &times, &values];
+        self.write(Batch::Indicators(&rows), UPSERT, &params)
+            .await?;
         Ok(summary)
     }
 

@@ -35,7 +35,7 @@
 //!     async fn apply_policies(&self, _: &SqlStore<Self>, _: &mut AsyncPgConnection, _: &Policies) -> Result<()> {
 //!         Ok(())
 //!     }
-//!     async fn drop_boundary(&self, _: &mut AsyncPgConnection, _: Dataset, _: DateTime<Utc>)
+//!     async fn drop_boundary(&self, _: &SqlStore<Self>, _: &mut AsyncPgConnection, _: Dataset, _: DateTime<Utc>)
 //!         -> Result<Option<DateTime<Utc>>> { Ok(None) }
 //!     async fn jobs(&self, _: &SqlStore<Self>) -> Result<Vec<JobStats>> { Ok(vec![]) }
 //!     async fn refresh(&self, _: &SqlStore<Self>, _: &[Dataset], _: Option<TimeRange>) -> Result<()> { Ok(()) }
@@ -47,6 +47,7 @@
 //!             tables: vec![],
 //!             aggregates: vec![],
 //!             jobs: vec![],
+//!             write_retries: Default::default(),
 //!         })
 //!     }
 //! }
@@ -58,6 +59,7 @@
 
 mod batch;
 mod cached;
+mod client;
 mod config;
 mod copy;
 mod error;
@@ -69,16 +71,20 @@ mod policy;
 mod pool;
 mod price;
 mod price_points;
+mod retry;
 pub mod schema;
 mod sentiment;
 mod series;
 pub mod statements;
 mod store;
+mod write;
 
 pub use batch::count;
+pub use client::{commit, pg_error, ClientManager, ClientPool, PooledClient};
 pub use config::{whole_days, PgConfig};
 pub use copy::MIN_COPY_ROWS;
 pub use error::db as database_error;
 pub use flavor::{Batch, Flavor};
-pub use pool::{PgPool, SESSION_SETUP};
+pub use pool::{DieselManager, PgConnection, PgPool, SESSION_SETUP};
+pub use retry::RetryPolicy;
 pub use store::SqlStore;

@@ -1,9 +1,9 @@
 //! The bb8 pool: UTC sessions with a statement timeout, verified recycling by default.
 
+use bb8::ManageConnection;
 use diesel::ConnectionError;
-use diesel_async::pooled_connection::bb8::Pool;
 use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
@@ -27,13 +27,56 @@ pub const SESSION_SETUP: &str =
     "SET TIME ZONE 'UTC'; SET plan_cache_mode = force_generic_plan; SET jit = off";
 
 /// The pool type every SQL store uses.
-pub type PgPool = Pool<AsyncPgConnection>;
+pub type PgPool = bb8::Pool<DieselManager>;
+
+/// A connection checked out of a [`PgPool`].
+pub type PgConnection<'a> = bb8::PooledConnection<'a, DieselManager>;
+
+/// diesel-async's connection manager, closing every connection after use on a server
+/// that serves one client per database ([`Flavor::serves_one_client`](crate::Flavor)).
+pub struct DieselManager {
+    inner: AsyncDieselConnectionManager<AsyncPgConnection>,
+    close_after_use: bool,
+}
+
+impl std::fmt::Debug for DieselManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The inner manager holds the URL, and with it the password.
+        f.debug_struct("DieselManager")
+            .field("close_after_use", &self.close_after_use)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManageConnection for DieselManager {
+    type Connection = AsyncPgConnection;
+    type Error = PoolError;
+
+    async fn connect(&self) -> std::result::Result<AsyncPgConnection, PoolError> {
+        self.inner.connect().await
+    }
+
+    async fn is_valid(&self, conn: &mut AsyncPgConnection) -> std::result::Result<(), PoolError> {
+        self.inner.is_valid(conn).await
+    }
+
+    fn has_broken(&self, conn: &mut AsyncPgConnection) -> bool {
+        self.close_after_use || self.inner.has_broken(conn)
+    }
+}
 
 /// Builds the pool, every session running `setup` (the flavor's
 /// [`Flavor::session_setup`](crate::Flavor::session_setup)) and the statement timeout; the
 /// first connection is opened eagerly so a bad URL fails here with the server's message
 /// rather than as a later checkout timeout.
-pub(crate) async fn build(config: &PgConfig, setup: &'static str) -> Result<PgPool> {
+///
+/// With `one_client` every connection is closed after use and none is kept idle (see
+/// [`Flavor::serves_one_client`](crate::Flavor::serves_one_client)).
+pub(crate) async fn build(
+    config: &PgConfig,
+    setup: &'static str,
+    one_client: bool,
+) -> Result<PgPool> {
     let timeout_ms = config.statement_timeout.as_millis();
     let mut manager = ManagerConfig::<AsyncPgConnection>::default();
     manager.recycling_method = if config.verify_on_checkout {
@@ -52,18 +95,26 @@ pub(crate) async fn build(config: &PgConfig, setup: &'static str) -> Result<PgPo
         }
         .boxed()
     });
-    let manager = AsyncDieselConnectionManager::new_with_config(config.url.clone(), manager);
-    Pool::builder()
+    let manager = DieselManager {
+        inner: AsyncDieselConnectionManager::new_with_config(config.url.clone(), manager),
+        close_after_use: one_client,
+    };
+    let min_idle = if one_client {
+        0
+    } else {
+        config.pool_min_idle.min(config.pool_size.max(1))
+    };
+    let pool = bb8::Pool::builder()
         .max_size(config.pool_size.max(1))
-        .min_idle(Some(config.pool_min_idle.min(config.pool_size.max(1))))
+        .min_idle(Some(min_idle))
         .connection_timeout(config.connect_timeout)
-        .test_on_check_out(config.verify_on_checkout)
+        // A connection closed after every use is new at every checkout.
+        .test_on_check_out(config.verify_on_checkout && !one_client)
         .build(manager)
         .await
         .map_err(|e| match e {
-            diesel_async::pooled_connection::PoolError::ConnectionError(c) => {
-                Error::Connection(c.to_string())
-            }
-            diesel_async::pooled_connection::PoolError::QueryError(q) => crate::error::db(q),
-        })
+            PoolError::ConnectionError(c) => Error::Connection(c.to_string()),
+            PoolError::QueryError(q) => crate::error::db(q),
+        })?;
+    Ok(pool)
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::sql_types::{Array, BigInt, Numeric, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use marketseries_core::validate::validate_candles;
@@ -12,6 +12,7 @@ use marketseries_core::{
     VolumeLevel, VolumeProfileQuery, WriteSummary,
 };
 use rust_decimal::Decimal;
+use tokio_postgres::types::ToSql;
 
 use crate::batch::{count, last_wins};
 use crate::cached::cached;
@@ -61,20 +62,16 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
             return Ok(summary);
         }
         let col = |f: fn(&Candle) -> Decimal| rows.iter().map(|c| f(c)).collect::<Vec<_>>();
-        let insert = diesel::sql_query(statements::upsert_candles())
-            .bind::<Array<Text>, _>(rows.iter().map(|c| c.symbol.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(
-                rows.iter()
-                    .map(|c| c.interval.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Timestamptz>, _>(rows.iter().map(|c| c.time).collect::<Vec<_>>())
-            .bind::<Array<Numeric>, _>(col(|c| c.open))
-            .bind::<Array<Numeric>, _>(col(|c| c.high))
-            .bind::<Array<Numeric>, _>(col(|c| c.low))
-            .bind::<Array<Numeric>, _>(col(|c| c.close))
-            .bind::<Array<Numeric>, _>(col(|c| c.volume));
-        self.write(Batch::Candles(&rows), insert).await?;
+        let symbols: Vec<&str> = rows.iter().map(|c| c.symbol.as_str()).collect();
+        let natives: Vec<String> = rows.iter().map(|c| c.interval.to_string()).collect();
+        let times: Vec<DateTime<Utc>> = rows.iter().map(|c| c.time).collect();
+        let (open, high, low) = (col(|c| c.open), col(|c| c.high), col(|c| c.low));
+        let (close, volume) = (col(|c| c.close), col(|c| c.volume));
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &symbols, &natives, &times, &open, &high, &low, &close, &volume,
+        ];
+        self.write(Batch::Candles(&rows), statements::upsert_candles(), &params)
+            .await?;
         Ok(summary)
     }
 

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use marketseries_core::validate::validate_sentiments;
@@ -11,6 +11,7 @@ use marketseries_core::{
     SentimentStore, SentimentSummary, SentimentTrend, SentimentWindow, SourceSentiment, TimeRange,
     WriteSummary,
 };
+use tokio_postgres::types::ToSql;
 
 use crate::batch::{count, last_wins};
 use crate::cached::{cached, fixed};
@@ -146,25 +147,34 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
         if rows.is_empty() {
             return Ok(summary);
         }
-        let insert = fixed(format!(
+        let upsert = format!(
             "INSERT INTO sentiment ({COLUMNS}) SELECT * FROM unnest($1::text[], $2::text[], \
              $3::timestamptz[], $4::float8[], $5::text[], $6::bigint[], $7::float8[]) \
              ON CONFLICT (asset, source, time) DO UPDATE SET score = EXCLUDED.score, \
              label = EXCLUDED.label, mention_volume = EXCLUDED.mention_volume, \
              engagement = EXCLUDED.engagement"
-        ))
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.asset.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.source.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.time).collect::<Vec<_>>())
-        .bind::<Array<Double>, _>(rows.iter().map(|r| r.score).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.label.as_str()).collect::<Vec<_>>())
-        .bind::<Array<BigInt>, _>(
-            rows.iter()
-                .map(|r| i64::try_from(r.mention_volume).unwrap_or(i64::MAX))
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Double>, _>(rows.iter().map(|r| r.engagement).collect::<Vec<_>>());
-        self.write(Batch::Sentiment(&rows), insert).await?;
+        );
+        let assets: Vec<&str> = rows.iter().map(|r| r.asset.as_str()).collect();
+        let sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.time).collect();
+        let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
+        let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+        let mentions: Vec<i64> = rows
+            .iter()
+            .map(|r| i64::try_from(r.mention_volume).unwrap_or(i64::MAX))
+            .collect();
+        let engagement: Vec<f64> = rows.iter().map(|r| r.engagement).collect();
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &assets,
+            &sources,
+            &times,
+            &scores,
+            &labels,
+            &mentions,
+            &engagement,
+        ];
+        self.write(Batch::Sentiment(&rows), &upsert, &params)
+            .await?;
         Ok(summary)
     }
 

@@ -3,10 +3,9 @@
 //! prices read one small table (see `statements`).
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, Numeric, Text, Timestamptz};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::Candle;
 use rust_decimal::Decimal;
+use tokio_postgres::types::ToSql;
 
 use crate::statements;
 
@@ -34,16 +33,12 @@ pub(crate) fn latest<'a>(rows: &[&'a Candle]) -> Latest<'a> {
 /// Records the latest candle of each series of `rows` (part of a candle write's
 /// transaction).
 pub(crate) async fn record(
-    conn: &mut AsyncPgConnection,
+    tx: &tokio_postgres::Transaction<'_>,
     rows: &[&Candle],
-) -> Result<(), diesel::result::Error> {
+) -> Result<(), tokio_postgres::Error> {
     let (symbols, natives, times, closes) = latest(rows);
-    diesel::sql_query(statements::record_series())
-        .bind::<Array<Text>, _>(symbols)
-        .bind::<Array<Text>, _>(natives)
-        .bind::<Array<Timestamptz>, _>(times)
-        .bind::<Array<Numeric>, _>(closes)
-        .execute(conn)
+    let params: [&(dyn ToSql + Sync); 4] = [&symbols, &natives, &times, &closes];
+    tx.execute(statements::record_series(), &params)
         .await
         .map(drop)
 }

@@ -5,19 +5,18 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use diesel_async::methods::ExecuteDsl;
-use diesel_async::pooled_connection::bb8::PooledConnection;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
     expiry, Capabilities, Clock, Dataset, Error, Expiry, Policies, PolicyReport, Result,
     RetentionPreview, RetentionReport, StoreStats, SystemClock, TimeRange, TimeSeriesStore,
 };
 
+use crate::client::{ClientPool, PooledClient};
 use crate::config::PgConfig;
-use crate::copy::CopyPool;
-use crate::error::{db, pool, TxError};
-use crate::flavor::{Batch, Flavor};
-use crate::pool::PgPool;
+use crate::error::{pool, TxError};
+use crate::flavor::Flavor;
+use crate::pool::{PgConnection, PgPool};
+use crate::retry::RetryCounts;
 
 /// A store on a PostgreSQL-family server: the shared tables, upserts and queries, plus a
 /// [`Flavor`] for what differs between backends. Cheap to clone.
@@ -27,8 +26,9 @@ use crate::pool::PgPool;
 /// `SqlStore<Timescale>`; both open with [`SqlStore::connect`].
 pub struct SqlStore<F: Flavor> {
     pool: PgPool,
-    /// The `COPY` clients, created on the first batch that is copied.
-    copy_pool: Arc<OnceLock<CopyPool>>,
+    /// The `tokio-postgres` clients of the write path, created on the first write.
+    clients: Arc<OnceLock<ClientPool>>,
+    retries: Arc<RetryCounts>,
     config: PgConfig,
     clock: Arc<dyn Clock>,
     pub(crate) caps: Capabilities,
@@ -39,7 +39,8 @@ impl<F: Flavor> Clone for SqlStore<F> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
-            copy_pool: self.copy_pool.clone(),
+            clients: self.clients.clone(),
+            retries: self.retries.clone(),
             config: self.config.clone(),
             clock: self.clock.clone(),
             caps: self.caps.clone(),
@@ -90,11 +91,13 @@ impl<F: Flavor> SqlStore<F> {
         flavor: F,
     ) -> Result<Self> {
         flavor.check_config(&config)?;
-        let pool = crate::pool::build(&config, flavor.session_setup()).await?;
+        let pool =
+            crate::pool::build(&config, flavor.session_setup(), flavor.serves_one_client()).await?;
         let caps = flavor.capabilities(&config);
         Ok(Self {
             pool,
-            copy_pool: Arc::new(OnceLock::new()),
+            clients: Arc::new(OnceLock::new()),
+            retries: Arc::default(),
             config,
             clock,
             caps,
@@ -107,12 +110,12 @@ impl<F: Flavor> SqlStore<F> {
     /// # Errors
     /// [`marketseries_core::Error::Timeout`] or [`marketseries_core::Error::Connection`]
     /// when no connection can be had.
-    pub async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>> {
+    pub async fn conn(&self) -> Result<PgConnection<'_>> {
         self.pool.get().await.map_err(pool)
     }
 
     /// A pooled connection not tied to the store's lifetime (for blocking tasks).
-    pub(crate) async fn owned_conn(&self) -> Result<PooledConnection<'static, AsyncPgConnection>> {
+    pub(crate) async fn owned_conn(&self) -> Result<PgConnection<'static>> {
         self.pool.get_owned().await.map_err(pool)
     }
 
@@ -121,10 +124,39 @@ impl<F: Flavor> SqlStore<F> {
         &self.pool
     }
 
-    /// The `COPY` client pool, built (without connecting) on first use.
-    pub(crate) fn copy_pool(&self) -> &CopyPool {
-        self.copy_pool
-            .get_or_init(|| crate::copy::pool(&self.config))
+    /// A `tokio-postgres` client of the write path (set up as the pooled sessions are),
+    /// whose errors carry their SQLSTATE ([`crate::pg_error`]). The pool is built on first
+    /// use.
+    ///
+    /// # Errors
+    /// [`Error::CheckoutTimeout`] when no client becomes available in time;
+    /// [`Error::Database`] with a retryable code when the server refuses sessions for the
+    /// moment; [`Error::Connection`] when it cannot be reached.
+    pub async fn client(&self) -> Result<PooledClient<'_>> {
+        self.clients
+            .get_or_init(|| {
+                crate::client::pool(
+                    &self.config,
+                    self.flavor.session_setup(),
+                    self.flavor.serves_one_client(),
+                )
+            })
+            .get()
+            .await
+            .map_err(crate::client::checkout_error)
+    }
+
+    /// Runs `attempt` again after each retryable failure, as
+    /// [`PgConfig::write_retry`] says, counting the repetitions for
+    /// [`StoreStats::write_retries`]. Only for idempotent work.
+    ///
+    /// # Errors
+    /// The last attempt's error.
+    pub async fn retrying<T, Fut>(&self, attempt: impl FnMut() -> Fut) -> Result<T>
+    where
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        crate::retry::retrying(self.config.write_retry, &self.retries, attempt).await
     }
 
     /// The store's clock.
@@ -164,7 +196,10 @@ impl<F: Flavor> SqlStore<F> {
     ) -> Result<RetentionPreview> {
         let mut expiring = Vec::new();
         for (dataset, cutoff) in expiry::shortened(stored, policies, self.now()) {
-            let boundary = self.flavor.drop_boundary(conn, dataset, cutoff).await?;
+            let boundary = self
+                .flavor
+                .drop_boundary(self, conn, dataset, cutoff)
+                .await?;
             expiring.push(crate::policy::expiring(conn, dataset, cutoff, boundary).await?);
         }
         Ok(RetentionPreview { expiring })
@@ -187,28 +222,6 @@ impl<F: Flavor> SqlStore<F> {
     /// The flavor.
     pub fn flavor(&self) -> &F {
         &self.flavor
-    }
-
-    /// Writes one deduplicated batch: the flavor's preparation, then `upsert`, for candles
-    /// the `candle_series` record, and the flavor's in-transaction work in one transaction,
-    /// so the rows and whatever is kept in step with them land together or not at all.
-    pub(crate) async fn write<Q>(&self, batch: Batch<'_>, upsert: Q) -> Result<()>
-    where
-        Q: ExecuteDsl<AsyncPgConnection> + Send,
-    {
-        let mut conn = self.conn().await?;
-        self.flavor.before_write(self, &mut conn, &batch).await?;
-        let flavor = &*self.flavor;
-        let batch = &batch;
-        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            upsert.execute(conn).await?;
-            if let Batch::Candles(rows) = batch {
-                crate::series::record(conn, rows).await?;
-            }
-            flavor.in_write_transaction(conn, batch).await
-        })
-        .await
-        .map_err(db)
     }
 }
 
@@ -283,6 +296,7 @@ impl<F: Flavor> TimeSeriesStore for SqlStore<F> {
     async fn stats(&self) -> Result<StoreStats> {
         let mut stats = self.flavor.stats(self).await?;
         stats.policies = self.policies().await?;
+        stats.write_retries = self.retries.snapshot();
         Ok(stats)
     }
 }

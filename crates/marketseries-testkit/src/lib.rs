@@ -3,6 +3,8 @@
 //! and TimescaleDB servers for tests, benches and `cargo xtask`.
 
 pub mod conformance;
+pub mod fault_proxy;
+pub mod faults;
 pub mod generate;
 pub mod launcher;
 pub mod naive;

@@ -27,6 +27,7 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/times
 pub struct Timescale {
     edition: Edition,
     copy: bool,
+    one_client: bool,
 }
 
 impl Timescale {
@@ -37,7 +38,17 @@ impl Timescale {
         Self {
             edition,
             copy: true,
+            one_client: false,
         }
+    }
+
+    /// The same flavor for a server that serves one client per database at a time
+    /// (`true`: the embedded TimescaleDB of the test rig) or several. On such a server the
+    /// store closes every connection after use ([`Flavor::serves_one_client`]), so that
+    /// its read pool and its write clients take turns instead of waiting for each other
+    /// forever.
+    pub fn with_one_client(self, one_client: bool) -> Self {
+        Self { one_client, ..self }
     }
 
     /// The same flavor, appending large candle batches by `COPY` or not (`false`: every
@@ -354,7 +365,13 @@ impl Flavor for Timescale {
     /// connection.
     async fn setup(config: &PgConfig) -> Result<Self> {
         let server = crate::edition::detect(config).await?;
-        Ok(Self::new(server.edition).with_copy(!server.one_client))
+        Ok(Self::new(server.edition)
+            .with_copy(!server.one_client)
+            .with_one_client(server.one_client))
+    }
+
+    fn serves_one_client(&self) -> bool {
+        self.one_client
     }
 
     fn capabilities(&self, config: &PgConfig) -> Capabilities {
@@ -411,12 +428,15 @@ impl Flavor for Timescale {
     async fn before_write(
         &self,
         store: &SqlStore<Self>,
-        conn: &mut AsyncPgConnection,
+        client: &tokio_postgres::Client,
         batch: &Batch<'_>,
     ) -> Result<()> {
         let _ = store;
         if let Batch::Candles(_) = batch {
-            forget_dead_series(conn).await?;
+            client
+                .query_one(crate::statements::FORGET_DEAD_SERIES, &[])
+                .await
+                .map_err(|e| marketseries_sql::pg_error(&e))?;
         }
         Ok(())
     }
@@ -479,6 +499,7 @@ impl Flavor for Timescale {
     /// the chunks whose range ends at or before the cutoff.
     async fn drop_boundary(
         &self,
+        _store: &SqlStore<Self>,
         conn: &mut AsyncPgConnection,
         dataset: Dataset,
         cutoff: DateTime<Utc>,

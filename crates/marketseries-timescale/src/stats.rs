@@ -169,5 +169,6 @@ pub(crate) async fn collect(conn: &mut AsyncPgConnection, edition: Edition) -> R
         tables,
         aggregates,
         jobs: jobs(conn, edition).await?,
+        write_retries: Default::default(),
     })
 }

@@ -1185,3 +1185,48 @@ struct Dropped {
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
+
+/// Issue 12: connections cut before and after `COMMIT` (and before an `INSERT`) are
+/// retried by the write path and lose or duplicate nothing; a write whose every commit is
+/// cut fails as an ambiguous commit and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_survive_connections_cut_at_commit() {
+    let db = fresh_database(ServerKind::Timescale)
+        .await
+        .expect("database");
+    let proxy = marketseries_testkit::fault_proxy::FaultProxy::start(db.url())
+        .await
+        .expect("proxy");
+    let mut config = PgConfig::new(proxy.url(db.url()));
+    config.pool_size = 1;
+    let store = TimescaleStore::connect_with_clock(config, fixed())
+        .await
+        .expect("store through the proxy");
+    store.migrate().await.expect("migrate");
+    marketseries_testkit::faults::writes_survive_cut_connections(&store, &proxy, fixture_now())
+        .await;
+}
+
+/// Issue 12: a real deadlock (40P01) with another session is retried by the write path.
+/// Needs a second session next to the store's: skipped, loudly, on the embedded server,
+/// which serves one client per database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlocked_writes_are_retried() {
+    let db = fresh_database(ServerKind::Timescale)
+        .await
+        .expect("database");
+    if db.flavor() == marketseries_testkit::launcher::Flavor::Embedded {
+        eprintln!(
+            "SKIPPED deadlocked_writes_are_retried: the embedded TimescaleDB serves one client \
+             per database, so no second session can deadlock with the store; this test runs \
+             against a native TimescaleDB (MARKETSERIES_TIMESCALEDB=native) or TIMESCALEDB_URL"
+        );
+        return;
+    }
+    let store = TimescaleStore::connect_with_clock(PgConfig::new(db.url()), fixed())
+        .await
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    marketseries_testkit::faults::deadlocked_writes_are_retried(&store, db.url(), fixture_now())
+        .await;
+}

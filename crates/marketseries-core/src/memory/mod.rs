@@ -358,6 +358,7 @@ impl TimeSeriesStore for MemoryStore {
                 })
                 .collect(),
             jobs: Vec::new(),
+            write_retries: Default::default(),
         })
     }
 }
