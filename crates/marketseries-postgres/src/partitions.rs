@@ -3,6 +3,17 @@
 //! A partition is named `<table>_p<start as YYYYMMDDHHMMSS>_<width in seconds>` so its bounds
 //! can be read back from the name alone. Creation takes a transaction-scoped advisory lock
 //! on the name, so concurrent writers creating the same partition both succeed.
+//!
+//! Neither creation nor retention takes a lock that stops reads or writes of the table
+//! (issue 12): `CREATE TABLE ... PARTITION OF` and `DROP TABLE` of a partition take an
+//! `ACCESS EXCLUSIVE` lock on the parent, which queues behind any long read and makes
+//! every later read and write queue behind it. Instead a partition is created as a
+//! table of its own, with a `CHECK` of its bounds (so that attaching it scans nothing), and
+//! attached (`ATTACH PARTITION`: `SHARE UPDATE EXCLUSIVE` on the parent, which conflicts
+//! with neither reads nor writes); retention detaches it (`DETACH PARTITION ...
+//! CONCURRENTLY`, the same lock, waiting for the transactions that may still see its rows)
+//! and then drops the detached table, which no query of the parent reaches any more. Every
+//! step runs with `lock_timeout`, and the caller repeats it on a lock timeout.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -67,22 +78,50 @@ fn floor(t: DateTime<Utc>, width: TimeDelta) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or(t)
 }
 
-/// Existing partitions of `table`, oldest first.
+/// Existing partitions of `table`, oldest first (those whose detach is pending included).
 pub(crate) async fn list(client: &Client, table: &str) -> Result<Vec<Partition>> {
-    let names = client
+    Ok(list_attached(client, table)
+        .await?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect())
+}
+
+/// [`list`], each with whether a `DETACH ... CONCURRENTLY` of it was interrupted.
+async fn list_attached(client: &Client, table: &str) -> Result<Vec<(Partition, bool)>> {
+    let rows = client
         .query(
-            "SELECT c.relname::text FROM pg_inherits i \
+            "SELECT c.relname::text, i.inhdetachpending FROM pg_inherits i \
              JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::text::regclass",
             &[&table],
         )
         .await
         .map_err(|e| pg_error(&e))?;
-    let mut parts: Vec<Partition> = names
+    let mut parts: Vec<(Partition, bool)> = rows
+        .iter()
+        .filter_map(|row| Some((Partition::parse(table, row.get(0))?, row.get(1))))
+        .collect();
+    parts.sort_by_key(|(p, _)| p.start);
+    Ok(parts)
+}
+
+/// Tables named as partitions of `table` that are attached to nothing: detached by a
+/// retention run that failed before dropping them.
+async fn detached(client: &Client, table: &str) -> Result<Vec<Partition>> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c \
+             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' \
+             AND starts_with(c.relname::text, $1 || '_p') \
+             AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)",
+            &[&table],
+        )
+        .await
+        .map_err(|e| pg_error(&e))?;
+    Ok(rows
         .iter()
         .filter_map(|row| Partition::parse(table, row.get(0)))
-        .collect();
-    parts.sort_by_key(|p| p.start);
-    Ok(parts)
+        .collect())
 }
 
 /// How partition DDL behaves (from [`marketseries_sql::PgConfig`]).
@@ -167,10 +206,19 @@ pub(crate) async fn ensure(
         ));
     }
     for p in &missing {
+        // Names and bounds come from constants and timestamps only, never from input.
         let ddl = format!(
-            "SELECT pg_advisory_xact_lock(hashtext('{name}')); \
-             CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} \
-             FOR VALUES FROM ('{from}') TO ('{to}')",
+            "DO $ddl$ BEGIN \
+             PERFORM pg_advisory_xact_lock(hashtext('{name}')); \
+             IF to_regclass('{name}') IS NULL THEN \
+               CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS \
+                 INCLUDING STORAGE); \
+               ALTER TABLE {name} ADD CONSTRAINT {name}_bounds \
+                 CHECK (time >= '{from}' AND time < '{to}'); \
+               ALTER TABLE {table} ATTACH PARTITION {name} \
+                 FOR VALUES FROM ('{from}') TO ('{to}'); \
+             END IF; \
+             END $ddl$",
             name = p.name,
             from = p.start.to_rfc3339(),
             to = p.end().to_rfc3339(),
@@ -187,7 +235,9 @@ pub(crate) async fn ensure(
 }
 
 /// Drops every partition of `table` that ends at or before `cutoff`, adding one to
-/// `dropped` for each.
+/// `dropped` for each: detaches it concurrently (finishing a detach an earlier run left
+/// pending), then drops the detached table; tables an earlier run detached but did not
+/// drop are dropped too.
 pub(crate) async fn drop_before(
     client: &Client,
     table: &str,
@@ -195,20 +245,62 @@ pub(crate) async fn drop_before(
     settings: Ddl,
     dropped: &AtomicU64,
 ) -> Result<()> {
-    for p in list(client, table).await? {
+    for (p, pending) in list_attached(client, table).await? {
         if p.end() <= cutoff {
-            let ddl = format!("DROP TABLE IF EXISTS {}", p.name);
-            run_ddl(
-                client,
-                &ddl,
-                &format!("dropping partition {}", p.name),
-                settings,
-            )
-            .await?;
+            let how = if pending { "FINALIZE" } else { "CONCURRENTLY" };
+            detach(client, table, &p, how, settings).await?;
+            drop_detached(client, &p, settings).await?;
             dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
+    for p in detached(client, table).await? {
+        if p.end() <= cutoff {
+            drop_detached(client, &p, settings).await?;
+        }
+    }
     Ok(())
+}
+
+/// `ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY` (or `FINALIZE`), which cannot run in
+/// a transaction block: `lock_timeout` is set for the session around it.
+async fn detach(
+    client: &Client,
+    table: &str,
+    p: &Partition,
+    how: &str,
+    settings: Ddl,
+) -> Result<()> {
+    let timeout_ms = settings.lock_timeout.as_millis().max(1);
+    client
+        .batch_execute(&format!("SET lock_timeout = '{timeout_ms}ms'"))
+        .await
+        .map_err(|e| pg_error(&e))?;
+    let detached = client
+        .batch_execute(&format!(
+            "ALTER TABLE {table} DETACH PARTITION {} {how}",
+            p.name
+        ))
+        .await;
+    // Leave the pooled client as it was, whatever happened.
+    let _ = client.batch_execute("RESET lock_timeout").await;
+    detached.map_err(|e| match pg_error(&e) {
+        Error::Database { code, message } => Error::Database {
+            code,
+            message: format!("detaching partition {}: {message}", p.name),
+        },
+        other => other,
+    })
+}
+
+/// Drops a partition's table once it is detached (nothing reads it through the parent).
+async fn drop_detached(client: &Client, p: &Partition, settings: Ddl) -> Result<()> {
+    run_ddl(
+        client,
+        &format!("DROP TABLE IF EXISTS {}", p.name),
+        &format!("dropping partition {}", p.name),
+        settings,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -33,10 +33,11 @@ pub struct PgConfig {
     /// with a later record is rejected, naming it, so that no mistyped date becomes the
     /// latest price for good.
     pub max_future_skew: TimeDelta,
-    /// How long partition DDL (plain PostgreSQL's `CREATE TABLE ... PARTITION OF` and
-    /// retention's `DROP TABLE`) waits for its lock on the parent table before giving up
-    /// and trying again (default 2 s): DDL queued behind a long read would otherwise stall
-    /// every read and write of the table that arrives after it.
+    /// How long each step of partition DDL (plain PostgreSQL's `ATTACH PARTITION` of a new
+    /// partition, retention's `DETACH PARTITION ... CONCURRENTLY` and `DROP TABLE` of the
+    /// detached one) waits for its lock before giving up; the write retry
+    /// ([`PgConfig::write_retry`]) repeats it (default 2 s). A lock queued for long behind
+    /// another session would keep the write or the retention run waiting.
     pub ddl_lock_timeout: Duration,
     /// How many new partitions one batch may create (default 1,000, nearly three years of
     /// daily partitions): a file of scattered timestamps is refused, naming this setting,
