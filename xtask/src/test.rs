@@ -21,6 +21,7 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn Error>> {
         .collect();
     crate::db::run(&["start".to_owned()])?;
     let result = run_tests(args);
+    drop_external_test_databases();
     if already_running.is_empty() {
         match launcher::stop_all() {
             Ok(stopped) => println!(
@@ -37,6 +38,34 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn Error>> {
         println!("leaving the database servers running (they were running before `xtask test`)");
     }
     result
+}
+
+/// Drops the databases the tests created on external servers (`DATABASE_URL`,
+/// `TIMESCALEDB_URL`), now that every test process has exited; servers this run started
+/// are stopped (or reaped by the next run) instead.
+fn drop_external_test_databases() {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    for kind in ServerKind::ALL {
+        if std::env::var_os(kind.override_var()).is_none() {
+            continue;
+        }
+        match runtime.block_on(launcher::drop_test_databases(kind)) {
+            Ok(dropped) => println!(
+                "dropped the {} test databases this run created on the external {} server",
+                dropped.len(),
+                kind.label()
+            ),
+            Err(e) => eprintln!(
+                "warning: could not drop the test databases on the external {} server: {e}",
+                kind.label()
+            ),
+        }
+    }
 }
 
 fn run_tests(args: &[String]) -> Result<(), Box<dyn Error>> {

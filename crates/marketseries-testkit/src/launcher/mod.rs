@@ -736,7 +736,11 @@ fn unique_name() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() % 1_000_000_000_000)
         .unwrap_or(0);
-    format!("t_{}_{n}_{nanos}", std::process::id())
+    format!(
+        "t_{}_h{}_{n}_{nanos}",
+        std::process::id(),
+        reap::this_host()
+    )
 }
 
 /// Replaces the database of a connection string: URL form (`postgres://.../db?...`) or
@@ -804,12 +808,17 @@ pub async fn fresh_database(kind: ServerKind) -> Result<TestDatabase, LaunchErro
             })?;
         }
         Flavor::Native | Flavor::External => {
-            if server.flavor == Flavor::Native {
-                static REAPED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-                REAPED
-                    .get_or_init(|| reap::orphaned_databases(server.url()))
-                    .await;
-            }
+            // Once per process and server kind: the leftovers of exited test processes (of
+            // this machine only, on an external server that others may share).
+            static REAPED: [tokio::sync::OnceCell<()>; 2] = [
+                tokio::sync::OnceCell::const_new(),
+                tokio::sync::OnceCell::const_new(),
+            ];
+            REAPED[usize::from(timescale)]
+                .get_or_init(|| async {
+                    reap::orphaned_databases(server.url(), reap_scope(server.flavor)).await;
+                })
+                .await;
             execute(server.url(), &format!("CREATE DATABASE \"{name}\""))
                 .await
                 .map_err(|e| {
@@ -841,6 +850,31 @@ pub async fn fresh_database(kind: ServerKind) -> Result<TestDatabase, LaunchErro
         kind,
         flavor: server.flavor,
     })
+}
+
+/// How far reaping may reach on a server of `flavor`.
+fn reap_scope(flavor: Flavor) -> reap::Scope {
+    match flavor {
+        Flavor::External => reap::Scope::ThisHost,
+        Flavor::Native | Flavor::Embedded => reap::Scope::AnyHost,
+    }
+}
+
+/// Drops the test databases ([`fresh_database`]) of exited processes on the server of
+/// `kind`, if one is running or named by its URL variable: all of them on a server this
+/// launcher started, those created on this machine on an external one. Returns their
+/// names. `cargo xtask test` calls this after its test run, when every test process has
+/// exited, so that a run against an external server leaves none of its databases behind.
+///
+/// # Errors
+/// As [`ensure_server`].
+pub async fn drop_test_databases(kind: ServerKind) -> Result<Vec<String>, LaunchError> {
+    let server = ensure_server(kind).await?;
+    if server.flavor == Flavor::Embedded {
+        // In memory: they go with the server.
+        return Ok(Vec::new());
+    }
+    Ok(reap::orphaned_databases(server.url(), reap_scope(server.flavor)).await)
 }
 
 /// Stops every server this launcher started (according to its state files: PostgreSQL,
