@@ -351,8 +351,8 @@ pub struct StoreStats {
     pub aggregates: Vec<AggregateStats>,
     /// Per job.
     pub jobs: Vec<JobStats>,
-    /// Writes this store value (and its clones) repeated after a retryable failure, by
-    /// reason ([`crate::Error::retry_reason`]: a SQLSTATE, `connection-lost`,
+    /// Writes (and maintenance statements) this store value and its clones repeated after
+    /// a retryable failure, by reason ([`crate::Error::retry_reason`]: a SQLSTATE, `connection-lost`,
     /// `ambiguous-commit`, `checkout-timeout`), since it was opened; empty when none was.
     pub write_retries: std::collections::BTreeMap<String, u64>,
 }

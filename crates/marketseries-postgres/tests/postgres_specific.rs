@@ -879,16 +879,26 @@ async fn three_years_of_daily_partitions_do_not_exhaust_the_lock_table() {
     };
     let month = TimeRange::new(now() - TimeDelta::days(30), now()).expect("range");
     let years = TimeRange::new(start, now()).expect("range");
+    let day = TimeRange::new(now() - TimeDelta::days(1), now()).expect("range");
     let readers: Vec<_> = (0..READERS)
         .map(|r| {
             let pg = pg.clone();
             tokio::spawn(async move {
                 let symbol = if r % 2 == 0 { "LKA" } else { "LKB" };
                 for _ in 0..10 {
-                    for (interval, range) in [(Interval::H1, month), (Interval::D1, years)] {
-                        pg.ohlcv(&OhlcvQuery::new(symbol, interval, range))
+                    // The candles' own interval over a day reads raw partitions.
+                    for (interval, range) in [
+                        (Interval::H1, day),
+                        (Interval::H4, month),
+                        (Interval::D1, years),
+                    ] {
+                        let read = pg
+                            .ohlcv(&OhlcvQuery::new(symbol, interval, range))
                             .await
                             .expect("ohlcv");
+                        if interval == Interval::M1 {
+                            assert!(matches!(read.route, Route::Raw { .. }), "{:?}", read.route);
+                        }
                     }
                     pg.latest_price(symbol).await.expect("latest");
                     pg.market_overview().await.expect("overview");

@@ -159,6 +159,22 @@ impl<F: Flavor> SqlStore<F> {
         crate::retry::retrying(self.config.write_retry, &self.retries, attempt).await
     }
 
+    /// [`SqlStore::retrying`] with another policy, for maintenance that may wait on a
+    /// server job holding the same locks for longer than a write should.
+    ///
+    /// # Errors
+    /// The last attempt's error.
+    pub async fn retrying_with<T, Fut>(
+        &self,
+        policy: crate::RetryPolicy,
+        attempt: impl FnMut() -> Fut,
+    ) -> Result<T>
+    where
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        crate::retry::retrying(policy, &self.retries, attempt).await
+    }
+
     /// The store's clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()

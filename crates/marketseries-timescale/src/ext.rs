@@ -3,12 +3,14 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use marketseries_core::{Dataset, Error, Result};
 use marketseries_sql::schema::raw_table;
-use marketseries_sql::{count, database_error};
+use marketseries_sql::{count, database_error, pg_error};
+
+use crate::flavor::JOB_CONFLICT;
 
 use crate::TimescaleStore;
 
@@ -33,11 +35,15 @@ impl Policy {
     }
 }
 
-#[derive(QueryableByName)]
-struct N {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
+/// Compresses the uncompressed chunks of a raw table (`$1`) ending at or before `$2` (all
+/// when null); returns how many.
+const COMPRESS: &str = "SELECT count(*) FROM ( \
+     SELECT compress_chunk(c.chunk, if_not_compressed => true) \
+     FROM (SELECT format('%I.%I', chunk_schema, chunk_name)::regclass AS chunk \
+           FROM timescaledb_information.chunks \
+           WHERE hypertable_schema = current_schema() AND hypertable_name = $1::text \
+             AND NOT is_compressed \
+             AND ($2::timestamptz IS NULL OR range_end <= $2::timestamptz)) c) done";
 
 #[derive(QueryableByName)]
 struct RelName {
@@ -110,39 +116,32 @@ impl TimescaleExt for TimescaleStore {
                 reason: "this server runs the Apache-only edition".into(),
             });
         }
-        let mut conn = self.conn().await?;
-        let query = diesel::sql_query(
-            "SELECT count(*) AS n FROM ( \
-             SELECT compress_chunk(c.chunk, if_not_compressed => true) \
-             FROM (SELECT format('%I.%I', chunk_schema, chunk_name)::regclass AS chunk \
-                   FROM timescaledb_information.chunks \
-                   WHERE hypertable_schema = current_schema() AND hypertable_name = $1 \
-                     AND NOT is_compressed \
-                     AND ($2::timestamptz IS NULL OR range_end <= $2)) c) done",
-        )
-        .bind::<Text, _>(raw_table(dataset))
-        .bind::<Nullable<Timestamptz>, _>(older_than);
+        let table = raw_table(dataset);
         // The server's compression job may compress a listed chunk first; the statement then
-        // fails as a whole (SQLSTATE 42710) and changed nothing, and the next attempt lists
-        // only the chunks still uncompressed.
+        // fails as a whole (SQLSTATE 42710, "already compressed") and changed nothing, and
+        // the next attempt lists only the chunks still uncompressed. Lock conflicts and
+        // deadlocks with the job are repeated by the store's retry.
         let mut attempts = 0;
-        loop {
-            match query
-                .clone()
-                .get_result::<N>(&mut conn)
-                .await
-                .map_err(database_error)
-            {
+        let n = loop {
+            let attempt = self
+                .retrying_with(JOB_CONFLICT, || async {
+                    let client = self.client().await?;
+                    let row = client
+                        .query_one(COMPRESS, &[&table, &older_than])
+                        .await
+                        .map_err(|e| pg_error(&e))?;
+                    Ok(row.get::<_, i64>(0))
+                })
+                .await;
+            match attempt {
                 Err(Error::Database { code: Some(c), .. }) if c == "42710" && attempts < 5 => {
                     attempts += 1;
                 }
-                other => {
-                    let n = count(other?.n);
-                    analyze_compressed(&mut conn, raw_table(dataset)).await?;
-                    return Ok(n);
-                }
+                other => break count(other?),
             }
-        }
+        };
+        analyze_compressed(&mut *self.conn().await?, table).await?;
+        Ok(n)
     }
 
     async fn run_policy_jobs(&self, kinds: &[Policy]) -> Result<Vec<i64>> {
@@ -159,10 +158,19 @@ impl TimescaleExt for TimescaleStore {
         .load(&mut conn)
         .await
         .map_err(database_error)?;
+        drop(conn);
         for job in &ids {
-            // The server's scheduler may be running the same refresh job right now.
-            let run = diesel::sql_query("CALL run_job($1::integer)").bind::<BigInt, _>(job.id);
-            crate::flavor::execute_retrying(&mut conn, run).await?;
+            // The server's scheduler may be running the same job right now (55P03).
+            let id = i32::try_from(job.id)
+                .map_err(|_| Error::Other(format!("job id {} out of range", job.id)))?;
+            self.retrying_with(JOB_CONFLICT, || async {
+                let client = self.client().await?;
+                tokio_postgres::Client::execute(&client, "CALL run_job($1)", &[&id])
+                    .await
+                    .map(drop)
+                    .map_err(|e| pg_error(&e))
+            })
+            .await?;
         }
         Ok(ids.into_iter().map(|j| j.id).collect())
     }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
@@ -13,7 +13,8 @@ use marketseries_core::{
 use marketseries_sql::schema::raw_table;
 use marketseries_sql::statements::ReadStatements;
 use marketseries_sql::{
-    count, database_error, whole_days, Batch, Flavor, PgConfig, SqlStore, MIN_COPY_ROWS,
+    count, database_error, pg_error, whole_days, Batch, Flavor, PgConfig, RetryPolicy, SqlStore,
+    MIN_COPY_ROWS,
 };
 
 use crate::aggregates::{ohlcv_capabilities, Aggregate, AGGREGATES};
@@ -83,12 +84,6 @@ pub(crate) fn pg_interval(d: TimeDelta) -> String {
             None => format!("{} seconds", d.num_seconds()),
         }
     }
-}
-
-#[derive(QueryableByName)]
-struct Dropped {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
 }
 
 #[derive(QueryableByName)]
@@ -286,43 +281,45 @@ async fn analyze_new_chunks(conn: &mut AsyncPgConnection, aggs: &[&Aggregate]) -
     Ok(())
 }
 
+/// How long maintenance waits, repeating, while a server job holds the same locks (the
+/// compression or refresh job the scheduler starts as soon as `apply_policies` re-creates
+/// it): pauses from 100 ms doubling to 2 s, about a minute in all.
+pub(crate) const JOB_CONFLICT: RetryPolicy = RetryPolicy {
+    attempts: 40,
+    base_delay: std::time::Duration::from_millis(100),
+    max_delay: std::time::Duration::from_secs(2),
+};
+
 /// `drop_chunks(relation, older_than => cutoff)`, repeated while it deadlocks or waits on a
-/// lock with a server job (the compression job the scheduler starts when `apply_policies`
-/// re-creates it locks the same chunks in another order): each attempt is one atomic
-/// statement, so a repeat drops what the failed one did not. Returns the chunks dropped.
+/// lock with a server job (the compression job locks the same chunks in another order):
+/// each attempt is one atomic statement, so a repeat drops what the failed one did not.
+/// Errors are classified by SQLSTATE (on the store's `tokio-postgres` client). Returns the
+/// chunks dropped.
 async fn drop_chunks(
-    conn: &mut AsyncPgConnection,
+    store: &SqlStore<Timescale>,
     relation: &str,
     cutoff: DateTime<Utc>,
-) -> Result<Dropped> {
-    let deadline = tokio::time::Instant::now() + CONCURRENT_REFRESH_WAIT;
-    let mut delay = std::time::Duration::from_millis(100);
-    loop {
-        let attempt = diesel::sql_query(
-            "SELECT count(*) AS n FROM drop_chunks($1::text::regclass, older_than => $2::timestamptz)",
-        )
-        .bind::<Text, _>(relation)
-        .bind::<Timestamptz, _>(cutoff)
-        .get_result::<Dropped>(conn)
+) -> Result<i64> {
+    store
+        .retrying_with(JOB_CONFLICT, || async {
+            let client = store.client().await?;
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM drop_chunks($1::text::regclass, \
+                     older_than => $2::timestamptz)",
+                    &[&relation, &cutoff],
+                )
+                .await
+                .map_err(|e| pg_error(&e))?;
+            Ok(row.get(0))
+        })
         .await
-        .map_err(database_error);
-        match attempt {
-            Err(Error::Database { code: Some(c), .. })
-                if matches!(c.as_str(), "40P01" | "55P03")
-                    && tokio::time::Instant::now() + delay < deadline =>
-            {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(2));
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Deletes the `candle_series` rows of series without candles.
 async fn forget_dead_series(conn: &mut AsyncPgConnection) -> Result<()> {
     diesel::sql_query(crate::statements::FORGET_DEAD_SERIES)
-        .get_result::<Dropped>(conn)
+        .execute(conn)
         .await
         .map(drop)
         .map_err(database_error)
@@ -538,21 +535,25 @@ impl Flavor for Timescale {
     /// Drops every raw chunk that ends at or before the cutoff (never one holding a row
     /// inside the window), then the aggregate chunks older than the oldest raw chunk left,
     /// so aggregates never outlive the rows they summarise.
+    /// Drops the chunks the stored horizons expire. The `drop_chunks` calls run on the
+    /// store's client, each while no pooled connection is held (a server that serves one
+    /// client per database could not serve both).
     async fn apply_retention(&self, store: &SqlStore<Self>) -> Result<RetentionReport> {
-        let mut conn = store.conn().await?;
+        let cutoffs = store.retention_cutoffs(&mut *store.conn().await?).await?;
         let mut report = RetentionReport::default();
-        for (dataset, cutoff) in store.retention_cutoffs(&mut conn).await? {
+        for (dataset, cutoff) in cutoffs {
             let table = raw_table(dataset);
-            let dropped = drop_chunks(&mut conn, table, cutoff).await?;
+            let dropped = drop_chunks(store, table, cutoff).await?;
             report.actions.push(RetentionAction {
                 dataset,
                 cutoff,
-                removed: count(dropped.n),
+                removed: count(dropped),
                 unit: "chunks",
             });
-            if dropped.n == 0 {
+            if dropped == 0 {
                 continue;
             }
+            let mut conn = store.conn().await?;
             if dataset == Dataset::Price {
                 forget_dead_series(&mut conn).await?;
             }
@@ -567,9 +568,10 @@ impl Flavor for Timescale {
             .get_result(&mut conn)
             .await
             .map_err(database_error)?;
+            drop(conn);
             let bound = oldest.start.unwrap_or(cutoff);
             for agg in AGGREGATES.iter().filter(|a| a.dataset == dataset) {
-                drop_chunks(&mut conn, agg.name, bound).await?;
+                drop_chunks(store, agg.name, bound).await?;
             }
         }
         Ok(report)
