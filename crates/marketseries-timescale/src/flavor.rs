@@ -199,9 +199,12 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    /// The raw time the call covers (`None` when unbounded).
-    fn width(&self) -> Option<TimeDelta> {
-        Some(self.to? - self.from?)
+    /// The raw time the call covers (zero when unbounded: such a call is only made over a
+    /// dataset without chunks).
+    fn width(&self) -> TimeDelta {
+        self.to
+            .zip(self.from)
+            .map_or_else(TimeDelta::zero, |(to, from)| to - from)
     }
 }
 
@@ -261,7 +264,7 @@ pub(crate) async fn refresh_aggregates(
         }
     }
     let steps = plan.iter().map(|(_, calls, _)| calls.len()).sum::<usize>();
-    let mut left: Option<TimeDelta> = plan
+    let mut left: TimeDelta = plan
         .iter()
         .flat_map(|(_, calls, _)| calls)
         .map(Call::width)
@@ -271,15 +274,15 @@ pub(crate) async fn refresh_aggregates(
         for call in calls {
             refresh_one(conn, call.agg, call.from, call.to).await?;
             step += 1;
-            left = left.zip(call.width()).map(|(l, w)| l - w);
+            left -= call.width();
             progress(&RefreshProgress {
                 dataset: call.agg.dataset,
                 target: call.agg.name.to_owned(),
                 step,
                 steps: Some(u64::try_from(steps).unwrap_or(u64::MAX)),
-                covered: call.width().unwrap_or_else(TimeDelta::zero),
+                covered: call.width(),
                 through: call.to,
-                remaining: left,
+                remaining: Some(left),
             });
         }
         if *analyze {
