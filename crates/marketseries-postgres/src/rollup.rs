@@ -133,6 +133,8 @@ pub(crate) async fn record_pending(
         .map(drop)
 }
 
+/// Bounds of pending raw times of one series: a span taken from `ohlcv_pending`, or a
+/// merged day extent of the backlog.
 #[derive(QueryableByName)]
 struct PendingRow {
     #[diesel(sql_type = Text)]
@@ -157,6 +159,9 @@ pub(crate) const STEP_TARGET: &str = "ohlcv rollups";
 /// backfill of ten series (3,650 series-days) a refresh is eleven steps of a few seconds
 /// each instead of one transaction of minutes that a failure would undo entirely.
 const STEP_DAYS: i64 = 360;
+
+/// UTC-day extents `[from, to)` of one series' pending raw times, merged, ascending.
+type Extents = Vec<(DateTime<Utc>, DateTime<Utc>)>;
 
 /// What one refresh step takes of the backlog it finds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,10 +191,7 @@ fn days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 /// is either wholly taken (rebuilt, and not pending when no other span touches it) or
 /// still pending, and a coarse bucket is rebuilt in the step only from finer buckets
 /// rebuilt before it in the same step or touched by no pending span.
-fn plan_step(
-    backlog: &[(Series, Vec<(DateTime<Utc>, DateTime<Utc>)>)],
-    budget: i64,
-) -> Option<Plan> {
+fn plan_step(backlog: &[(Series, Extents)], budget: i64) -> Option<Plan> {
     let budget = budget.max(1);
     let extents = || backlog.iter().flat_map(|(_, e)| e.iter().copied());
     let total: i64 = extents().map(|(a, b)| days(a, b)).sum();
@@ -237,18 +239,6 @@ fn plan_step(
         remaining: total - budget,
         through: cut,
     })
-}
-
-#[derive(QueryableByName)]
-struct Extent {
-    #[diesel(sql_type = Text)]
-    symbol: String,
-    #[diesel(sql_type = Text)]
-    interval: String,
-    #[diesel(sql_type = Timestamptz)]
-    lo: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    hi: DateTime<Utc>,
 }
 
 /// The pending raw times per series as merged UTC-day extents `[lo, hi)`.
@@ -300,8 +290,8 @@ async fn step(conn: &mut AsyncPgConnection) -> Result<Option<StepDone>, diesel::
             .bind::<BigInt, _>(REFRESH_LOCK)
             .execute(conn)
             .await?;
-        let rows: Vec<Extent> = diesel::sql_query(BACKLOG).load(conn).await?;
-        let mut backlog: Vec<(Series, Vec<(DateTime<Utc>, DateTime<Utc>)>)> = Vec::new();
+        let rows: Vec<PendingRow> = diesel::sql_query(BACKLOG).load(conn).await?;
+        let mut backlog: Vec<(Series, Extents)> = Vec::new();
         for r in rows {
             let series = (r.symbol, parse_native(&r.interval)?);
             match backlog.last_mut() {
@@ -642,10 +632,7 @@ mod tests {
 
     /// Applies `plan` to `backlog` as the take statement does: the series-days taken and
     /// the backlog left.
-    fn apply(
-        backlog: &[(Series, Vec<(DateTime<Utc>, DateTime<Utc>)>)],
-        plan: &Plan,
-    ) -> (i64, Vec<(Series, Vec<(DateTime<Utc>, DateTime<Utc>)>)>) {
+    fn apply(backlog: &[(Series, Extents)], plan: &Plan) -> (i64, Vec<(Series, Extents)>) {
         let mut taken = 0;
         let mut left = Vec::new();
         for (s, extents) in backlog {
@@ -706,7 +693,7 @@ mod tests {
         while let Some(plan) = plan_step(&backlog, 4) {
             let (taken, left) = apply(&backlog, &plan);
             assert_eq!(taken, plan.days, "the plan says what it takes");
-            assert!(taken <= 4 && taken >= 1, "bounded, and progress: {taken}");
+            assert!((1..=4).contains(&taken), "bounded, and progress: {taken}");
             assert_eq!(
                 plan.remaining,
                 left.iter()
