@@ -1,13 +1,15 @@
 //! The command handlers. Results go to stdout; routes, notes and progress to stderr, so
 //! stdout stays clean for pipes (`marketseries ohlcv --format csv > bars.csv`).
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use marketseries::timescale::{TimescaleExt, TimescaleStore};
 use marketseries_core::{
-    Dataset, Expiry, Freshness, IndicatorQuery, OhlcvQuery, Policies, TimeRange, TimeSeriesStore,
+    Dataset, Expiry, Freshness, IndicatorQuery, OhlcvQuery, Policies, RefreshProgress, TimeRange,
+    TimeSeriesStore,
 };
 
 use crate::cli::{
@@ -461,7 +463,7 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
         report.push_str("retention: skipped (pass --retention to drop expired data)\n");
     }
     // On TimescaleDB the store waits out a refresh job that the policies just re-created.
-    store.refresh(None).await?;
+    refresh_with_progress(store.as_ref()).await?;
     let aggregates = store.capabilities().aggregates.len();
     report.push_str(&format!(
         "refresh: {} brought up to date\n",
@@ -469,6 +471,27 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
     ));
     report.push_str(&compressed);
     print(&report)
+}
+
+/// `maintain`'s refresh, with a progress line on stderr per committed step (a refresh of
+/// a large backlog runs in bounded steps): redrawn in place on a terminal and cleared at
+/// the end, one line each otherwise (logs keep them).
+async fn refresh_with_progress(store: &dyn TimeSeriesStore) -> CliResult {
+    let terminal = io::stderr().is_terminal();
+    let drawn = AtomicBool::new(false);
+    let observe = |p: &RefreshProgress| {
+        if terminal {
+            drawn.store(true, Ordering::Relaxed);
+            let _ = write!(io::stderr(), "\r{p}\x1b[K");
+        } else {
+            note(&p.to_string());
+        }
+    };
+    let outcome = store.refresh_with_progress(None, &observe).await;
+    if drawn.load(Ordering::Relaxed) {
+        let _ = write!(io::stderr(), "\r\x1b[K");
+    }
+    Ok(outcome?)
 }
 
 /// `maintain --compress`: what the compression policy's job would compress now.

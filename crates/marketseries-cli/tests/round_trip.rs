@@ -84,5 +84,14 @@ async fn generated_csv_reads_back_like_the_reference_store() {
         maintain.ok().contains("retention: skipped"),
         "{maintain:#?}"
     );
+    // The re-import left spans pending: the refresh reports its one step on stderr (not a
+    // terminal here, so as a line of its own).
+    assert!(
+        maintain
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("refresh: ohlcv rollups: step 1 of 1 (through ")),
+        "{maintain:#?}"
+    );
     assert_eq!(common::table_rows(&url, "candles"), 8_640);
 }

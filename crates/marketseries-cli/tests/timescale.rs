@@ -75,6 +75,18 @@ async fn import_query_compress_and_stats_on_timescaledb() {
         report.contains("compression: price: compressed 15 chunks"),
         "fifteen days from midnight are fifteen daily chunks: {report}"
     );
+    // The refresh reports a line per window of each aggregate on stderr, finest first.
+    let progress: Vec<&str> = maintain
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("refresh: "))
+        .collect();
+    assert!(
+        progress
+            .first()
+            .is_some_and(|l| l.starts_with("refresh: ohlcv_5m: step 1 of ")),
+        "{maintain:#?}"
+    );
     answers("after compression");
 
     let stats = stats_json(&url);

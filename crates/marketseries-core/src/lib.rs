@@ -43,8 +43,8 @@ pub use flow::{ExchangeFlow, Flow, FlowAggregate, FlowType, FlowVelocity, NetFlo
 pub use indicator::{IndicatorQuery, IndicatorSeries, IndicatorValue};
 pub use interval::{Interval, Unit};
 pub use maintenance::{
-    AggregateStats, CompressionPolicy, Dataset, JobStats, Policies, RefreshPolicy, RetentionAction,
-    RetentionPolicy, RetentionReport, StoreStats, TableStats, WriteSummary,
+    AggregateStats, CompressionPolicy, Dataset, JobStats, Policies, RefreshPolicy, RefreshProgress,
+    RetentionAction, RetentionPolicy, RetentionReport, StoreStats, TableStats, WriteSummary,
 };
 pub use memory::MemoryStore;
 pub use router::{AggregateRead, Freshness, QueryRouter, Route};
@@ -52,6 +52,8 @@ pub use sentiment::{
     AggregateBucket, SentimentAggregate, SentimentDistribution, SentimentLabel, SentimentReading,
     SentimentSummary, SentimentTrend, SentimentWindow, SourceSentiment,
 };
-pub use store::{FlowStore, IndicatorStore, PriceStore, SentimentStore, TimeSeriesStore};
+pub use store::{
+    FlowStore, IndicatorStore, PriceStore, RefreshObserver, SentimentStore, TimeSeriesStore,
+};
 pub use time::{Clock, FixedClock, SystemClock, TimeRange};
 pub use validate::{Problem, RecordKind, ValidationError};

@@ -357,6 +357,53 @@ pub struct StoreStats {
     pub write_retries: std::collections::BTreeMap<String, u64>,
 }
 
+/// One committed step of a refresh, as
+/// [`TimeSeriesStore::refresh_with_progress`](crate::TimeSeriesStore::refresh_with_progress)
+/// reports it. A refresh of a large backlog runs in bounded steps that each commit on their
+/// own, so an interrupted refresh keeps the steps it reported and the next one resumes
+/// after them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefreshProgress {
+    /// The dataset whose aggregates the step brought up to date.
+    pub dataset: Dataset,
+    /// What the step refreshed: an aggregate's name on TimescaleDB (`ohlcv_5m`; one step
+    /// per refresh window of each aggregate), `ohlcv rollups` on plain PostgreSQL (one step
+    /// rebuilds every rollup over a part of the pending spans), `aggregates` in memory.
+    pub target: String,
+    /// Steps committed so far by this refresh, this one included (the first report says 1).
+    pub step: u64,
+    /// How many steps the refresh makes at most, when known at its start (plain
+    /// PostgreSQL and TimescaleDB know it; a refresh may end before the last one when the
+    /// work ran out early).
+    pub steps: Option<u64>,
+    /// Raw time the step covered: the window on TimescaleDB; on plain PostgreSQL the
+    /// whole UTC days of pending spans it consumed, summed over series (a series-day counts
+    /// once however many candles it holds).
+    pub covered: TimeDelta,
+    /// Every raw time before this instant that the step was given is up to date: the end
+    /// of the window on TimescaleDB; on plain PostgreSQL the day before which every
+    /// series' pending spans were consumed. `None` when not known.
+    pub through: Option<DateTime<Utc>>,
+    /// Work left after the step, in the unit of [`RefreshProgress::covered`], when known
+    /// (plain PostgreSQL: what was pending as the step started, less what it took; zero in
+    /// the last step of a refresh that consumed everything).
+    pub remaining: Option<TimeDelta>,
+}
+
+impl fmt::Display for RefreshProgress {
+    /// `refresh: ohlcv_5m: step 3 of 40 (through 2024-03-01 00:00:00 UTC)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "refresh: {}: step {}", self.target, self.step)?;
+        if let Some(steps) = self.steps {
+            write!(f, " of {steps}")?;
+        }
+        if let Some(through) = self.through {
+            write!(f, " (through {through})")?;
+        }
+        Ok(())
+    }
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct WriteSummary {

@@ -13,7 +13,7 @@ use crate::expiry::{Expiry, PolicyReport, RetentionPreview};
 use crate::flow::{ExchangeFlow, Flow, FlowAggregate, FlowType, FlowVelocity, NetFlow, WhaleQuery};
 use crate::indicator::{IndicatorQuery, IndicatorSeries, IndicatorValue};
 use crate::interval::Interval;
-use crate::maintenance::{Policies, RetentionReport, StoreStats, WriteSummary};
+use crate::maintenance::{Policies, RefreshProgress, RetentionReport, StoreStats, WriteSummary};
 use crate::sentiment::{
     AggregateBucket, SentimentAggregate, SentimentDistribution, SentimentReading, SentimentSummary,
     SentimentTrend, SourceSentiment,
@@ -235,6 +235,10 @@ pub trait IndicatorStore: Send + Sync {
     ) -> Result<Option<IndicatorValue>>;
 }
 
+/// What [`TimeSeriesStore::refresh_with_progress`] calls after each committed step. It
+/// runs on the refreshing task, between steps: keep it short (print a line, bump a counter).
+pub type RefreshObserver<'a> = dyn Fn(&RefreshProgress) + Send + Sync + 'a;
+
 /// A complete store: every dataset plus the maintenance entry points.
 #[async_trait]
 pub trait TimeSeriesStore: PriceStore + SentimentStore + FlowStore + IndicatorStore {
@@ -269,6 +273,31 @@ pub trait TimeSeriesStore: PriceStore + SentimentStore + FlowStore + IndicatorSt
 
     /// Brings aggregates up to date over `range` (everything when `None`).
     async fn refresh(&self, range: Option<TimeRange>) -> Result<()>;
+
+    /// [`TimeSeriesStore::refresh`], calling `progress` after each step the refresh
+    /// commits (see [`RefreshProgress`]). Steps are bounded and commit one by one, so when
+    /// a step fails the error is returned, the steps reported before it stay done, and the
+    /// next refresh resumes with what is left; reads are right throughout.
+    ///
+    /// The default refreshes and reports nothing; stores override it.
+    ///
+    /// ```
+    /// # async fn demo() -> marketseries_core::Result<()> {
+    /// use marketseries_core::{MemoryStore, TimeSeriesStore};
+    /// let store = MemoryStore::new();
+    /// store
+    ///     .refresh_with_progress(None, &|p| eprintln!("{p}"))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    async fn refresh_with_progress(
+        &self,
+        range: Option<TimeRange>,
+        progress: &RefreshObserver<'_>,
+    ) -> Result<()> {
+        let _ = progress;
+        self.refresh(range).await
+    }
 
     /// Removes data older than the retention horizons, measured from the store's clock.
     /// Never removes a row inside its horizon.

@@ -12,8 +12,9 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
-    AggregateStats, Candle, Capabilities, Dataset, Error, Interval, JobStats, Policies, Result,
-    RetentionAction, RetentionReport, StoreStats, TableStats, TimeRange, TimeSeriesStore,
+    AggregateStats, Candle, Capabilities, Dataset, Error, Interval, JobStats, Policies,
+    RefreshObserver, Result, RetentionAction, RetentionReport, StoreStats, TableStats, TimeRange,
+    TimeSeriesStore,
 };
 use marketseries_sql::schema::raw_table;
 use marketseries_sql::statements::ReadStatements;
@@ -244,16 +245,19 @@ impl Flavor for Partitioned {
     }
 
     /// Rebuilds the OHLCV rollups over every pending span (whatever `range` asks for: the
-    /// spans are few, and consuming them all keeps real-time reads cheap). Sentiment and
-    /// flow rollups are kept in step by every write and never pending.
+    /// spans are few, and consuming them all keeps real-time reads cheap), in bounded steps
+    /// that commit one by one, each reported to `progress` (see the `rollup` module; a
+    /// failure keeps the steps before it). Sentiment and flow rollups are kept in step by
+    /// every write and never pending.
     async fn refresh(
         &self,
         store: &SqlStore<Self>,
         datasets: &[Dataset],
         _range: Option<TimeRange>,
+        progress: &RefreshObserver<'_>,
     ) -> Result<()> {
         if datasets.contains(&Dataset::Price) {
-            rollup::refresh_pending(&mut *store.conn().await?)
+            rollup::refresh_pending(&mut *store.conn().await?, progress)
                 .await
                 .map_err(db)?;
         }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use marketseries_core::{Clock, JobStats};
+use marketseries_core::{Clock, JobStats, RefreshProgress};
 use tokio::task::AbortHandle;
 
 use marketseries_sql::PgPool;
@@ -25,6 +25,19 @@ struct Runs {
     last_error: Option<String>,
     every: Option<chrono::TimeDelta>,
     next_start: Option<DateTime<Utc>>,
+}
+
+/// The error of a failed run, with the step it hit: `step 3 of 5: <error> (2 steps before
+/// it committed)`, given the last step reported before the failure (`None`: the first).
+fn failed_step(last: Option<(u64, Option<u64>)>, error: &marketseries_core::Error) -> String {
+    let (done, steps) = last.unwrap_or((0, None));
+    let of = steps.map(|n| format!(" of {n}")).unwrap_or_default();
+    let kept = match done {
+        0 => String::new(),
+        1 => " (1 step before it committed)".to_owned(),
+        n => format!(" ({n} steps before it committed)"),
+    };
+    format!("step {}{of}: {error}{kept}", done + 1)
 }
 
 /// The running refresher, if any. Dropping it stops the task.
@@ -51,11 +64,23 @@ impl Refresher {
             loop {
                 ticks.tick().await;
                 // The error is kept for `stats` (a library does not print): a refresh that
-                // keeps failing must say why.
+                // keeps failing must say why, and which step it hit (the steps before it
+                // stay committed: the next run resumes after them).
                 let outcome = match pool.get().await {
-                    Ok(mut conn) => rollup::refresh_pending(&mut conn)
-                        .await
-                        .map_err(|e| marketseries_sql::database_error(e).to_string()),
+                    Ok(mut conn) => {
+                        let last = Mutex::new(None::<(u64, Option<u64>)>);
+                        let observe = |p: &RefreshProgress| {
+                            *last.lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some((p.step, p.steps));
+                        };
+                        rollup::refresh_pending(&mut conn, &observe)
+                            .await
+                            .map(drop)
+                            .map_err(|e| {
+                                let last = *last.lock().unwrap_or_else(PoisonError::into_inner);
+                                failed_step(last, &marketseries_sql::database_error(e))
+                            })
+                    }
                     Err(e) => Err(format!("no connection: {e}")),
                 };
                 let ok = outcome.is_ok();

@@ -4,7 +4,9 @@
 //! transaction, the span of raw times it touched per series in `ohlcv_pending`
 //! ([`record_pending`], one small insert per batch); it does not touch the rollups. A
 //! refresh ([`refresh_pending`]) consumes every pending span and rebuilds the rollup buckets
-//! those spans cover into the tables `ohlcv_<w>_materialized`. Readers use the views
+//! those spans cover into the tables `ohlcv_<w>_materialized`, in bounded steps that each
+//! commit on their own ([`plan_step`]: at most [`STEP_DAYS`] series-days, oldest days
+//! first), so that a large backlog is resumable and reports its progress. Readers use the views
 //! `ohlcv_<w>` (migration `00000000000002_rollups`), which serve the materialized buckets no pending
 //! span touches and aggregate the touched ones from raw candles on the fly, so answers are
 //! never stale, late and corrected data included, refreshed or not. The cost of maintaining
@@ -21,7 +23,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use marketseries_core::{AggregateCapability, Candle, Interval};
+use marketseries_core::{
+    AggregateCapability, Candle, Dataset, Interval, RefreshObserver, RefreshProgress,
+};
 
 use marketseries_sql::schema;
 
@@ -129,6 +133,8 @@ pub(crate) async fn record_pending(
         .map(drop)
 }
 
+/// Bounds of pending raw times of one series: a span taken from `ohlcv_pending`, or a
+/// merged day extent of the backlog.
 #[derive(QueryableByName)]
 struct PendingRow {
     #[diesel(sql_type = Text)]
@@ -144,44 +150,177 @@ struct PendingRow {
 /// Key of the advisory lock that serialises refreshes (`"mktsrs"` in ASCII).
 const REFRESH_LOCK: i64 = 0x6d6b_7473_7273;
 
-/// Consumes every pending span and rebuilds the rollup buckets they cover, in one
-/// transaction (a failure leaves the spans pending). Refreshes are serialised by an
-/// advisory lock; a writer committing meanwhile leaves its span for the next refresh.
-/// Then, after the commit, analyzes what the refresh and the writes before it left without
-/// planner statistics (rollup tables, `ohlcv_pending`, raw partitions; see the `analyze`
-/// module), so reads right after maintenance plan as well as reads later.
-/// Returns the number of spans consumed.
-pub(crate) async fn refresh_pending(
-    conn: &mut AsyncPgConnection,
-) -> Result<usize, diesel::result::Error> {
-    let (consumed, written) = consume_pending(conn).await?;
-    analyze::stale(conn, &written).await?;
-    Ok(consumed)
+/// Name of the refresh's steps in [`RefreshProgress::target`].
+pub(crate) const STEP_TARGET: &str = "ohlcv rollups";
+
+/// Most pending raw time one refresh step takes, in whole UTC days summed over series
+/// (a series-day counts once however many candles and spans it holds). It equals
+/// [`BATCH_SPAN`], so a step is one statement per rollup and source: after a year-long
+/// backfill of ten series (3,650 series-days) a refresh is eleven steps of a few seconds
+/// each instead of one transaction of minutes that a failure would undo entirely.
+const STEP_DAYS: i64 = 360;
+
+/// UTC-day extents `[from, to)` of one series' pending raw times, merged, ascending.
+type Extents = Vec<(DateTime<Utc>, DateTime<Utc>)>;
+
+/// What one refresh step takes of the backlog it finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    /// Per series with anything taken: the instant before which its pending spans are
+    /// consumed (a UTC day boundary), `None` for all of them.
+    cuts: Vec<(Series, Option<DateTime<Utc>>)>,
+    /// Series-days taken.
+    days: i64,
+    /// Series-days left pending after the step.
+    remaining: i64,
+    /// Every pending raw time before this is taken.
+    through: DateTime<Utc>,
 }
 
-/// The transaction of [`refresh_pending`]: the spans consumed, and the rows written per
-/// table (`ohlcv_pending`'s deleted rows included).
-async fn consume_pending(
-    conn: &mut AsyncPgConnection,
-) -> Result<(usize, BTreeMap<String, u64>), diesel::result::Error> {
+/// Whole days in `[from, to)` (both UTC day boundaries).
+fn days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_days()
+}
+
+/// The first step of at most `budget` series-days (at least one) through `backlog` (per
+/// series, its pending raw times as merged day-aligned extents `[from, to)`, ascending),
+/// oldest days first: every series' backlog before a day `C`, plus day `C` itself of the
+/// first series that hold it while the budget lasts. `None` when nothing is pending.
+///
+/// Cuts fall on UTC day boundaries, which every rollup width divides, so a rollup bucket
+/// is either wholly taken (rebuilt, and not pending when no other span touches it) or
+/// still pending, and a coarse bucket is rebuilt in the step only from finer buckets
+/// rebuilt before it in the same step or touched by no pending span.
+fn plan_step(backlog: &[(Series, Extents)], budget: i64) -> Option<Plan> {
+    let budget = budget.max(1);
+    let extents = || backlog.iter().flat_map(|(_, e)| e.iter().copied());
+    let total: i64 = extents().map(|(a, b)| days(a, b)).sum();
+    let first = extents().map(|(a, _)| a).min()?;
+    let last = extents().map(|(_, b)| b).max()?;
+    if total <= budget {
+        return Some(Plan {
+            cuts: backlog.iter().map(|(s, _)| (s.clone(), None)).collect(),
+            days: total,
+            remaining: 0,
+            through: last,
+        });
+    }
+    // Series-days before `c`: monotone in `c`, 0 at `first`, `total` at `last`.
+    let before =
+        |c: DateTime<Utc>| -> i64 { extents().map(|(a, b)| days(a, b.min(c).max(a))).sum() };
+    // The last day boundary `c` with `before(c) <= budget` (binary search over days).
+    let (mut lo, mut hi) = (0, days(first, last));
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if before(first + TimeDelta::days(mid)) <= budget {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let cut = first + TimeDelta::days(lo);
+    let mut left = budget - before(cut);
+    let mut cuts = Vec::new();
+    for (series, extents) in backlog {
+        let holds_cut_day = extents.iter().any(|&(a, b)| a <= cut && cut < b);
+        let own = if holds_cut_day && left > 0 {
+            left -= 1;
+            cut + TimeDelta::days(1)
+        } else {
+            cut
+        };
+        if extents.iter().next().is_some_and(|&(a, _)| a < own) {
+            cuts.push((series.clone(), Some(own)));
+        }
+    }
+    Some(Plan {
+        cuts,
+        days: budget,
+        remaining: total - budget,
+        through: cut,
+    })
+}
+
+/// The pending raw times per series as merged UTC-day extents `[lo, hi)`.
+const BACKLOG: &str = "SELECT symbol, interval, lower(span) AS lo, upper(span) AS hi \
+     FROM (SELECT symbol, interval, unnest(range_agg(tstzrange( \
+                  date_bin('1 day', lo, timestamptz 'epoch'), \
+                  date_bin('1 day', hi, timestamptz 'epoch') + interval '1 day'))) AS span \
+           FROM ohlcv_pending GROUP BY symbol, interval) p \
+     ORDER BY symbol, interval, lo";
+
+/// Takes the pending spans before each series' cut (`$1` symbols, `$2` natives, `$3` cuts,
+/// `NULL` for all): deletes them, puts back the part at or after the cut of a span
+/// that straddles it, and returns what was taken (`hi` clipped to just before the cut).
+/// One statement, so the spans taken are exactly those returned, a writer's span
+/// committed meanwhile included or not, never half.
+const TAKE: &str = "WITH cut AS ( \
+       SELECT symbol, interval, coalesce(cut, 'infinity') AS at \
+       FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS c(symbol, interval, cut)), \
+     taken AS ( \
+       DELETE FROM ohlcv_pending p USING cut c \
+       WHERE p.symbol = c.symbol AND p.interval = c.interval AND p.lo < c.at \
+       RETURNING p.symbol, p.interval, p.lo, p.hi, c.at), \
+     kept AS ( \
+       INSERT INTO ohlcv_pending (symbol, interval, lo, hi) \
+       SELECT symbol, interval, at, hi FROM taken WHERE hi >= at) \
+     SELECT symbol, interval, lo, least(hi, at - interval '1 microsecond') AS hi FROM taken";
+
+fn parse_native(text: &str) -> Result<Interval, diesel::result::Error> {
+    text.parse()
+        .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
+}
+
+/// What one committed step did.
+struct StepDone {
+    plan: Plan,
+    /// Rows written per table (`ohlcv_pending`'s taken rows included).
+    written: BTreeMap<String, u64>,
+    /// Pending rows taken.
+    consumed: usize,
+}
+
+/// One refresh step, in one transaction under the refresh lock: reads the backlog, takes
+/// at most [`STEP_DAYS`] series-days of it ([`plan_step`]) and rebuilds the rollup buckets
+/// those spans cover ([`refresh_spans`]). A failure rolls back this step only. `None` when
+/// nothing is pending.
+async fn step(conn: &mut AsyncPgConnection) -> Result<Option<StepDone>, diesel::result::Error> {
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<BigInt, _>(REFRESH_LOCK)
             .execute(conn)
             .await?;
-        let rows: Vec<PendingRow> =
-            diesel::sql_query("DELETE FROM ohlcv_pending RETURNING symbol, interval, lo, hi")
-                .load(conn)
-                .await?;
-        let consumed = rows.len();
-        let mut spans = Spans::new();
+        let rows: Vec<PendingRow> = diesel::sql_query(BACKLOG).load(conn).await?;
+        let mut backlog: Vec<(Series, Extents)> = Vec::new();
         for r in rows {
-            let native: Interval = r
-                .interval
-                .parse()
-                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            let series = (r.symbol, parse_native(&r.interval)?);
+            match backlog.last_mut() {
+                Some((s, extents)) if *s == series => extents.push((r.lo, r.hi)),
+                _ => backlog.push((series, vec![(r.lo, r.hi)])),
+            }
+        }
+        let Some(plan) = plan_step(&backlog, STEP_DAYS) else {
+            return Ok(None);
+        };
+        let mut symbols: Vec<&str> = Vec::with_capacity(plan.cuts.len());
+        let mut natives: Vec<String> = Vec::with_capacity(plan.cuts.len());
+        let mut cuts: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(plan.cuts.len());
+        for ((symbol, native), cut) in &plan.cuts {
+            symbols.push(symbol);
+            natives.push(native.to_string());
+            cuts.push(*cut);
+        }
+        let taken: Vec<PendingRow> = diesel::sql_query(TAKE)
+            .bind::<Array<Text>, _>(symbols)
+            .bind::<Array<Text>, _>(natives)
+            .bind::<Array<Nullable<Timestamptz>>, _>(cuts)
+            .load(conn)
+            .await?;
+        let consumed = taken.len();
+        let mut spans = Spans::new();
+        for r in taken {
             spans
-                .entry((r.symbol, native))
+                .entry((r.symbol, parse_native(&r.interval)?))
                 .or_default()
                 .push((r.lo, r.hi));
         }
@@ -191,9 +330,71 @@ async fn consume_pending(
             "ohlcv_pending".to_owned(),
             u64::try_from(consumed).unwrap_or(u64::MAX),
         );
-        Ok((consumed, written))
+        Ok(Some(StepDone {
+            plan,
+            written,
+            consumed,
+        }))
     })
     .await
+}
+
+/// Consumes the pending spans in bounded steps, oldest days first, each its own
+/// transaction ([`step`]: at most [`STEP_DAYS`] series-days, one statement per rollup and
+/// source), calling `progress` after each commit, and rebuilds the rollup buckets they
+/// cover. Refreshes are serialised by an advisory lock, taken per step.
+///
+/// Resumable: a failure (statement timeout, lost connection, the process stopped) rolls
+/// back the step it hit and returns its error; the steps before it stay committed and the
+/// rest stays pending, so the next refresh goes on from there. Reads are right meanwhile:
+/// a step commits the buckets it rebuilt together with the removal of the spans it took,
+/// and the real-time views aggregate whatever is still pending from raw candles.
+///
+/// Terminates: the number of steps is fixed by the backlog the first step finds. A
+/// writer's span committed meanwhile may be taken by a later step; what is left after the
+/// last step (or after a step that took everything it found) waits for the next refresh.
+///
+/// Then, after the last commit, analyzes what the refresh and the writes before it left
+/// without planner statistics (rollup tables, `ohlcv_pending`, raw partitions; see the
+/// `analyze` module), so reads right after maintenance plan as well as reads later.
+/// Returns the number of pending rows consumed.
+pub(crate) async fn refresh_pending(
+    conn: &mut AsyncPgConnection,
+    progress: &RefreshObserver<'_>,
+) -> Result<usize, diesel::result::Error> {
+    let mut written: BTreeMap<String, u64> = ROLLUPS.map(|m| (materialized(m), 0)).into();
+    written.insert("ohlcv_pending".to_owned(), 0);
+    let mut consumed = 0;
+    let mut steps: Option<u64> = None;
+    let mut done = 0_u64;
+    while steps.is_none_or(|n| done < n) {
+        let Some(step) = step(conn).await? else { break };
+        done += 1;
+        let total = *steps.get_or_insert_with(|| {
+            let days = step.plan.days + step.plan.remaining;
+            u64::try_from((days + STEP_DAYS - 1) / STEP_DAYS)
+                .unwrap_or(u64::MAX)
+                .max(1)
+        });
+        consumed += step.consumed;
+        for (table, n) in step.written {
+            *written.entry(table).or_default() += n;
+        }
+        progress(&RefreshProgress {
+            dataset: Dataset::Price,
+            target: STEP_TARGET.to_owned(),
+            step: done,
+            steps: Some(total),
+            covered: TimeDelta::days(step.plan.days),
+            through: Some(step.plan.through),
+            remaining: Some(TimeDelta::days(step.plan.remaining)),
+        });
+        if step.plan.remaining == 0 {
+            break;
+        }
+    }
+    analyze::stale(conn, &written).await?;
+    Ok(consumed)
 }
 
 /// The runs of affected buckets of one rollup that are rebuilt from one source table, as
@@ -419,6 +620,127 @@ mod tests {
         assert_eq!(a.last().unwrap().2, t("2025-01-01T00:00:00Z"));
         assert!(a.windows(2).all(|w| w[0].2 == w[1].1));
         assert!(pieces.contains(&("B", t("2024-03-01T05:00:00Z"), t("2024-03-01T06:00:00Z"))));
+    }
+
+    fn day(d: i64) -> DateTime<Utc> {
+        "2024-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + TimeDelta::days(d)
+    }
+
+    fn series(symbol: &str) -> Series {
+        (symbol.to_owned(), Interval::M1)
+    }
+
+    /// Applies `plan` to `backlog` as the take statement does: the series-days taken and
+    /// the backlog left.
+    fn apply(backlog: &[(Series, Extents)], plan: &Plan) -> (i64, Vec<(Series, Extents)>) {
+        let mut taken = 0;
+        let mut left = Vec::new();
+        for (s, extents) in backlog {
+            let cut = plan
+                .cuts
+                .iter()
+                .find(|(c, _)| c == s)
+                .map(|(_, at)| at.unwrap_or(DateTime::<Utc>::MAX_UTC));
+            let mut rest = Vec::new();
+            for &(a, b) in extents {
+                match cut {
+                    Some(c) if b <= c => taken += days(a, b),
+                    Some(c) if a < c => {
+                        taken += days(a, c);
+                        rest.push((c, b));
+                    }
+                    _ => rest.push((a, b)),
+                }
+            }
+            if !rest.is_empty() {
+                left.push((s.clone(), rest));
+            }
+        }
+        (taken, left)
+    }
+
+    #[test]
+    fn a_step_takes_everything_that_fits_its_budget() {
+        let backlog = vec![
+            (series("A"), vec![(day(0), day(10)), (day(20), day(25))]),
+            (series("B"), vec![(day(3), day(4))]),
+        ];
+        let plan = plan_step(&backlog, 16).expect("pending");
+        assert_eq!(plan.days, 16);
+        assert_eq!(plan.remaining, 0);
+        assert_eq!(plan.through, day(25));
+        assert!(plan.cuts.iter().all(|(_, c)| c.is_none()));
+        assert_eq!(plan_step(&[], 16), None, "nothing pending");
+    }
+
+    #[test]
+    fn steps_take_the_oldest_days_first_within_the_budget_and_end() {
+        // 3 series, 10 + 10 + 1 = 21 series-days; steps of 4.
+        let mut backlog = vec![
+            (series("A"), vec![(day(0), day(10))]),
+            (series("B"), vec![(day(5), day(15))]),
+            (series("C"), vec![(day(6), day(7))]),
+        ];
+        let first = plan_step(&backlog, 4).expect("pending");
+        // Days 0-3 of A only (before day 4 the backlog is A's alone).
+        assert_eq!(first.through, day(4));
+        assert_eq!(first.days, 4);
+        assert_eq!(first.remaining, 17);
+        assert_eq!(first.cuts, vec![(series("A"), Some(day(4)))]);
+        let mut steps = 0;
+        let mut total = 0;
+        let mut throughs = Vec::new();
+        while let Some(plan) = plan_step(&backlog, 4) {
+            let (taken, left) = apply(&backlog, &plan);
+            assert_eq!(taken, plan.days, "the plan says what it takes");
+            assert!((1..=4).contains(&taken), "bounded, and progress: {taken}");
+            assert_eq!(
+                plan.remaining,
+                left.iter()
+                    .flat_map(|(_, e)| e)
+                    .map(|&(a, b)| days(a, b))
+                    .sum::<i64>()
+            );
+            // Nothing older than `through` is left.
+            assert!(left
+                .iter()
+                .flat_map(|(_, e)| e)
+                .all(|&(a, _)| a >= plan.through));
+            throughs.push(plan.through);
+            total += taken;
+            steps += 1;
+            backlog = left;
+            assert!(steps <= 6, "21 days in steps of 4 take 6 steps");
+        }
+        assert_eq!(total, 21);
+        assert_eq!(steps, 6);
+        assert!(throughs.windows(2).all(|w| w[0] <= w[1]), "{throughs:?}");
+    }
+
+    #[test]
+    fn a_day_held_by_more_series_than_the_budget_is_split_by_series() {
+        let backlog: Vec<_> = ["A", "B", "C", "D", "E"]
+            .into_iter()
+            .map(|s| (series(s), vec![(day(0), day(1))]))
+            .collect();
+        let plan = plan_step(&backlog, 2).expect("pending");
+        assert_eq!(plan.days, 2);
+        assert_eq!(plan.through, day(0));
+        assert_eq!(
+            plan.cuts,
+            vec![(series("A"), Some(day(1))), (series("B"), Some(day(1)))]
+        );
+        let (taken, left) = apply(&backlog, &plan);
+        assert_eq!((taken, left.len()), (2, 3));
+    }
+
+    #[test]
+    fn cuts_fall_on_day_boundaries_every_rollup_width_divides() {
+        assert_eq!(STEP_DAYS, BATCH_SPAN.num_days(), "a step is one batch");
+        for m in ROLLUPS {
+            assert!(m.divides(Interval::D1), "{m}");
+            assert_eq!(m.floor(day(3)), day(3));
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ fn now() -> DateTime<Utc> {
     "2024-06-15T12:00:00Z".parse().expect("timestamp")
 }
 
-use common::store;
+use common::{assert_rollups_are_flat, store, Mismatches};
 
 fn partitions(stats: &marketseries_core::StoreStats, table: &str) -> u64 {
     stats
@@ -267,12 +267,6 @@ async fn late_sentiment_and_flow_corrections_reach_the_rollups() {
     assert_ne!(before, after, "the corrected hour did not change");
 }
 
-#[derive(diesel::QueryableByName)]
-struct Mismatches {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
 /// The rollups are refreshed hierarchically (each from the next finer one where it can) from
 /// pending spans, behind real-time views; whatever the order of writes, late corrections,
 /// overlapping spans and natives that only a coarser rollup holds, every real-time view must
@@ -348,57 +342,6 @@ async fn hierarchical_rollups_equal_a_flat_aggregation_of_raw_rows() {
         .await
         .expect("pending");
     assert_eq!(pending.n, 0, "a refresh consumes every pending span");
-}
-
-/// Asserts that every rollup relation `ohlcv_<w><suffix>` equals the flat aggregation of
-/// the raw rows of the `natives` that divide `w`, and is not empty.
-async fn assert_rollups_are_flat(
-    conn: &mut diesel_async::AsyncPgConnection,
-    natives: &[&str],
-    suffix: &str,
-    stage: &str,
-) {
-    use diesel_async::RunQueryDsl;
-
-    for width in [
-        Interval::M5,
-        Interval::M15,
-        Interval::H1,
-        Interval::H4,
-        Interval::D1,
-    ] {
-        let held: Vec<String> = natives
-            .iter()
-            .filter(|n| n.parse::<Interval>().expect("interval").divides(width))
-            .map(|n| (*n).to_owned())
-            .collect();
-        let flat = format!(
-            "SELECT symbol, interval, date_bin('{} seconds', time, 'epoch') AS time, \
-                    (array_agg(open ORDER BY time))[1] AS open, max(high) AS high, \
-                    min(low) AS low, (array_agg(close ORDER BY time DESC))[1] AS close, \
-                    sum(volume) AS volume \
-             FROM candles WHERE interval = ANY($1) GROUP BY 1, 2, 3",
-            width.seconds()
-        );
-        let table = format!("ohlcv_{width}{suffix}");
-        let diff: Mismatches = diesel::sql_query(format!(
-            "SELECT count(*) AS n FROM ((SELECT * FROM {table} EXCEPT {flat}) \
-             UNION ALL ({flat} EXCEPT SELECT * FROM {table})) d"
-        ))
-        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&held)
-        .get_result(conn)
-        .await
-        .expect("compare");
-        assert_eq!(
-            diff.n, 0,
-            "{stage}: {table} differs from raw rows of {held:?}"
-        );
-        let rows: Mismatches = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-            .get_result(conn)
-            .await
-            .expect("count");
-        assert!(rows.n > 0, "{stage}: {table} is empty");
-    }
 }
 
 /// `apply_policies` starts the background refresh of the OHLCV rollups; it consumes what
@@ -536,6 +479,10 @@ async fn the_background_refresher_reports_the_error_it_hit() {
     assert_eq!(failed.last_succeeded, Some(false), "{failed:?}");
     let error = failed.last_error.clone().expect("the error is kept");
     assert!(error.contains("statement timeout"), "{error}");
+    assert!(
+        error.starts_with("step 1: "),
+        "the error names the step: {error}"
+    );
 
     tx.rollback().await.expect("release");
     drop(blocker);

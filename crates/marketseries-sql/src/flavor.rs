@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use marketseries_core::{
-    Candle, Capabilities, Dataset, Flow, IndicatorValue, Interval, JobStats, Policies, Result,
-    RetentionReport, SentimentReading, StoreStats, TimeRange,
+    Candle, Capabilities, Dataset, Flow, IndicatorValue, Interval, JobStats, Policies,
+    RefreshObserver, Result, RetentionReport, SentimentReading, StoreStats, TimeRange,
 };
 
 use crate::config::PgConfig;
@@ -201,12 +201,15 @@ pub trait Flavor: Send + Sync + Sized + 'static {
     /// The jobs that run on their own for this store (server jobs, background tasks).
     async fn jobs(&self, store: &SqlStore<Self>) -> Result<Vec<JobStats>>;
 
-    /// Brings the aggregates of `datasets` up to date over `range` (all time when `None`).
+    /// Brings the aggregates of `datasets` up to date over `range` (all time when `None`),
+    /// calling `progress` after each step it commits (a flavor that refreshes in one go
+    /// reports one step, or none when there was nothing to do).
     async fn refresh(
         &self,
         store: &SqlStore<Self>,
         datasets: &[Dataset],
         range: Option<TimeRange>,
+        progress: &RefreshObserver<'_>,
     ) -> Result<()>;
 
     /// Removes data past the retention horizons of the stored policies

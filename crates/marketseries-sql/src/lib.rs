@@ -21,7 +21,8 @@
 //! use chrono::{DateTime, Utc};
 //! use diesel_async::AsyncPgConnection;
 //! use marketseries_core::{
-//!     Capabilities, Dataset, JobStats, Policies, Result, RetentionReport, StoreStats, TimeRange,
+//!     Capabilities, Dataset, JobStats, Policies, RefreshObserver, Result, RetentionReport,
+//!     StoreStats, TimeRange,
 //! };
 //! use marketseries_sql::{Flavor, PgConfig, SqlStore};
 //!
@@ -38,7 +39,8 @@
 //!     async fn drop_boundary(&self, _: &SqlStore<Self>, _: &mut AsyncPgConnection, _: Dataset, _: DateTime<Utc>)
 //!         -> Result<Option<DateTime<Utc>>> { Ok(None) }
 //!     async fn jobs(&self, _: &SqlStore<Self>) -> Result<Vec<JobStats>> { Ok(vec![]) }
-//!     async fn refresh(&self, _: &SqlStore<Self>, _: &[Dataset], _: Option<TimeRange>) -> Result<()> { Ok(()) }
+//!     async fn refresh(&self, _: &SqlStore<Self>, _: &[Dataset], _: Option<TimeRange>, _: &RefreshObserver<'_>)
+//!         -> Result<()> { Ok(()) }
 //!     async fn apply_retention(&self, _: &SqlStore<Self>) -> Result<RetentionReport> { Ok(RetentionReport::default()) }
 //!     async fn stats(&self, _: &SqlStore<Self>) -> Result<StoreStats> {
 //!         Ok(StoreStats {

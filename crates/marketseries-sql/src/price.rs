@@ -92,7 +92,7 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
             drop(conn);
             let range = TimeRange::new(start, end)?;
             self.flavor()
-                .refresh(self, &[Dataset::Price], Some(range))
+                .refresh(self, &[Dataset::Price], Some(range), &|_| {})
                 .await?;
             conn = self.conn().await?;
         }

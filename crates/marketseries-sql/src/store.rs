@@ -302,7 +302,19 @@ impl<F: Flavor> TimeSeriesStore for SqlStore<F> {
     }
 
     async fn refresh(&self, range: Option<TimeRange>) -> Result<()> {
-        self.flavor.refresh(self, &Dataset::ALL, range).await
+        self.flavor
+            .refresh(self, &Dataset::ALL, range, &|_| {})
+            .await
+    }
+
+    async fn refresh_with_progress(
+        &self,
+        range: Option<TimeRange>,
+        progress: &marketseries_core::RefreshObserver<'_>,
+    ) -> Result<()> {
+        self.flavor
+            .refresh(self, &Dataset::ALL, range, progress)
+            .await
     }
 
     async fn apply_retention(&self) -> Result<RetentionReport> {

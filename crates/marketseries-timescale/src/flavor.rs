@@ -7,8 +7,8 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use marketseries_core::{
-    Candle, Capabilities, Dataset, Error, Interval, JobStats, Policies, Result, RetentionAction,
-    RetentionReport, StoreStats, TimeRange,
+    Candle, Capabilities, Dataset, Error, Interval, JobStats, Policies, RefreshObserver,
+    RefreshProgress, Result, RetentionAction, RetentionReport, StoreStats, TimeRange,
 };
 use marketseries_sql::schema::raw_table;
 use marketseries_sql::statements::ReadStatements;
@@ -186,6 +186,23 @@ async fn refresh_one(
     execute_retrying(conn, refresh).await.map(drop)
 }
 
+/// One `refresh_continuous_aggregate` call of a refresh: a step of its progress.
+struct Call<'a> {
+    agg: &'a Aggregate,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+impl Call<'_> {
+    /// The raw time the call covers (zero when unbounded: such a call is only made over a
+    /// dataset without chunks).
+    fn width(&self) -> TimeDelta {
+        self.to
+            .zip(self.from)
+            .map_or_else(TimeDelta::zero, |(to, from)| to - from)
+    }
+}
+
 /// Refreshes `aggregates` (in order) over `range`, each aligned to its width; or, when
 /// `None`, everything: over the span of the raw table's chunks, aggregate by aggregate in
 /// hierarchy order (each reads the one below it, already brought up to date), each in
@@ -193,6 +210,11 @@ async fn refresh_one(
 /// buckets, and real-time reads stay whole meanwhile);
 /// then the statistics of the aggregate chunks this wrote are gathered, so that reads
 /// right after a bulk refresh are planned on real row counts.
+///
+/// Every call is a step reported to `progress`: each commits on its own (a procedure
+/// that runs outside any transaction), so a refresh that fails or is stopped keeps the
+/// windows before it, and the next one finds them materialized with nothing invalidated,
+/// which TimescaleDB's invalidation log makes cheap to pass over.
 ///
 /// JIT is turned off on the connection first (the migration turns it off for the
 /// database; a role that may not alter the database still gets it here): the planner costs
@@ -203,52 +225,107 @@ pub(crate) async fn refresh_aggregates(
     conn: &mut AsyncPgConnection,
     datasets: &[Dataset],
     range: Option<TimeRange>,
+    progress: &RefreshObserver<'_>,
 ) -> Result<()> {
     diesel::sql_query("SET jit = off")
         .execute(conn)
         .await
         .map_err(database_error)?;
-    let aggregates = AGGREGATES.iter().filter(|a| datasets.contains(&a.dataset));
+    // The calls per group of aggregates, and whether to analyze the group after them.
+    let mut plan: Vec<(Vec<&Aggregate>, Vec<Call<'_>>, bool)> = Vec::new();
     if let Some(r) = range {
-        for agg in aggregates {
-            let (f, t) = aligned(agg.width, r);
-            refresh_one(conn, agg, Some(f), Some(t)).await?;
+        let calls = AGGREGATES
+            .iter()
+            .filter(|a| datasets.contains(&a.dataset))
+            .map(|agg| {
+                let (f, t) = aligned(agg.width, r);
+                Call {
+                    agg,
+                    from: Some(f),
+                    to: Some(t),
+                }
+            })
+            .collect();
+        plan.push((Vec::new(), calls, false));
+    } else {
+        for dataset in Dataset::ALL.into_iter().filter(|d| datasets.contains(d)) {
+            let group: Vec<&Aggregate> =
+                AGGREGATES.iter().filter(|a| a.dataset == dataset).collect();
+            if group.is_empty() {
+                continue;
+            }
+            let calls = full_refresh_calls(conn, dataset, &group).await?;
+            plan.push((group, calls, true));
         }
-        return Ok(());
     }
-    for dataset in Dataset::ALL.into_iter().filter(|d| datasets.contains(d)) {
-        let group: Vec<&Aggregate> = AGGREGATES.iter().filter(|a| a.dataset == dataset).collect();
-        if group.is_empty() {
-            continue;
+    let steps = plan.iter().map(|(_, calls, _)| calls.len()).sum::<usize>();
+    let mut left: TimeDelta = plan
+        .iter()
+        .flat_map(|(_, calls, _)| calls)
+        .map(Call::width)
+        .sum();
+    let mut step = 0_u64;
+    for (group, calls, analyze) in &plan {
+        for call in calls {
+            refresh_one(conn, call.agg, call.from, call.to).await?;
+            step += 1;
+            left -= call.width();
+            progress(&RefreshProgress {
+                dataset: call.agg.dataset,
+                target: call.agg.name.to_owned(),
+                step,
+                steps: Some(u64::try_from(steps).unwrap_or(u64::MAX)),
+                covered: call.width(),
+                through: call.to,
+                remaining: Some(left),
+            });
         }
-        let span: Span = diesel::sql_query(
-            "SELECT min(range_start) AS lo, max(range_end) AS hi \
-             FROM timescaledb_information.chunks \
-             WHERE hypertable_schema = current_schema() AND hypertable_name = $1",
-        )
-        .bind::<Text, _>(raw_table(dataset))
-        .get_result(conn)
-        .await
-        .map_err(database_error)?;
-        match (span.lo, span.hi) {
-            (Some(lo), Some(hi)) => {
-                let finest = group.iter().map(|a| a.width).min().unwrap_or(WINDOW_ALIGN);
-                for agg in &group {
-                    for (from, to) in refresh_windows(lo, hi, window_of(agg, finest)) {
-                        refresh_one(conn, agg, Some(from), Some(to)).await?;
-                    }
-                }
-            }
-            // No raw chunk: whatever is left to do is over empty ranges.
-            _ => {
-                for agg in &group {
-                    refresh_one(conn, agg, None, None).await?;
-                }
-            }
+        if *analyze {
+            analyze_new_chunks(conn, group).await?;
         }
-        analyze_new_chunks(conn, &group).await?;
     }
     Ok(())
+}
+
+/// The calls that refresh every aggregate of `group` (one dataset's, in hierarchy order)
+/// over the span of the dataset's raw chunks, in windows of [`window_of`] oldest first;
+/// with no raw chunk, one unbounded call each (whatever is left to do is over empty
+/// ranges).
+async fn full_refresh_calls<'a>(
+    conn: &mut AsyncPgConnection,
+    dataset: Dataset,
+    group: &[&'a Aggregate],
+) -> Result<Vec<Call<'a>>> {
+    let span: Span = diesel::sql_query(
+        "SELECT min(range_start) AS lo, max(range_end) AS hi \
+         FROM timescaledb_information.chunks \
+         WHERE hypertable_schema = current_schema() AND hypertable_name = $1",
+    )
+    .bind::<Text, _>(raw_table(dataset))
+    .get_result(conn)
+    .await
+    .map_err(database_error)?;
+    let mut calls = Vec::new();
+    match (span.lo, span.hi) {
+        (Some(lo), Some(hi)) => {
+            let finest = group.iter().map(|a| a.width).min().unwrap_or(WINDOW_ALIGN);
+            for agg in group {
+                for (from, to) in refresh_windows(lo, hi, window_of(agg, finest)) {
+                    calls.push(Call {
+                        agg,
+                        from: Some(from),
+                        to: Some(to),
+                    });
+                }
+            }
+        }
+        _ => calls.extend(group.iter().map(|agg| Call {
+            agg,
+            from: None,
+            to: None,
+        })),
+    }
+    Ok(calls)
 }
 
 /// `ANALYZE`s every chunk of the aggregates' materialization hypertables that has never
@@ -523,13 +600,14 @@ impl Flavor for Timescale {
         store: &SqlStore<Self>,
         datasets: &[Dataset],
         range: Option<TimeRange>,
+        progress: &RefreshObserver<'_>,
     ) -> Result<()> {
         if !self.edition.has_tsl() {
             // Plain views: always current.
             return Ok(());
         }
         let mut conn = store.conn().await?;
-        refresh_aggregates(&mut conn, datasets, range).await
+        refresh_aggregates(&mut conn, datasets, range, progress).await
     }
 
     /// Drops every raw chunk that ends at or before the cutoff (never one holding a row

@@ -14,13 +14,13 @@ use diesel_async::RunQueryDsl;
 use marketseries_core::{
     AggregateBucket, Candle, Clock, Dataset, ErrorKind, Expiry, FixedClock, FlowStore, Freshness,
     IndicatorQuery, IndicatorStore, IndicatorValue, Interval, MemoryStore, OhlcvQuery, Policies,
-    PriceStore, RetentionPolicy, Route, SentimentAggregate, SentimentStore, SystemClock, TimeRange,
-    TimeSeriesStore, VolumeProfileQuery, WhaleQuery,
+    PriceStore, RefreshProgress, RetentionPolicy, Route, SentimentAggregate, SentimentStore,
+    SystemClock, TimeRange, TimeSeriesStore, VolumeProfileQuery, WhaleQuery,
 };
 use marketseries_testkit::conformance::{fixture_now, Approx, Fixture};
 use marketseries_testkit::launcher::{fresh_database, ServerKind};
 use marketseries_timescale::PgConfig;
-use marketseries_timescale::{Policy, TimescaleExt, TimescaleStore};
+use marketseries_timescale::{Policy, TimescaleExt, TimescaleStore, AGGREGATES};
 use rust_decimal::Decimal;
 
 use common::store;
@@ -957,7 +957,58 @@ async fn a_full_refresh_in_windows_reaches_every_aggregate_with_late_data() {
     let candles = long_series(75);
     store.store_candles(&candles).await.expect("candles");
     reference.store_candles(&candles).await.expect("candles");
-    store.refresh(None).await.expect("refresh");
+    let seen = std::sync::Mutex::new(Vec::<RefreshProgress>::new());
+    store
+        .refresh_with_progress(None, &|p| {
+            seen.lock().expect("progress").push(p.clone());
+        })
+        .await
+        .expect("refresh");
+    // Every window of every aggregate is a step, numbered within the announced total: the
+    // OHLCV aggregates in hierarchy order, each over contiguous windows oldest first that
+    // reach past the newest candle.
+    let steps = seen.into_inner().expect("progress");
+    let total = u64::try_from(steps.len()).expect("steps");
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(s.step, u64::try_from(i + 1).expect("step"), "{s:?}");
+        assert_eq!(s.steps, Some(total), "{s:?}");
+    }
+    assert_eq!(
+        steps.last().and_then(|s| s.remaining),
+        Some(TimeDelta::zero())
+    );
+    let ohlcv: Vec<&str> = AGGREGATES
+        .iter()
+        .filter(|a| a.dataset == Dataset::Price)
+        .map(|a| a.name)
+        .collect();
+    let order: Vec<&str> = steps
+        .iter()
+        .map(|s| s.target.as_str())
+        .filter(|t| ohlcv.contains(t))
+        .fold(Vec::new(), |mut order, t| {
+            if order.last() != Some(&t) {
+                order.push(t);
+            }
+            order
+        });
+    assert_eq!(
+        order, ohlcv,
+        "each aggregate's windows together, finest first"
+    );
+    for name in &ohlcv {
+        let windows: Vec<&RefreshProgress> = steps.iter().filter(|s| s.target == *name).collect();
+        // 75 days in 30-day windows of `ohlcv_5m`; coarser aggregates take longer windows
+        // (`window_of`), one for `ohlcv_1h` and above.
+        let at_least = if *name == "ohlcv_5m" { 3 } else { 1 };
+        assert!(windows.len() >= at_least, "{name}: {windows:?}");
+        for w in windows.windows(2) {
+            let end = w[0].through.expect("window end");
+            assert_eq!(w[1].through, Some(end + w[1].covered), "{name}: {w:?}");
+        }
+        let last = windows.last().and_then(|w| w.through).expect("window end");
+        assert!(last > candles.last().expect("candles").time, "{name}");
+    }
     let mut late = candles[candles.len() / 5].clone();
     late.high += Decimal::from(1000);
     late.volume += Decimal::from(777);

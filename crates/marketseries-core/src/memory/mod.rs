@@ -24,10 +24,11 @@ use crate::flow::{Flow, FlowType};
 use crate::indicator::IndicatorSeries;
 use crate::interval::Interval;
 use crate::maintenance::{
-    AggregateStats, Dataset, Policies, RetentionAction, RetentionReport, StoreStats, TableStats,
+    AggregateStats, Dataset, Policies, RefreshProgress, RetentionAction, RetentionReport,
+    StoreStats, TableStats,
 };
 use crate::sentiment::SentimentReading;
-use crate::store::TimeSeriesStore;
+use crate::store::{RefreshObserver, TimeSeriesStore};
 use crate::time::{Clock, SystemClock, TimeRange};
 
 /// Natural key of a flow: `(asset, source, flow_type, time, reference)`.
@@ -266,6 +267,33 @@ impl TimeSeriesStore for MemoryStore {
 
     async fn refresh(&self, _range: Option<TimeRange>) -> Result<()> {
         self.write().refresh_dirty();
+        Ok(())
+    }
+
+    /// Recomputes every dirty OHLCV bucket at once: one step, reported when any bucket was
+    /// dirty.
+    async fn refresh_with_progress(
+        &self,
+        _range: Option<TimeRange>,
+        progress: &RefreshObserver<'_>,
+    ) -> Result<()> {
+        let dirty = {
+            let mut state = self.write();
+            let dirty = state.dirty.values().any(|b| !b.is_empty());
+            state.refresh_dirty();
+            dirty
+        };
+        if dirty {
+            progress(&RefreshProgress {
+                dataset: Dataset::Price,
+                target: "aggregates".to_owned(),
+                step: 1,
+                steps: Some(1),
+                covered: chrono::TimeDelta::zero(),
+                through: None,
+                remaining: Some(chrono::TimeDelta::zero()),
+            });
+        }
         Ok(())
     }
 

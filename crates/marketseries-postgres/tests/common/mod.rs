@@ -43,3 +43,68 @@ impl StoreFactory for Postgres {
         Ok(Arc::new(connect(clock, 2).await?))
     }
 }
+
+/// One count (`SELECT count(*) AS n ...`).
+#[derive(diesel::QueryableByName)]
+#[allow(dead_code)] // Not every test binary uses it.
+pub struct Mismatches {
+    /// The count.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub n: i64,
+}
+
+/// Asserts that every rollup relation `ohlcv_<w><suffix>` equals the flat aggregation of
+/// the raw rows of the `natives` that divide `w`, and is not empty when some do.
+#[allow(dead_code)] // Not every test binary uses it.
+pub async fn assert_rollups_are_flat(
+    conn: &mut diesel_async::AsyncPgConnection,
+    natives: &[&str],
+    suffix: &str,
+    stage: &str,
+) {
+    use diesel_async::RunQueryDsl;
+
+    for width in [
+        marketseries_core::Interval::M5,
+        marketseries_core::Interval::M15,
+        marketseries_core::Interval::H1,
+        marketseries_core::Interval::H4,
+        marketseries_core::Interval::D1,
+    ] {
+        let held: Vec<String> = natives
+            .iter()
+            .filter(|n| {
+                n.parse::<marketseries_core::Interval>()
+                    .expect("interval")
+                    .divides(width)
+            })
+            .map(|n| (*n).to_owned())
+            .collect();
+        let flat = format!(
+            "SELECT symbol, interval, date_bin('{} seconds', time, 'epoch') AS time, \
+                    (array_agg(open ORDER BY time))[1] AS open, max(high) AS high, \
+                    min(low) AS low, (array_agg(close ORDER BY time DESC))[1] AS close, \
+                    sum(volume) AS volume \
+             FROM candles WHERE interval = ANY($1) GROUP BY 1, 2, 3",
+            width.seconds()
+        );
+        let table = format!("ohlcv_{width}{suffix}");
+        let diff: Mismatches = diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM ((SELECT * FROM {table} EXCEPT {flat}) \
+             UNION ALL ({flat} EXCEPT SELECT * FROM {table})) d"
+        ))
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&held)
+        .get_result(conn)
+        .await
+        .expect("compare");
+        assert_eq!(
+            diff.n, 0,
+            "{stage}: {table} differs from raw rows of {held:?}"
+        );
+        let rows: Mismatches = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result(conn)
+            .await
+            .expect("count");
+        assert!(rows.n > 0 || held.is_empty(), "{stage}: {table} is empty");
+    }
+}

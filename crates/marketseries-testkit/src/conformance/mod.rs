@@ -73,6 +73,7 @@ macro_rules! conformance_checks {
             price::off_grid_timestamps_fall_into_their_bucket,
             price::native_intervals_never_mix,
             price::late_correction_is_reflected,
+            price::refresh_reports_its_steps,
             price::price_queries_match_reference,
             price_edges::price_edge_cases_match_reference,
             ingest::reingest_is_idempotent,

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use marketseries_core::{
-    Candle, ErrorKind, Freshness, Interval, OhlcvQuery, PriceStore, Route, TimeRange,
-    VolumeProfileQuery,
+    Candle, Dataset, ErrorKind, Freshness, Interval, OhlcvQuery, PriceStore, RefreshProgress,
+    Route, TimeRange, TimeSeriesStore, VolumeProfileQuery,
 };
 use rust_decimal::Decimal;
 
@@ -349,6 +349,62 @@ pub async fn late_correction_is_reflected(factory: &dyn StoreFactory) {
     same("corrected high", after[5].high, fixed.high);
     fx.store.refresh(None).await.expect("refresh");
     compare_ohlcv(&fx, &hourly, &all).await;
+}
+
+/// `refresh_with_progress` reports the steps it commits (at least one once candles are
+/// pending, numbered from 1, never past the total it announces), and afterwards every
+/// read, the materialized part alone included, matches the reference and the naive
+/// aggregation.
+pub async fn refresh_reports_its_steps(factory: &dyn StoreFactory) {
+    let fx = Fixture::new(factory).await;
+    let all = Fixture::market_candles();
+    fx.candles(&all).await;
+    let seen = std::sync::Mutex::new(Vec::<RefreshProgress>::new());
+    fx.store
+        .refresh_with_progress(None, &|p| {
+            seen.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(p.clone());
+        })
+        .await
+        .expect("refresh");
+    fx.reference.refresh(None).await.expect("reference refresh");
+    let steps = seen
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let caps = fx.store.capabilities();
+    if caps.aggregates.is_empty() {
+        eprintln!(
+            "SKIPPED (steps): {} materializes no aggregate, so its refresh has no steps",
+            caps.backend
+        );
+    } else {
+        assert!(
+            steps.iter().any(|s| s.dataset == Dataset::Price),
+            "{}: no step reported for pending candles: {steps:#?}",
+            caps.backend
+        );
+        for (i, s) in steps.iter().enumerate() {
+            same(
+                "step number",
+                s.step,
+                u64::try_from(i + 1).unwrap_or(u64::MAX),
+            );
+            if let Some(n) = s.steps {
+                assert!(s.step <= n, "step past the announced total: {s:#?}");
+            }
+            assert!(s.covered >= TimeDelta::zero(), "{s:#?}");
+        }
+    }
+    let range = range(fixture_now() - TimeDelta::days(4), fixture_now());
+    for symbol in ["BTCUSDT", "ETHUSDT"] {
+        for interval in ["5m", "1h", "2h", "1d"] {
+            for freshness in [Freshness::RealTime, Freshness::MaterializedOnly] {
+                let q = OhlcvQuery::new(symbol, iv(interval), range).with_freshness(freshness);
+                compare_ohlcv(&fx, &q, &all).await;
+            }
+        }
+    }
 }
 
 /// Latest price, price change, volume profile, price range, symbols and market overview.
