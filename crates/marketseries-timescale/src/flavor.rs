@@ -7,8 +7,8 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use marketseries_core::{
-    Candle, Capabilities, Dataset, Error, Interval, JobStats, Policies, RefreshObserver,
-    RefreshProgress, Result, RetentionAction, RetentionReport, StoreStats, TimeRange,
+    Candle, Capabilities, Dataset, Interval, JobStats, Policies, RefreshObserver, RefreshProgress,
+    Result, RetentionAction, RetentionReport, StoreStats, TimeRange,
 };
 use marketseries_sql::schema::raw_table;
 use marketseries_sql::statements::ReadStatements;
@@ -170,20 +170,24 @@ pub(crate) fn refresh_windows(
 /// batched at 10 buckets per batch (TimescaleDB's `DEFAULT_BUCKETS_PER_BATCH`), which on a
 /// native 2.28 server made a 5-minute aggregate over 401 days take 9.8 s instead of 120 ms
 /// and hit the statement timeout (DESIGN §4).
-async fn refresh_one(
-    conn: &mut AsyncPgConnection,
-    agg: &Aggregate,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-) -> Result<()> {
-    let refresh = diesel::sql_query(
-        "CALL refresh_continuous_aggregate($1::text::regclass, $2::timestamptz, \
-         $3::timestamptz, false, '{\"buckets_per_batch\": 0}'::jsonb)",
-    )
-    .bind::<Text, _>(agg.name)
-    .bind::<Nullable<Timestamptz>, _>(from)
-    .bind::<Nullable<Timestamptz>, _>(to);
-    execute_retrying(conn, refresh).await.map(drop)
+async fn refresh_one(store: &SqlStore<Timescale>, call: &Call<'_>) -> Result<()> {
+    // Repeated while another refresh of the same aggregate runs (SQLSTATE 55P03: the
+    // server's own refresh job, which the scheduler starts as soon as `apply_policies`
+    // re-creates it): the other refresh finishes, and this one then covers what is left.
+    store
+        .retrying_with(JOB_CONFLICT, || async {
+            let client = store.client().await?;
+            tokio_postgres::Client::execute(
+                &client,
+                "CALL refresh_continuous_aggregate($1::text::regclass, $2::timestamptz, \
+                 $3::timestamptz, false, '{\"buckets_per_batch\": 0}'::jsonb)",
+                &[&call.agg.name, &call.from, &call.to],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| pg_error(&e))
+        })
+        .await
 }
 
 /// One `refresh_continuous_aggregate` call of a refresh: a step of its progress.
@@ -216,21 +220,19 @@ impl Call<'_> {
 /// windows before it, and the next one finds them materialized with nothing invalidated,
 /// which TimescaleDB's invalidation log makes cheap to pass over.
 ///
-/// JIT is turned off on the connection first (the migration turns it off for the
-/// database; a role that may not alter the database still gets it here): the planner costs
+/// The calls run on the store's `tokio-postgres` clients, under the retry (errors
+/// classified by SQLSTATE), with JIT off as in every session of the store
+/// ([`marketseries_sql::SESSION_SETUP`]; the migration turns it off for the database too):
+/// the planner costs
 /// an aggregate built on another real-time aggregate as if it aggregated every raw row,
 /// and compiling such a refresh took 8.1 of 10.8 s (`ohlcv_4h`, 90 days of 1m candles,
 /// native 2.28).
 pub(crate) async fn refresh_aggregates(
-    conn: &mut AsyncPgConnection,
+    store: &SqlStore<Timescale>,
     datasets: &[Dataset],
     range: Option<TimeRange>,
     progress: &RefreshObserver<'_>,
 ) -> Result<()> {
-    diesel::sql_query("SET jit = off")
-        .execute(conn)
-        .await
-        .map_err(database_error)?;
     // The calls per group of aggregates, and whether to analyze the group after them.
     let mut plan: Vec<(Vec<&Aggregate>, Vec<Call<'_>>, bool)> = Vec::new();
     if let Some(r) = range {
@@ -254,7 +256,7 @@ pub(crate) async fn refresh_aggregates(
             if group.is_empty() {
                 continue;
             }
-            let calls = full_refresh_calls(conn, dataset, &group).await?;
+            let calls = full_refresh_calls(&mut *store.conn().await?, dataset, &group).await?;
             plan.push((group, calls, true));
         }
     }
@@ -267,7 +269,7 @@ pub(crate) async fn refresh_aggregates(
     let mut step = 0_u64;
     for (group, calls, analyze) in &plan {
         for call in calls {
-            refresh_one(conn, call.agg, call.from, call.to).await?;
+            refresh_one(store, call).await?;
             step += 1;
             left -= call.width();
             progress(&RefreshProgress {
@@ -281,7 +283,7 @@ pub(crate) async fn refresh_aggregates(
             });
         }
         if *analyze {
-            analyze_new_chunks(conn, group).await?;
+            analyze_new_chunks(&mut *store.conn().await?, group).await?;
         }
     }
     Ok(())
@@ -400,36 +402,6 @@ async fn forget_dead_series(conn: &mut AsyncPgConnection) -> Result<()> {
         .await
         .map(drop)
         .map_err(database_error)
-}
-
-/// How long [`execute_retrying`] waits in all for a concurrent refresh to finish.
-const CONCURRENT_REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Executes `query` on `conn` until it does not fail because another refresh of the same
-/// aggregate is running (SQLSTATE 55P03: the server's own refresh job, which the scheduler
-/// starts as soon as `apply_policies` re-creates it), waiting 100 ms and then doubling up
-/// to 2 s between attempts, for at most a minute: the other refresh finishes, and this one
-/// then covers what is left.
-pub(crate) async fn execute_retrying<Q>(conn: &mut AsyncPgConnection, query: Q) -> Result<usize>
-where
-    Q: RunQueryDsl<AsyncPgConnection>
-        + diesel_async::methods::ExecuteDsl<AsyncPgConnection>
-        + Clone
-        + Send,
-{
-    let deadline = tokio::time::Instant::now() + CONCURRENT_REFRESH_WAIT;
-    let mut delay = std::time::Duration::from_millis(100);
-    loop {
-        match query.clone().execute(conn).await.map_err(database_error) {
-            Err(Error::Database { code: Some(c), .. })
-                if c == "55P03" && tokio::time::Instant::now() + delay < deadline =>
-            {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(2));
-            }
-            other => return other,
-        }
-    }
 }
 
 #[async_trait]
@@ -606,8 +578,7 @@ impl Flavor for Timescale {
             // Plain views: always current.
             return Ok(());
         }
-        let mut conn = store.conn().await?;
-        refresh_aggregates(&mut conn, datasets, range, progress).await
+        refresh_aggregates(store, datasets, range, progress).await
     }
 
     /// Drops every raw chunk that ends at or before the cutoff (never one holding a row
