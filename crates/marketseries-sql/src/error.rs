@@ -4,9 +4,12 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::PoolError;
 use marketseries_core::Error;
 
-/// Converts a diesel error. diesel 2.3 exposes no SQLSTATE, so codes are recovered from the
-/// error kind, and for the retryable cases diesel does not classify, from the message
-/// (the launcher and recommended setups run with `lc_messages = 'C'`).
+/// Converts a diesel error (reads and the maintenance that runs on the diesel pool). diesel
+/// 2.3 exposes no SQLSTATE, so codes are recovered from the error kind where diesel has one;
+/// a statement timeout is recognised by its message (the launcher and recommended setups run
+/// with `lc_messages = 'C'`) to give it the `Timeout` kind. No code is recovered from message
+/// text: nothing is retried on the strength of a message, and every statement the store
+/// retries runs on its `tokio-postgres` clients ([`crate::pg_error`]).
 pub fn db(e: DieselError) -> Error {
     match e {
         DieselError::DatabaseError(kind, info) => {
@@ -18,19 +21,9 @@ pub fn db(e: DieselError) -> Error {
                 DatabaseErrorKind::CheckViolation => Some("23514"),
                 DatabaseErrorKind::SerializationFailure => Some("40001"),
                 DatabaseErrorKind::ReadOnlyTransaction => Some("25006"),
-                DatabaseErrorKind::ClosedConnection => return Error::Connection(message),
-                _ if message.starts_with("deadlock detected") => Some("40P01"),
-                _ if message.starts_with("canceling statement due to lock timeout")
-                    || message.starts_with("could not obtain lock") =>
-                {
-                    Some("55P03")
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
+                    return Error::ConnectionLost(message)
                 }
-                // TimescaleDB's "could not refresh continuous aggregate ... due to a
-                // concurrent refresh" (ERRCODE_LOCK_NOT_AVAILABLE).
-                _ if message.contains("due to a concurrent refresh") => Some("55P03"),
-                // TimescaleDB's "chunk ... is already compressed" (ERRCODE_DUPLICATE_OBJECT):
-                // a compression job got to the chunk first.
-                _ if message.contains("is already compressed") => Some("42710"),
                 _ if message.starts_with("canceling statement due to statement timeout") => {
                     return Error::Timeout(message);
                 }
@@ -51,7 +44,7 @@ pub fn db(e: DieselError) -> Error {
 /// Converts a pool checkout error.
 pub(crate) fn pool(e: bb8::RunError<PoolError>) -> Error {
     match e {
-        bb8::RunError::TimedOut => Error::Timeout(
+        bb8::RunError::TimedOut => Error::CheckoutTimeout(
             "no database connection became available within the connect timeout \
              (is the server reachable?)"
                 .to_owned(),
