@@ -271,6 +271,9 @@ fn data_set(
     reads(runner, &ctx, &mut targets, subset == Subset::Wide);
     ops::compare(runner, &ctx, &kinds);
     if subset == Subset::All {
+        analyzed_reads(runner, data, label, &mut targets, &kinds);
+    }
+    if subset == Subset::All {
         for t in &mut targets {
             load::late_day(runner, label, t, data, &candles);
         }
@@ -283,6 +286,52 @@ fn data_set(
         "== data set {label} done in {:.1} s ==",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The control of "reads right after an import or maintenance need no `ANALYZE`": a
+/// database-wide `ANALYZE` of each store target, then a few reads again.
+fn analyzed_reads(
+    runner: &mut Runner,
+    data: &DataSet,
+    label: &str,
+    targets: &mut [Target],
+    kinds: &[TargetKind],
+) {
+    let ctx = Ctx {
+        data,
+        label,
+        phase: Phase::Analyzed,
+        subset: Subset::Analyzed,
+    };
+    for t in targets.iter_mut().filter(|t| t.kind != TargetKind::Plain) {
+        let analyzed = runner.rt.block_on(async {
+            t.client()
+                .await?
+                .batch_execute("ANALYZE")
+                .await
+                .map_err(|e| format!("ANALYZE: {}", marketseries_benches::target::pg_error(&e)))
+        });
+        if let Err(e) = analyzed {
+            runner.results.fail(format!("{}: {e}", t.kind));
+        }
+    }
+    reads(runner, &ctx, targets, false);
+    ops::compare(runner, &ctx, kinds);
+    // ANALYZE changes plans, never answers.
+    let keys: Vec<_> = runner
+        .results
+        .measurements
+        .iter()
+        .filter(|m| m.key.data == label && m.key.phase == Phase::Analyzed)
+        .map(|m| m.key.clone())
+        .collect();
+    for key in keys {
+        let maintained = marketseries_benches::results::Key {
+            phase: Phase::Maintained,
+            ..key.clone()
+        };
+        runner.expect_same(&key, &maintained);
+    }
 }
 
 fn reads(runner: &mut Runner, ctx: &Ctx<'_>, targets: &mut [Target], with_plain: bool) {

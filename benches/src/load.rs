@@ -133,6 +133,26 @@ pub fn load(
             },
         );
     }
+    // What `marketseries import` does after storing a file, so that the reads "right after
+    // an import" are planned with the statistics an import leaves (issue 11).
+    let datasets: &[Dataset] = if with_side_data {
+        &[Dataset::Price, Dataset::Sentiment, Dataset::Flow]
+    } else {
+        &[Dataset::Price]
+    };
+    runner.once(
+        key("analyze_after_load"),
+        "analyze_written of what the load wrote (what an import runs after storing a file)",
+        None,
+        || async {
+            for &dataset in datasets {
+                target
+                    .analyze_written(dataset, data.start(), data.end)
+                    .await?;
+            }
+            Ok(())
+        },
+    );
 }
 
 /// The COPY reference of a store target: the same rows by binary COPY into the same table
@@ -213,6 +233,48 @@ pub fn maintain(runner: &mut Runner, label: &str, target: &mut Target, data: &Da
     if kind == TargetKind::Plain {
         return;
     }
+    // The least a refresh from raw candles costs on this server: the finest aggregate's
+    // grouping of every raw row, in one process (a refresh's INSERT ... SELECT runs
+    // without parallel workers). The outer filter uses every column, so that the planner
+    // cannot drop an aggregate nobody reads.
+    let grouping = if kind == TargetKind::Timescale {
+        "SELECT symbol, interval, time_bucket('5 minutes', time) AS t, first(open, time) AS o, \
+         max(high) AS h, min(low) AS l, last(close, time) AS c, sum(volume) AS v \
+         FROM candles GROUP BY 1, 2, 3"
+    } else {
+        "SELECT symbol, interval, date_bin('5 minutes', time, '2000-01-03') AS t, \
+         (array_agg(open ORDER BY time))[1] AS o, max(high) AS h, min(low) AS l, \
+         (array_agg(close ORDER BY time DESC))[1] AS c, sum(volume) AS v \
+         FROM candles GROUP BY 1, 2, 3"
+    };
+    runner.once(
+        Key::new(label, Phase::Ingest, kind, "refresh_floor"),
+        "the 5m grouping of every raw candle in one process: what any refresh from raw rows pays",
+        None,
+        || async {
+            let client = target.client().await?;
+            client
+                .batch_execute("SET max_parallel_workers_per_gather = 0")
+                .await
+                .map_err(|e| pg_error(&e))?;
+            let counted = client
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM ({grouping}) q WHERE q.o IS NOT NULL \
+                         AND q.h IS NOT NULL AND q.l IS NOT NULL AND q.c IS NOT NULL \
+                         AND q.v IS NOT NULL"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(|e| pg_error(&e));
+            client
+                .batch_execute("RESET max_parallel_workers_per_gather")
+                .await
+                .map_err(|e| pg_error(&e))?;
+            counted.map(drop)
+        },
+    );
     runner.once(
         Key::new(label, Phase::Ingest, kind, "refresh_after_load"),
         "refresh(None): every aggregate brought up to date after the bulk load",

@@ -38,6 +38,8 @@ pub enum Subset {
     Growth,
     /// The market-wide reads (100 symbols).
     Wide,
+    /// The reads measured again after a database-wide `ANALYZE` ([`Phase::Analyzed`]).
+    Analyzed,
 }
 
 impl Subset {
@@ -70,12 +72,39 @@ impl Subset {
             "market_overview_fresh_connect",
             "roundtrip",
         ];
+        const ANALYZED: [&str; 12] = [
+            "raw_1d",
+            "ohlcv_1h_30d",
+            "ohlcv_1d_1y",
+            "latest_price",
+            "market_overview",
+            "price_change_24h",
+            "volume_profile_7d",
+            "whale_activity_7d",
+            "latest_price_sql",
+            "market_overview_sql",
+            "view_ohlcv_1h_30d",
+            "sql_get_ohlcv_1h_30d",
+        ];
         match self {
             Self::All => true,
             Self::Growth => GROWTH.contains(&op),
             Self::Wide => WIDE.contains(&op),
+            Self::Analyzed => ANALYZED.contains(&op),
         }
     }
+}
+
+/// Whether `op` may read the aggregates once they are up to date (and raw candles through
+/// pending spans before): routed OHLCV, and the market overview and price change, whose
+/// window high and low plain PostgreSQL takes from its rollups. Its time right after a load
+/// is not compared with its time after maintenance (see `docs/benchmarks.md`).
+pub fn through_aggregates(op: &str) -> bool {
+    (op.starts_with("ohlcv_") && !op.starts_with("ohlcv_1h_30d_raw"))
+        || op.starts_with("view_ohlcv_")
+        || op.starts_with("sql_get_ohlcv_")
+        || op.contains("market_overview")
+        || op.contains("price_change")
 }
 
 /// What one round of reads is about.
@@ -1055,7 +1084,7 @@ pub fn compare(runner: &mut Runner, ctx: &Ctx<'_>, targets: &[TargetKind]) {
         runner.expect_same(&key(t, "market_overview_fresh"), &key(t, "market_overview"));
         runner.expect_same(&key(t, "ohlcv_1h_30d_fresh"), &key(t, "ohlcv_1h_30d"));
         // A materialized table answers for everything only once maintenance ran.
-        if ctx.phase == Phase::Maintained {
+        if ctx.phase != Phase::Loaded {
             runner.expect_same(&key(t, "ohlcv_1h_30d_sql"), &key(t, "ohlcv_1h_30d"));
         }
     }

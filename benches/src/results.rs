@@ -22,6 +22,10 @@ pub enum Phase {
     Loaded,
     /// Reads after the store's own maintenance (refresh, and compression on TimescaleDB).
     Maintained,
+    /// The control of the statistics targets: a few reads again after a database-wide
+    /// `ANALYZE` following maintenance (what autovacuum gets to eventually). Reads right
+    /// after an import or maintenance should not need it.
+    Analyzed,
 }
 
 impl Phase {
@@ -31,6 +35,7 @@ impl Phase {
             Self::Ingest => "ingest",
             Self::Loaded => "loaded",
             Self::Maintained => "maintained",
+            Self::Analyzed => "analyzed",
         }
     }
 }

@@ -14,8 +14,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use marketseries::{Backend, BackendChoice, Config, Opened};
-use marketseries_core::{Clock, TimeSeriesStore};
+use marketseries_core::{Clock, Dataset, TimeSeriesStore};
 use marketseries_testkit::launcher::{self, Flavor, ServerKind, TestDatabase};
 use marketseries_timescale::TimescaleStore;
 use tokio_postgres::{Client, NoTls};
@@ -117,6 +118,7 @@ pub struct Target {
     clock: Arc<dyn Clock>,
     store: Option<Arc<dyn TimeSeriesStore>>,
     timescale: Option<TimescaleStore>,
+    opened: Option<Opened>,
     client: Option<Client>,
 }
 
@@ -135,6 +137,7 @@ impl Target {
             clock,
             store: None,
             timescale: None,
+            opened: None,
             client: None,
         };
         if kind == TargetKind::Plain {
@@ -158,6 +161,11 @@ impl Target {
     /// Whether the server serves one client at a time (the embedded TimescaleDB).
     pub fn exclusive(&self) -> bool {
         self.db.flavor() == Flavor::Embedded
+    }
+
+    /// The database's URL (with the launcher's credentials).
+    pub fn url(&self) -> &str {
+        self.db.url()
     }
 
     /// The server's flavor (native or embedded).
@@ -209,6 +217,7 @@ impl Target {
         if let Opened::Timescale(ts) = &opened {
             self.timescale = Some(ts.clone());
         }
+        self.opened = Some(opened.clone());
         let store: Arc<dyn TimeSeriesStore> = Arc::from(opened.into_store());
         self.store = Some(store.clone());
         Ok(store)
@@ -223,6 +232,29 @@ impl Target {
         self.timescale
             .clone()
             .ok_or_else(|| format!("{} is not TimescaleDB", self.kind))
+    }
+
+    /// What `marketseries import` runs after storing a file: the planner statistics of the
+    /// partitions or chunks of `dataset` that hold rows in `[first, last]`
+    /// (`Opened::analyze_written`); returns how many were analyzed.
+    ///
+    /// # Errors
+    /// The plain target (it runs `ANALYZE` itself), or the statements fail.
+    pub async fn analyze_written(
+        &mut self,
+        dataset: Dataset,
+        first: DateTime<Utc>,
+        last: DateTime<Utc>,
+    ) -> Res<usize> {
+        self.store().await?;
+        let opened = self
+            .opened
+            .as_ref()
+            .ok_or_else(|| format!("{}: no store", self.kind))?;
+        opened
+            .analyze_written(dataset, first, last)
+            .await
+            .map_err(|e| format!("{}: analyze_written: {e}", self.kind))
     }
 
     /// A direct `tokio-postgres` client with the store's session settings (connected on
@@ -250,6 +282,7 @@ impl Target {
     async fn close_store(&mut self) {
         self.store = None;
         self.timescale = None;
+        self.opened = None;
         // Let the pool's connection tasks see their clients gone and close their sockets
         // (they run only while this runtime is driven).
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;

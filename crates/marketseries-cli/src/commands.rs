@@ -154,12 +154,10 @@ where
     .await?;
     if let Some((first, last)) = stored.span {
         let started = std::time::Instant::now();
-        let analyzed = match &opened.opened {
-            Opened::Postgres(s) => s.analyze_written(F::DATASET, first, last).await?,
-            Opened::Timescale(s) => s.analyze_written(F::DATASET, first, last).await?,
-            // A backend added later leaves its statistics to autovacuum.
-            _ => 0,
-        };
+        let analyzed = opened
+            .opened
+            .analyze_written(F::DATASET, first, last)
+            .await?;
         note(&format!(
             "statistics updated: {} in {:.2} s",
             plural(analyzed, "partition", "partitions"),

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use marketseries_core::{Clock, Error, Result, SystemClock, TimeSeriesStore};
+use chrono::{DateTime, Utc};
+use marketseries_core::{Clock, Dataset, Error, Result, SystemClock, TimeSeriesStore};
 
 use crate::config::{Backend, Config, Resolved};
 
@@ -27,6 +28,28 @@ impl Opened {
             Self::Postgres(_) => Backend::Postgres,
             #[cfg(feature = "timescaledb")]
             Self::Timescale(_) => Backend::Timescaledb,
+        }
+    }
+
+    /// Updates the planner statistics of what a bulk load of `dataset` timed in
+    /// `[first, last]` wrote, so reads right after it are planned as well as after
+    /// autovacuum's next pass (see `SqlStore::analyze_written` in `marketseries-sql`).
+    /// Returns how many tables, partitions or chunks were analyzed. `marketseries import`
+    /// runs this after storing a file; a program that bulk-loads through the API should too.
+    ///
+    /// # Errors
+    /// As `SqlStore::analyze_written`: no connection, or a statement fails.
+    pub async fn analyze_written(
+        &self,
+        dataset: Dataset,
+        first: DateTime<Utc>,
+        last: DateTime<Utc>,
+    ) -> Result<usize> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(s) => s.analyze_written(dataset, first, last).await,
+            #[cfg(feature = "timescaledb")]
+            Self::Timescale(s) => s.analyze_written(dataset, first, last).await,
         }
     }
 
