@@ -46,12 +46,13 @@ pub fn write_csv(path: &Path, candles: &[Candle]) -> Res<()> {
     out.flush().map_err(io)
 }
 
-fn run(mut cmd: Command, what: &str) -> Res<()> {
+/// Runs `cmd`; returns its stderr.
+fn run(mut cmd: Command, what: &str) -> Res<String> {
     let out = cmd
         .output()
         .map_err(|e| format!("{what}: could not start: {e}"))?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stderr).into_owned())
     } else {
         Err(format!(
             "{what}: {}\n{}{}",
@@ -97,7 +98,7 @@ pub fn compare(
             };
             runner.rt.block_on(target.release());
             let url = target.db.url().to_owned();
-            runner.once(
+            let stderr = runner.once(
                 key("cli_import"),
                 "`marketseries import candles FILE` into a freshly migrated database",
                 rows,
@@ -115,6 +116,27 @@ pub fn compare(
                     run(cmd, "marketseries import candles")
                 },
             );
+            // Where the import's time goes beyond storing: the checking pass before any
+            // write, and the statistics update after the last (the CLI notes both).
+            for line in stderr.iter().flat_map(|s| s.lines()) {
+                let seconds = line
+                    .rsplit_once(" in ")
+                    .and_then(|(_, t)| t.strip_suffix(" s"))
+                    .and_then(|t| t.parse::<f64>().ok());
+                let what = if line.starts_with("checked ") {
+                    "check_seconds"
+                } else if line.starts_with("statistics updated") {
+                    "analyze_seconds"
+                } else {
+                    continue;
+                };
+                if let Some(seconds) = seconds {
+                    runner.results.fact(
+                        format!("{label}.{kind}.cli_import.{what}"),
+                        format!("{seconds:.2}"),
+                    );
+                }
+            }
             match runner.rt.block_on(rows_in(&mut target)) {
                 Ok(n) if n == expected => {}
                 Ok(n) => runner.results.fail(format!(
@@ -152,7 +174,7 @@ pub fn compare(
                     "\\copy candles (time, symbol, interval, open, high, low, close, volume) FROM '{}' WITH (FORMAT csv, HEADER true)",
                     csv.display()
                 ));
-                run(cmd, "psql \\copy")
+                run(cmd, "psql \\copy").map(drop)
             },
         );
         match runner.rt.block_on(rows_in(&mut target)) {

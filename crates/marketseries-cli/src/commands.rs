@@ -144,7 +144,13 @@ where
     F: RecordFormat + Send + 'static,
     F::Record: Send + 'static,
 {
+    let started = std::time::Instant::now();
     let checked = import::check(&args.file, args.skip_invalid, make)?;
+    note(&format!(
+        "checked {} in {:.2} s",
+        args.file.display(),
+        started.elapsed().as_secs_f64()
+    ));
     let opened = target.open_backend().await?;
     let stored = import::store(
         checked,
