@@ -3,6 +3,7 @@
 //! and TimescaleDB servers for tests, benches and `cargo xtask`.
 
 pub mod conformance;
+pub mod counts;
 pub mod fault_proxy;
 pub mod faults;
 pub mod generate;

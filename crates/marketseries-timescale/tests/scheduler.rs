@@ -73,15 +73,8 @@ async fn wait_for_scheduler(store: &TimescaleStore, procs: &[&str], before: &[Jo
     }
 }
 
-async fn rows(store: &TimescaleStore) -> Vec<(String, u64)> {
-    store
-        .stats()
-        .await
-        .expect("stats")
-        .tables
-        .into_iter()
-        .map(|t| (t.name, t.rows))
-        .collect()
+async fn rows(store: &TimescaleStore) -> std::collections::BTreeMap<String, u64> {
+    marketseries_testkit::counts::table_rows(store).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,7 +197,7 @@ async fn the_servers_jobs_keep_history_until_a_horizon_is_stored_then_drop_exact
             .iter()
             .find(|e| e.table == table)
             .map_or(0, |e| e.rows);
-        let now = left.iter().find(|(t, _)| t == table).map(|(_, n)| *n);
+        let now = left.get(table).copied();
         assert_eq!(
             now,
             Some(n - dropped),

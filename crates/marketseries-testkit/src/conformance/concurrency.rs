@@ -190,15 +190,9 @@ pub async fn concurrent_writers_lose_nothing(factory: &dyn StoreFactory) {
             );
         }
     }
-    let counts = |s: marketseries_core::StoreStats| {
-        s.tables
-            .into_iter()
-            .map(|t| (t.name, t.rows))
-            .collect::<Vec<_>>()
-    };
     same(
         "row counts after concurrent writers",
-        counts(fx.store.stats().await.expect("stats")),
-        counts(fx.reference.stats().await.expect("stats")),
+        crate::counts::table_rows(fx.store.as_ref()).await,
+        crate::counts::table_rows(&fx.reference).await,
     );
 }

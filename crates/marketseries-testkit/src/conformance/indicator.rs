@@ -196,12 +196,10 @@ async fn load(fx: &Fixture, batch: &[IndicatorValue]) {
 
 /// Rows the store reports for its `indicators` table.
 async fn indicator_rows(store: &dyn TimeSeriesStore) -> Option<u64> {
-    let stats = store.stats().await.expect("stats");
-    stats
-        .tables
-        .iter()
-        .find(|t| t.name == "indicators")
-        .map(|t| t.rows)
+    crate::counts::table_rows(store)
+        .await
+        .get("indicators")
+        .copied()
 }
 
 /// Everything the store answers about indicators of `symbols`, one [`Snapshot`] each.

@@ -18,9 +18,8 @@ fn everything() -> TimeRange {
     .expect("range")
 }
 
-async fn row_counts(fx: &Fixture) -> Vec<(String, u64)> {
-    let stats = fx.store.stats().await.expect("stats");
-    stats.tables.into_iter().map(|t| (t.name, t.rows)).collect()
+async fn row_counts(fx: &Fixture) -> std::collections::BTreeMap<String, u64> {
+    crate::counts::table_rows(fx.store.as_ref()).await
 }
 
 async fn btc_hourly(fx: &Fixture) -> Vec<marketseries_core::Bar> {

@@ -2,28 +2,14 @@
 //! stored rows expire needs confirmation, the dry run counts exactly what retention then
 //! drops, and the stored policies are what every reader sees.
 
-use std::collections::BTreeMap;
-
 use chrono::TimeDelta;
-use marketseries_core::{
-    Dataset, Error, ErrorKind, Expiry, Policies, RetentionPolicy, TimeSeriesStore,
-};
+use marketseries_core::{Dataset, Error, ErrorKind, Expiry, Policies, RetentionPolicy};
 
 use super::fixtures::{fixture_now, same, Fixture};
 use super::maintenance::history;
 use super::StoreFactory;
 
-/// Rows per table, from `stats` (exact counts).
-async fn rows(store: &dyn TimeSeriesStore) -> BTreeMap<String, u64> {
-    store
-        .stats()
-        .await
-        .expect("stats")
-        .tables
-        .into_iter()
-        .map(|t| (t.name, t.rows))
-        .collect()
-}
+use crate::counts::table_rows as rows;
 
 /// One record a week: a few dozen partitions or chunks, so that the server's jobs (which
 /// the policies start at once on TimescaleDB) have little to do.
