@@ -13,13 +13,13 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
     AggregateStats, Candle, Capabilities, Dataset, Error, Interval, JobStats, Policies,
-    RefreshObserver, Result, RetentionAction, RetentionReport, StoreStats, TableStats, TimeRange,
-    TimeSeriesStore,
+    RefreshObserver, Result, RetentionAction, RetentionReport, TableStats, TimeRange,
 };
 use marketseries_sql::schema::raw_table;
 use marketseries_sql::statements::ReadStatements;
 use marketseries_sql::{
-    count, database_error as db, whole_days, Batch, Flavor, PgConfig, SqlStore, MIN_COPY_ROWS,
+    count, database_error as db, whole_days, Batch, Flavor, FlavorStats, PgConfig, SqlStore,
+    MIN_COPY_ROWS,
 };
 
 use crate::bucket_rollup::{self, Kind};
@@ -329,7 +329,7 @@ impl Flavor for Partitioned {
         Ok(report)
     }
 
-    async fn stats(&self, store: &SqlStore<Self>) -> Result<StoreStats> {
+    async fn stats(&self, store: &SqlStore<Self>) -> Result<FlavorStats> {
         let mut conn = store.conn().await?;
         let mut tables = Vec::new();
         for table in partitions::tables() {
@@ -356,14 +356,10 @@ impl Flavor for Partitioned {
                 compressed_bytes: None,
             });
         }
-        Ok(StoreStats {
-            backend: store.capabilities().backend,
-            // Filled in by the store from `marketseries_policies`.
-            policies: Policies::default(),
+        Ok(FlavorStats {
             tables,
             aggregates: aggregate_stats(&mut conn, store.now()).await?,
             jobs: self.refresher.job().into_iter().collect(),
-            write_retries: Default::default(),
         })
     }
 }

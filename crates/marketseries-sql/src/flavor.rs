@@ -12,12 +12,25 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use marketseries_core::{
     Candle, Capabilities, Dataset, Flow, IndicatorValue, Interval, JobStats, Policies,
-    RefreshObserver, Result, RetentionReport, SentimentReading, StoreStats, TimeRange,
+    RefreshObserver, Result, RetentionReport, SentimentReading, TimeRange,
 };
 
 use crate::config::PgConfig;
 use crate::statements::ReadStatements;
 use crate::store::SqlStore;
+
+/// What a flavor reports of its own storage: the parts of a
+/// [`marketseries_core::StoreStats`] only it knows
+/// (the store fills in the rest).
+#[derive(Debug, Clone, Default)]
+pub struct FlavorStats {
+    /// Per raw table: rows, partitions or chunks, sizes.
+    pub tables: Vec<marketseries_core::TableStats>,
+    /// Per aggregate: up to when it is materialized.
+    pub aggregates: Vec<marketseries_core::AggregateStats>,
+    /// Background jobs.
+    pub jobs: Vec<marketseries_core::JobStats>,
+}
 
 /// The distinct rows of one batch, after validation and last-wins deduplication.
 #[derive(Debug, Clone, Copy)]
@@ -216,6 +229,7 @@ pub trait Flavor: Send + Sync + Sized + 'static {
     /// ([`SqlStore::retention_cutoffs`]).
     async fn apply_retention(&self, store: &SqlStore<Self>) -> Result<RetentionReport>;
 
-    /// Sizes, aggregate watermarks and jobs.
-    async fn stats(&self, store: &SqlStore<Self>) -> Result<StoreStats>;
+    /// Sizes, aggregate watermarks and jobs (the store adds its policies and retry counts
+    /// to make the [`marketseries_core::StoreStats`]).
+    async fn stats(&self, store: &SqlStore<Self>) -> Result<FlavorStats>;
 }

@@ -86,7 +86,7 @@ pub use client::{commit, pg_error, ClientManager, ClientPool, PooledClient};
 pub use config::{whole_days, PgConfig};
 pub use copy::MIN_COPY_ROWS;
 pub use error::db as database_error;
-pub use flavor::{Batch, Flavor};
+pub use flavor::{Batch, Flavor, FlavorStats};
 pub use pool::{DieselManager, PgConnection, PgPool, SESSION_SETUP};
 pub use retry::RetryPolicy;
 pub use store::SqlStore;

@@ -322,9 +322,14 @@ impl<F: Flavor> TimeSeriesStore for SqlStore<F> {
     }
 
     async fn stats(&self) -> Result<StoreStats> {
-        let mut stats = self.flavor.stats(self).await?;
-        stats.policies = self.policies().await?;
-        stats.write_retries = self.retries.snapshot();
-        Ok(stats)
+        let own = self.flavor.stats(self).await?;
+        Ok(StoreStats {
+            backend: self.capabilities().backend,
+            policies: self.policies().await?,
+            tables: own.tables,
+            aggregates: own.aggregates,
+            jobs: own.jobs,
+            write_retries: self.retries.snapshot(),
+        })
     }
 }

@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use marketseries_core::{
     Candle, Capabilities, Dataset, Interval, JobStats, Policies, RefreshObserver, RefreshProgress,
-    Result, RetentionAction, RetentionReport, StoreStats, TimeRange,
+    Result, RetentionAction, RetentionReport, TimeRange,
 };
 use marketseries_sql::schema::raw_table;
 use marketseries_sql::statements::ReadStatements;
@@ -626,7 +626,7 @@ impl Flavor for Timescale {
         Ok(report)
     }
 
-    async fn stats(&self, store: &SqlStore<Self>) -> Result<StoreStats> {
+    async fn stats(&self, store: &SqlStore<Self>) -> Result<marketseries_sql::FlavorStats> {
         let mut conn = store.conn().await?;
         crate::stats::collect(&mut conn, self.edition).await
     }

@@ -5,11 +5,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use marketseries_core::{
-    AggregateStats, Dataset, JobStats, Policies, Result, StoreStats, TableStats,
-};
+use marketseries_core::{AggregateStats, Dataset, JobStats, Result, TableStats};
 use marketseries_sql::schema::raw_table;
-use marketseries_sql::{count, database_error};
+use marketseries_sql::{count, database_error, FlavorStats};
 
 use crate::aggregates::AGGREGATES;
 use crate::edition::Edition;
@@ -106,7 +104,7 @@ pub(crate) async fn jobs(conn: &mut AsyncPgConnection, edition: Edition) -> Resu
         .collect())
 }
 
-pub(crate) async fn collect(conn: &mut AsyncPgConnection, edition: Edition) -> Result<StoreStats> {
+pub(crate) async fn collect(conn: &mut AsyncPgConnection, edition: Edition) -> Result<FlavorStats> {
     let mut tables = Vec::new();
     for dataset in Dataset::ALL {
         let table = raw_table(dataset);
@@ -162,13 +160,9 @@ pub(crate) async fn collect(conn: &mut AsyncPgConnection, edition: Edition) -> R
             });
         }
     }
-    Ok(StoreStats {
-        backend: "timescaledb",
-        // Filled in by the store from `marketseries_policies`.
-        policies: Policies::default(),
+    Ok(FlavorStats {
         tables,
         aggregates,
         jobs: jobs(conn, edition).await?,
-        write_retries: Default::default(),
     })
 }
