@@ -37,6 +37,9 @@ pub type PgConnection<'a> = bb8::PooledConnection<'a, DieselManager>;
 pub struct DieselManager {
     inner: AsyncDieselConnectionManager<AsyncPgConnection>,
     close_after_use: bool,
+    /// A connection already open and set up (the one the flavor was set up on), handed
+    /// out by the first `connect` instead of opening a new one.
+    seed: std::sync::Mutex<Option<AsyncPgConnection>>,
 }
 
 impl std::fmt::Debug for DieselManager {
@@ -53,7 +56,15 @@ impl ManageConnection for DieselManager {
     type Error = PoolError;
 
     async fn connect(&self) -> std::result::Result<AsyncPgConnection, PoolError> {
-        self.inner.connect().await
+        let seed = self
+            .seed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match seed {
+            Some(conn) => Ok(conn),
+            None => self.inner.connect().await,
+        }
     }
 
     async fn is_valid(&self, conn: &mut AsyncPgConnection) -> std::result::Result<(), PoolError> {
@@ -72,12 +83,27 @@ impl ManageConnection for DieselManager {
 ///
 /// With `one_client` every connection is closed after use and none is kept idle (see
 /// [`Flavor::serves_one_client`](crate::Flavor::serves_one_client)).
+///
+/// `seed`, an open connection to the same server, is set up like every session and becomes
+/// the pool's first connection (when the pool keeps none idle, its first checkout's), so
+/// that opening the store costs one server connection, not two.
 pub(crate) async fn build(
     config: &PgConfig,
     setup: &'static str,
     one_client: bool,
+    seed: Option<AsyncPgConnection>,
 ) -> Result<PgPool> {
     let timeout_ms = config.statement_timeout.as_millis();
+    let session = format!("{setup}; SET statement_timeout = {timeout_ms}");
+    let seed = match seed {
+        Some(mut conn) => {
+            conn.batch_execute(&session)
+                .await
+                .map_err(crate::error::db)?;
+            Some(conn)
+        }
+        None => None,
+    };
     let mut manager = ManagerConfig::<AsyncPgConnection>::default();
     manager.recycling_method = if config.verify_on_checkout {
         RecyclingMethod::Verified
@@ -98,6 +124,7 @@ pub(crate) async fn build(
     let manager = DieselManager {
         inner: AsyncDieselConnectionManager::new_with_config(config.url.clone(), manager),
         close_after_use: one_client,
+        seed: std::sync::Mutex::new(seed),
     };
     let min_idle = if one_client {
         0

@@ -77,8 +77,8 @@ impl<F: Flavor> SqlStore<F> {
     /// # Errors
     /// As [`SqlStore::connect`].
     pub async fn connect_with_clock(config: PgConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        let flavor = F::setup(&config).await?;
-        Self::connect_flavor(config, clock, flavor).await
+        let (flavor, seed) = F::setup_with_connection(&config).await?;
+        Self::connect_seeded(config, clock, flavor, seed).await
     }
 
     /// Connects a store of an already set-up `flavor`.
@@ -90,9 +90,25 @@ impl<F: Flavor> SqlStore<F> {
         clock: Arc<dyn Clock>,
         flavor: F,
     ) -> Result<Self> {
+        Self::connect_seeded(config, clock, flavor, None).await
+    }
+
+    /// [`SqlStore::connect_flavor`], the pool's first connection being `seed` when given
+    /// (the one the flavor was set up on, see [`Flavor::setup_with_connection`]).
+    async fn connect_seeded(
+        config: PgConfig,
+        clock: Arc<dyn Clock>,
+        flavor: F,
+        seed: Option<diesel_async::AsyncPgConnection>,
+    ) -> Result<Self> {
         flavor.check_config(&config)?;
-        let pool =
-            crate::pool::build(&config, flavor.session_setup(), flavor.serves_one_client()).await?;
+        let pool = crate::pool::build(
+            &config,
+            flavor.session_setup(),
+            flavor.serves_one_client(),
+            seed,
+        )
+        .await?;
         let caps = flavor.capabilities(&config);
         Ok(Self {
             pool,

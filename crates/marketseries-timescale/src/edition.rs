@@ -70,10 +70,10 @@ pub(crate) fn is_wasm_build(version: &str) -> bool {
     v.contains("emscripten") || v.contains("emcc") || v.contains("wasm")
 }
 
-/// Asks the server for its TimescaleDB license and its build on a one-off connection,
-/// creating the extension in the database first if it is available but not yet created
+/// Asks the server for its TimescaleDB license and its build on a new connection (handed
+/// back, so that the store's pool can start with it), creating the extension in the database first if it is available but not yet created
 /// there (the license setting only exists once the library is loaded).
-pub(crate) async fn detect(config: &PgConfig) -> Result<Server> {
+pub(crate) async fn detect(config: &PgConfig) -> Result<(Server, AsyncPgConnection)> {
     let mut conn = AsyncPgConnection::establish(config.url())
         .await
         .map_err(|e| Error::Connection(e.to_string()))?;
@@ -83,10 +83,13 @@ pub(crate) async fn detect(config: &PgConfig) -> Result<Server> {
         .map_err(database_error)?;
     let one_client = is_wasm_build(&version.version);
     let edition = edition(&mut conn).await?;
-    Ok(Server {
-        edition,
-        one_client,
-    })
+    Ok((
+        Server {
+            edition,
+            one_client,
+        },
+        conn,
+    ))
 }
 
 async fn edition(conn: &mut AsyncPgConnection) -> Result<Edition> {

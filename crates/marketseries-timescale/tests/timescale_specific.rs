@@ -1281,3 +1281,45 @@ async fn deadlocked_writes_are_retried() {
     marketseries_testkit::faults::deadlocked_writes_are_retried(&store, db.url(), fixture_now())
         .await;
 }
+
+#[derive(QueryableByName)]
+struct Session {
+    #[diesel(sql_type = Text)]
+    time_zone: String,
+    #[diesel(sql_type = Text)]
+    plan_cache_mode: String,
+    #[diesel(sql_type = Text)]
+    jit: String,
+    #[diesel(sql_type = Text)]
+    statement_timeout: String,
+}
+
+/// The pool starts with the connection the edition was detected on
+/// (`Flavor::setup_with_connection`), which does not go through the pool's own set-up: it
+/// must be set up like every session (UTC, the flavor's plan cache mode, no JIT, the
+/// statement timeout), or reads on it would be planned and time out differently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_pooled_connection_is_set_up_like_every_session() {
+    let db = fresh_database(ServerKind::Timescale)
+        .await
+        .expect("test database");
+    let mut config = PgConfig::new(db.url());
+    config.pool_size = 1;
+    config.statement_timeout = std::time::Duration::from_millis(4321);
+    let store = TimescaleStore::connect_with_clock(config, fixed())
+        .await
+        .expect("store");
+    let session: Session = diesel::sql_query(
+        "SELECT current_setting('TimeZone') AS time_zone, \
+         current_setting('plan_cache_mode') AS plan_cache_mode, \
+         current_setting('jit') AS jit, \
+         current_setting('statement_timeout') AS statement_timeout",
+    )
+    .get_result(&mut *store.conn().await.expect("connection"))
+    .await
+    .expect("settings");
+    assert_eq!(session.time_zone, "UTC");
+    assert_eq!(session.plan_cache_mode, "force_generic_plan");
+    assert_eq!(session.jit, "off");
+    assert_eq!(session.statement_timeout, "4321ms");
+}
