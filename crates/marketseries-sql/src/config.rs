@@ -20,9 +20,12 @@ pub struct PgConfig {
     pub connect_timeout: Duration,
     /// Server-side statement timeout set on every connection (default 60 s).
     pub statement_timeout: Duration,
-    /// Check each pooled connection with a round trip before handing it out (default
-    /// `true`). `false` only checks the connection's local state: about 0.25 ms less per
-    /// checkout, but a connection the server dropped surfaces as a failed query.
+    /// Check a pooled read connection with a round trip before handing it out when it has
+    /// been idle in the pool for a second or more (default `true`); one back from a call
+    /// that ended less than a second ago is handed out unchecked (one whose socket closed
+    /// during that call was dropped when it came back). `false` only checks the connection's
+    /// local state: a connection the server dropped while idle then surfaces as a failed
+    /// query. (The write path's clients are checked on every checkout.)
     pub verify_on_checkout: bool,
     /// Largest batch accepted by the `store_*` methods (default 100,000).
     pub max_batch_size: usize,

@@ -109,7 +109,7 @@ pub trait Flavor: Send + Sync + Sized + 'static {
     }
 
     /// Whether the window reads of candles (price change and range, volume profile, market
-    /// overview) are planned on every call with their parameters, in a transaction that
+    /// overview, OHLCV aggregated from raw candles) are planned on every call with their parameters, in a transaction that
     /// sets `plan_cache_mode = force_custom_plan` locally, whatever the session's mode
     /// (default `false`: the session's mode). For a backend whose generic plan of such a
     /// read holds every partition of `candles` once per window scan, to be started up on

@@ -39,6 +39,19 @@ struct BarRow {
     volume: Decimal,
 }
 
+impl BarRow {
+    fn into_bar(self) -> Bar {
+        Bar {
+            time: self.time,
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            close: self.close,
+            volume: self.volume,
+        }
+    }
+}
+
 #[derive(QueryableByName)]
 struct LevelRow {
     #[diesel(sql_type = Numeric)]
@@ -129,7 +142,14 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
                     bars: Vec::new(),
                 })
             }
-            Route::Raw { native } => aggregate("candles", native).load(&mut conn).await,
+            // A window read of candles: planned per call where the flavor asks for it.
+            Route::Raw { native } => {
+                let rows = load_window(self.flavor(), &mut conn, aggregate("candles", native));
+                return Ok(OhlcvSeries {
+                    route,
+                    bars: rows.await?.into_iter().map(BarRow::into_bar).collect(),
+                });
+            }
             Route::ReAggregate {
                 aggregate: m,
                 native,
@@ -157,17 +177,7 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
             }
         }
         .map_err(db)?;
-        let bars = rows
-            .into_iter()
-            .map(|r| Bar {
-                time: r.time,
-                open: r.open,
-                high: r.high,
-                low: r.low,
-                close: r.close,
-                volume: r.volume,
-            })
-            .collect();
+        let bars = rows.into_iter().map(BarRow::into_bar).collect();
         Ok(OhlcvSeries { route, bars })
     }
 

@@ -466,8 +466,13 @@ impl Flavor for Timescale {
     /// every chunk once per window scan of the statement (three in the overview) and
     /// excludes them when each call starts: at 90 daily chunks, 2-3x the custom plan's
     /// time for the 10-symbol overview, and about 150 ms for the first call on a
-    /// connection against about 10. Other reads keep the session's generic plans: planning
-    /// a real-time aggregate on every call costs more than starting up its chunks.
+    /// connection against about 10. OHLCV aggregated from raw candles (`Route::Raw`) too: its
+    /// generic plan held every chunk of `candles` and got slower with each day stored (1m
+    /// candles over a day, psql medians: 24 ms at 90 daily chunks, 66 ms at 360, against
+    /// 15 ms and 8.6 ms planned per call, of which 0.5 ms planning). Other reads keep the
+    /// session's generic plans: planning a real-time aggregate on every call costs more than
+    /// starting up its chunks (1h over 30 days: 3.2 ms of planning against 1.8 ms of
+    /// execution; 1d over a year: 8.5 ms against 1.5 ms).
     fn plans_window_reads_per_call(&self) -> bool {
         true
     }
