@@ -22,9 +22,9 @@
 //! use diesel_async::AsyncPgConnection;
 //! use marketseries_core::{
 //!     Capabilities, Dataset, JobStats, Policies, RefreshObserver, Result, RetentionReport,
-//!     StoreStats, TimeRange,
+//!     TimeRange,
 //! };
-//! use marketseries_sql::{Flavor, PgConfig, SqlStore};
+//! use marketseries_sql::{Flavor, FlavorStats, PgConfig, SqlStore};
 //!
 //! struct Minimal;
 //!
@@ -42,15 +42,8 @@
 //!     async fn refresh(&self, _: &SqlStore<Self>, _: &[Dataset], _: Option<TimeRange>, _: &RefreshObserver<'_>)
 //!         -> Result<()> { Ok(()) }
 //!     async fn apply_retention(&self, _: &SqlStore<Self>) -> Result<RetentionReport> { Ok(RetentionReport::default()) }
-//!     async fn stats(&self, _: &SqlStore<Self>) -> Result<StoreStats> {
-//!         Ok(StoreStats {
-//!             backend: "minimal",
-//!             policies: Policies::default(),
-//!             tables: vec![],
-//!             aggregates: vec![],
-//!             jobs: vec![],
-//!             write_retries: Default::default(),
-//!         })
+//!     async fn stats(&self, _: &SqlStore<Self>) -> Result<FlavorStats> {
+//!         Ok(FlavorStats::default())
 //!     }
 //! }
 //!
