@@ -20,8 +20,7 @@ use crate::statements::ReadStatements;
 use crate::store::SqlStore;
 
 /// What a flavor reports of its own storage: the parts of a
-/// [`marketseries_core::StoreStats`] only it knows
-/// (the store fills in the rest).
+/// [`marketseries_core::StoreStats`] only it knows (the store fills in the rest).
 #[derive(Debug, Clone, Default)]
 pub struct FlavorStats {
     /// Per raw table: rows, partitions or chunks, sizes.
@@ -109,11 +108,12 @@ pub trait Flavor: Send + Sync + Sized + 'static {
     }
 
     /// Whether the window reads of candles (price change and range, volume profile, market
-    /// overview, OHLCV aggregated from raw candles) are planned on every call with their parameters, in a transaction that
-    /// sets `plan_cache_mode = force_custom_plan` locally, whatever the session's mode
-    /// (default `false`: the session's mode). For a backend whose generic plan of such a
-    /// read holds every partition of `candles` once per window scan, to be started up on
-    /// every call, and planned on the first call of every connection.
+    /// overview, OHLCV aggregated from raw candles) are planned on every call with their
+    /// parameters, in a transaction that sets `plan_cache_mode = force_custom_plan`
+    /// locally, whatever the session's mode (default `false`: the session's mode). For a
+    /// backend whose generic plan of such a read holds every partition of `candles` once
+    /// per window scan, to be started up on every call, and planned on the first call of
+    /// every connection.
     fn plans_window_reads_per_call(&self) -> bool {
         false
     }

@@ -119,8 +119,8 @@ impl ManageConnection for DieselManager {
         self.inner.is_valid(&mut conn.conn).await
     }
 
-    /// Called when a connection comes back to the pool (and by bb8 before reusing one), so
-    /// that is when its idle time starts.
+    /// Called when a connection comes back to the pool (bb8's check-in, and `add` of an
+    /// outside connection), so that is when its idle time starts.
     fn has_broken(&self, conn: &mut PooledPg) -> bool {
         conn.returned = Some(Instant::now());
         self.close_after_use || self.inner.has_broken(&mut conn.conn)
