@@ -68,7 +68,7 @@ impl DerefMut for PooledPg {
 
 /// diesel-async's connection manager, closing every connection after use on a server
 /// that serves one client per database ([`Flavor::serves_one_client`](crate::Flavor)), and
-/// verifying only connections idle for at least [`VERIFY_AFTER_IDLE`].
+/// verifying only connections idle for at least `VERIFY_AFTER_IDLE` (one second).
 pub struct DieselManager {
     inner: AsyncDieselConnectionManager<AsyncPgConnection>,
     close_after_use: bool,
@@ -107,8 +107,8 @@ impl ManageConnection for DieselManager {
     }
 
     /// Called at checkout when verification is on: a connection back from a call within
-    /// [`VERIFY_AFTER_IDLE`] is taken as it is (a broken one was already dropped at
-    /// check-in, by [`DieselManager::has_broken`]); any other gets the round trip.
+    /// `VERIFY_AFTER_IDLE` (one second) is taken as it is (a broken one was already dropped
+    /// at check-in, by [`DieselManager::has_broken`]); any other gets the round trip.
     async fn is_valid(&self, conn: &mut PooledPg) -> std::result::Result<(), PoolError> {
         if conn
             .returned
