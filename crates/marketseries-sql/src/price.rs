@@ -144,21 +144,16 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
             }
             // A window read of candles: planned per call where the flavor asks for it.
             Route::Raw { native } => {
-                let rows = load_window(self.flavor(), &mut conn, aggregate("candles", native));
-                return Ok(OhlcvSeries {
-                    route,
-                    bars: rows.await?.into_iter().map(BarRow::into_bar).collect(),
-                });
+                load_window(self.flavor(), &mut conn, aggregate("candles", native)).await?
             }
             Route::ReAggregate {
                 aggregate: m,
                 native,
                 ..
-            } => {
-                aggregate(&relation(m, ["$3", "$4", "$5", "$6"]), native)
-                    .load(&mut conn)
-                    .await
-            }
+            } => aggregate(&relation(m, ["$3", "$4", "$5", "$6"]), native)
+                .load(&mut conn)
+                .await
+                .map_err(db)?,
             Route::Materialized {
                 aggregate: m,
                 native,
@@ -174,9 +169,9 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
                     .bind::<Timestamptz, _>(end)
                     .load(&mut conn)
                     .await
+                    .map_err(db)?
             }
-        }
-        .map_err(db)?;
+        };
         let bars = rows.into_iter().map(BarRow::into_bar).collect();
         Ok(OhlcvSeries { route, bars })
     }
