@@ -239,15 +239,20 @@ impl Flavor for Partitioned {
             .schedule
             .to_std()
             .map_err(|_| Error::Config("the refresh schedule must be positive".into()))?;
-        self.refresher
-            .start(store.pool().clone(), every, store.clock());
+        self.refresher.start(
+            store.pool().clone(),
+            every,
+            store.clock(),
+            store.config().refresh_connections(),
+        );
         Ok(())
     }
 
     /// Rebuilds the OHLCV rollups over every pending span (whatever `range` asks for: the
     /// spans are few, and consuming them all keeps real-time reads cheap), in bounded steps
     /// that commit one by one, each reported to `progress` (see the `rollup` module; a
-    /// failure keeps the steps before it). Sentiment and flow rollups are kept in step by
+    /// failure keeps the steps before it), on [`PgConfig::refresh_connections`] pooled
+    /// connections at once. Sentiment and flow rollups are kept in step by
     /// every write and never pending.
     async fn refresh(
         &self,
@@ -257,7 +262,11 @@ impl Flavor for Partitioned {
         progress: &RefreshObserver<'_>,
     ) -> Result<()> {
         if datasets.contains(&Dataset::Price) {
-            rollup::refresh_pending(&mut *store.conn().await?, progress)
+            let mut held = Vec::new();
+            for _ in 0..store.config().refresh_connections() {
+                held.push(store.conn().await?);
+            }
+            rollup::refresh_pending(held.iter_mut().map(|c| &mut ***c).collect(), progress)
                 .await
                 .map_err(db)?;
         }

@@ -48,9 +48,16 @@ pub(crate) struct Refresher {
 }
 
 impl Refresher {
-    /// Starts refreshing every `every` (replacing a running refresher). The task holds the
-    /// pool, not the store, so dropping the store stops it.
-    pub(crate) fn start(&self, pool: PgPool, every: Duration, clock: Arc<dyn Clock>) {
+    /// Starts refreshing every `every` on up to `workers` pooled connections (replacing a
+    /// running refresher). The task holds the pool, not the store, so dropping the store
+    /// stops it.
+    pub(crate) fn start(
+        &self,
+        pool: PgPool,
+        every: Duration,
+        clock: Arc<dyn Clock>,
+        workers: usize,
+    ) {
         let runs = self.runs.clone();
         let step = chrono::TimeDelta::from_std(every).unwrap_or(chrono::TimeDelta::MAX);
         {
@@ -66,14 +73,27 @@ impl Refresher {
                 // The error is kept for `stats` (a library does not print): a refresh that
                 // keeps failing must say why, and which step it hit (the steps before it
                 // stay committed: the next run resumes after them).
-                let outcome = match pool.get().await {
-                    Ok(mut conn) => {
+                let mut held = Vec::new();
+                let mut no_connection = None;
+                for _ in 0..workers.max(1) {
+                    match pool.get().await {
+                        Ok(conn) => held.push(conn),
+                        Err(e) => {
+                            no_connection = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let outcome = match (held.is_empty(), no_connection) {
+                    (true, Some(e)) => Err(format!("no connection: {e}")),
+                    _ => {
                         let last = Mutex::new(None::<(u64, Option<u64>)>);
                         let observe = |p: &RefreshProgress| {
                             *last.lock().unwrap_or_else(PoisonError::into_inner) =
                                 Some((p.step, p.steps));
                         };
-                        rollup::refresh_pending(&mut conn, &observe)
+                        let conns = held.iter_mut().map(|c| &mut ***c).collect();
+                        rollup::refresh_pending(conns, &observe)
                             .await
                             .map(drop)
                             .map_err(|e| {
@@ -81,8 +101,8 @@ impl Refresher {
                                 failed_step(last, &marketseries_sql::database_error(e))
                             })
                     }
-                    Err(e) => Err(format!("no connection: {e}")),
                 };
+                drop(held);
                 let ok = outcome.is_ok();
                 let mut r = runs.lock().unwrap_or_else(PoisonError::into_inner);
                 let now = clock.now();

@@ -18,9 +18,10 @@
 //! one holds, from raw candles for the others.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
@@ -147,8 +148,17 @@ struct PendingRow {
     hi: DateTime<Utc>,
 }
 
-/// Key of the advisory lock that serialises refreshes (`"mktsrs"` in ASCII).
-const REFRESH_LOCK: i64 = 0x6d6b_7473_7273;
+/// First key of the advisory locks that serialise the refresh steps of one series
+/// (`"mkts"` in ASCII; the second key is a hash of the series): steps of different series
+/// run at once, on different connections ([`refresh_pending`]'s workers), while two
+/// refreshes never rebuild one series' buckets at the same time.
+const SERIES_LOCK: i32 = 0x6d6b_7473;
+
+/// Takes the step's series locks (`$1` symbols, `$2` natives) in ascending key order, so
+/// that two steps wanting overlapping series wait for each other instead of deadlocking.
+const LOCK_SERIES: &str = "SELECT pg_advisory_xact_lock($3, k) \
+     FROM (SELECT DISTINCT hashtext(symbol || ' ' || interval) AS k \
+           FROM unnest($1::text[], $2::text[]) AS s(symbol, interval) ORDER BY 1) q";
 
 /// Name of the refresh's steps in [`RefreshProgress::target`].
 pub(crate) const STEP_TARGET: &str = "ohlcv rollups";
@@ -241,12 +251,16 @@ fn plan_step(backlog: &[(Series, Extents)], budget: i64) -> Option<Plan> {
     })
 }
 
-/// The pending raw times per series as merged UTC-day extents `[lo, hi)`.
+/// The pending raw times per series as merged UTC-day extents `[lo, hi)`, of the series
+/// `($1 symbols, $2 natives)`, or of every series when `$1` is `NULL`.
 const BACKLOG: &str = "SELECT symbol, interval, lower(span) AS lo, upper(span) AS hi \
      FROM (SELECT symbol, interval, unnest(range_agg(tstzrange( \
                   date_bin('1 day', lo, timestamptz 'epoch'), \
                   date_bin('1 day', hi, timestamptz 'epoch') + interval '1 day'))) AS span \
-           FROM ohlcv_pending GROUP BY symbol, interval) p \
+           FROM ohlcv_pending \
+           WHERE $1::text[] IS NULL \
+              OR (symbol, interval) IN (SELECT * FROM unnest($1::text[], $2::text[])) \
+           GROUP BY symbol, interval) p \
      ORDER BY symbol, interval, lo";
 
 /// Takes the pending spans before each series' cut (`$1` symbols, `$2` natives, `$3` cuts,
@@ -280,25 +294,53 @@ struct StepDone {
     consumed: usize,
 }
 
-/// One refresh step, in one transaction under the refresh lock: reads the backlog, takes
-/// at most [`STEP_DAYS`] series-days of it ([`plan_step`]) and rebuilds the rollup buckets
-/// those spans cover ([`refresh_spans`]). A failure rolls back this step only. `None` when
-/// nothing is pending.
-async fn step(conn: &mut AsyncPgConnection) -> Result<Option<StepDone>, diesel::result::Error> {
+/// The backlog as [`plan_step`] takes it: per series, its pending UTC-day extents.
+async fn backlog(
+    conn: &mut AsyncPgConnection,
+    of: Option<&[Series]>,
+) -> Result<Vec<(Series, Extents)>, diesel::result::Error> {
+    let (symbols, natives) = of.map(series_arrays).unzip();
+    let rows: Vec<PendingRow> = diesel::sql_query(BACKLOG)
+        .bind::<Nullable<Array<Text>>, _>(symbols)
+        .bind::<Nullable<Array<Text>>, _>(natives)
+        .load(conn)
+        .await?;
+    let mut backlog: Vec<(Series, Extents)> = Vec::new();
+    for r in rows {
+        let series = (r.symbol, parse_native(&r.interval)?);
+        match backlog.last_mut() {
+            Some((s, extents)) if *s == series => extents.push((r.lo, r.hi)),
+            _ => backlog.push((series, vec![(r.lo, r.hi)])),
+        }
+    }
+    Ok(backlog)
+}
+
+/// `series` as the parallel arrays (symbols, natives) the statements unnest.
+fn series_arrays(series: &[Series]) -> (Vec<&str>, Vec<String>) {
+    series
+        .iter()
+        .map(|(symbol, native)| (symbol.as_str(), native.to_string()))
+        .unzip()
+}
+
+/// One refresh step of the series `of`, in one transaction holding their series locks:
+/// reads their backlog, takes at most [`STEP_DAYS`] series-days of it ([`plan_step`]) and
+/// rebuilds the rollup buckets those spans cover ([`refresh_spans`]). A failure rolls back
+/// this step only. `None` when nothing of theirs is pending.
+async fn step(
+    conn: &mut AsyncPgConnection,
+    of: &[Series],
+) -> Result<Option<StepDone>, diesel::result::Error> {
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-            .bind::<BigInt, _>(REFRESH_LOCK)
+        let (symbols, natives) = series_arrays(of);
+        diesel::sql_query(LOCK_SERIES)
+            .bind::<Array<Text>, _>(symbols)
+            .bind::<Array<Text>, _>(natives)
+            .bind::<diesel::sql_types::Integer, _>(SERIES_LOCK)
             .execute(conn)
             .await?;
-        let rows: Vec<PendingRow> = diesel::sql_query(BACKLOG).load(conn).await?;
-        let mut backlog: Vec<(Series, Extents)> = Vec::new();
-        for r in rows {
-            let series = (r.symbol, parse_native(&r.interval)?);
-            match backlog.last_mut() {
-                Some((s, extents)) if *s == series => extents.push((r.lo, r.hi)),
-                _ => backlog.push((series, vec![(r.lo, r.hi)])),
-            }
-        }
+        let backlog = backlog(conn, Some(of)).await?;
         let Some(plan) = plan_step(&backlog, STEP_DAYS) else {
             return Ok(None);
         };
@@ -339,61 +381,143 @@ async fn step(conn: &mut AsyncPgConnection) -> Result<Option<StepDone>, diesel::
     .await
 }
 
+/// Series-days pending per series of `backlog`.
+fn pending_days(extents: &Extents) -> i64 {
+    extents.iter().map(|&(a, b)| days(a, b)).sum()
+}
+
+/// The series of `backlog` dealt into at most `workers` shards of about equal pending
+/// series-days (largest first, each to the lightest shard), with each shard's days;
+/// shards that would get nothing are left out.
+fn shards(backlog: &[(Series, Extents)], workers: usize) -> Vec<(Vec<Series>, i64)> {
+    let mut by_size: Vec<(&Series, i64)> =
+        backlog.iter().map(|(s, e)| (s, pending_days(e))).collect();
+    by_size.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut out: Vec<(Vec<Series>, i64)> =
+        vec![(Vec::new(), 0); workers.clamp(1, backlog.len().max(1))];
+    for (series, days) in by_size {
+        if let Some(lightest) = out.iter_mut().min_by_key(|(_, d)| *d) {
+            lightest.0.push(series.clone());
+            lightest.1 += days;
+        }
+    }
+    out.retain(|(series, _)| !series.is_empty());
+    for (series, _) in &mut out {
+        series.sort();
+    }
+    out
+}
+
 /// Consumes the pending spans in bounded steps, oldest days first, each its own
 /// transaction ([`step`]: at most [`STEP_DAYS`] series-days, one statement per rollup and
 /// source), calling `progress` after each commit, and rebuilds the rollup buckets they
-/// cover. Refreshes are serialised by an advisory lock, taken per step.
+/// cover. The series pending when it starts are dealt into one shard per connection of
+/// `conns` ([`shards`], by pending days), and each connection works through its shard's
+/// steps while the others work through theirs: series are independent (every bucket
+/// belongs to one), so the server rebuilds them on as many cores as there are
+/// connections. Two refreshes never rebuild one series at once: each step takes an
+/// advisory lock per series it reads ([`SERIES_LOCK`]).
 ///
 /// Resumable: a failure (statement timeout, lost connection, the process stopped) rolls
-/// back the step it hit and returns its error; the steps before it stay committed and the
-/// rest stays pending, so the next refresh goes on from there. Reads are right meanwhile:
-/// a step commits the buckets it rebuilt together with the removal of the spans it took,
-/// and the real-time views aggregate whatever is still pending from raw candles.
+/// back the step it hit and returns its error once the other connections ended the steps
+/// they were in (they start no other); the steps before it stay committed and the rest stays pending, so the next
+/// refresh goes on from there. Reads are right meanwhile: a step commits the buckets it
+/// rebuilt together with the removal of the spans it took, and the real-time views
+/// aggregate whatever is still pending from raw candles.
 ///
-/// Terminates: the number of steps is fixed by the backlog the first step finds. A
-/// writer's span committed meanwhile may be taken by a later step; what is left after the
-/// last step (or after a step that took everything it found) waits for the next refresh.
+/// Terminates: the number of steps is fixed by the backlog found at the start. A writer's
+/// span committed meanwhile may be taken by a later step; what is left after the last step
+/// (a new series' spans among it) waits for the next refresh.
 ///
 /// Then, after the last commit, analyzes what the refresh and the writes before it left
 /// without planner statistics (rollup tables, `ohlcv_pending`, raw partitions; see the
 /// `analyze` module), so reads right after maintenance plan as well as reads later.
-/// Returns the number of pending rows consumed.
+/// Returns the number of pending rows consumed (0, doing nothing, when `conns` is empty).
 pub(crate) async fn refresh_pending(
-    conn: &mut AsyncPgConnection,
+    conns: Vec<&mut AsyncPgConnection>,
     progress: &RefreshObserver<'_>,
 ) -> Result<usize, diesel::result::Error> {
+    let mut conns = conns;
+    let Some(first) = conns.first_mut() else {
+        return Ok(0);
+    };
+    let found = backlog(first, None).await?;
+    let shards = shards(&found, conns.len());
+    let steps_of = |days: i64| {
+        u64::try_from((days + STEP_DAYS - 1) / STEP_DAYS)
+            .unwrap_or(u64::MAX)
+            .max(1)
+    };
+    let total: u64 = shards.iter().map(|(_, days)| steps_of(*days)).sum();
+    let done = AtomicU64::new(0);
+    let left = AtomicI64::new(shards.iter().map(|(_, days)| days).sum());
+    let failed = AtomicBool::new(false);
+    let workers = shards
+        .iter()
+        .zip(conns.iter_mut())
+        .map(|((series, days), conn)| {
+            let (done, left, failed) = (&done, &left, &failed);
+            async move {
+                let mut written: BTreeMap<String, u64> = BTreeMap::new();
+                let mut consumed = 0;
+                for _ in 0..steps_of(*days) {
+                    if failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let step = match step(conn, series).await {
+                        Ok(Some(step)) => step,
+                        Ok(None) => break,
+                        Err(e) => {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    };
+                    consumed += step.consumed;
+                    for (table, n) in step.written {
+                        *written.entry(table).or_default() += n;
+                    }
+                    let step_no = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    let remaining =
+                        (left.fetch_sub(step.plan.days, Ordering::Relaxed) - step.plan.days).max(0);
+                    progress(&RefreshProgress {
+                        dataset: Dataset::Price,
+                        target: STEP_TARGET.to_owned(),
+                        step: step_no,
+                        steps: Some(total.max(step_no)),
+                        covered: TimeDelta::days(step.plan.days),
+                        through: Some(step.plan.through),
+                        remaining: Some(TimeDelta::days(remaining)),
+                    });
+                    if step.plan.remaining == 0 {
+                        break;
+                    }
+                }
+                Ok::<_, diesel::result::Error>((written, consumed))
+            }
+        });
+    let results = futures_util::future::join_all(workers).await;
     let mut written: BTreeMap<String, u64> = ROLLUPS.map(|m| (materialized(m), 0)).into();
     written.insert("ohlcv_pending".to_owned(), 0);
     let mut consumed = 0;
-    let mut steps: Option<u64> = None;
-    let mut done = 0_u64;
-    while steps.is_none_or(|n| done < n) {
-        let Some(step) = step(conn).await? else { break };
-        done += 1;
-        let total = *steps.get_or_insert_with(|| {
-            let days = step.plan.days + step.plan.remaining;
-            u64::try_from((days + STEP_DAYS - 1) / STEP_DAYS)
-                .unwrap_or(u64::MAX)
-                .max(1)
-        });
-        consumed += step.consumed;
-        for (table, n) in step.written {
-            *written.entry(table).or_default() += n;
-        }
-        progress(&RefreshProgress {
-            dataset: Dataset::Price,
-            target: STEP_TARGET.to_owned(),
-            step: done,
-            steps: Some(total),
-            covered: TimeDelta::days(step.plan.days),
-            through: Some(step.plan.through),
-            remaining: Some(TimeDelta::days(step.plan.remaining)),
-        });
-        if step.plan.remaining == 0 {
-            break;
+    let mut failure = None;
+    for result in results {
+        match result {
+            Ok((w, c)) => {
+                consumed += c;
+                for (table, n) in w {
+                    *written.entry(table).or_default() += n;
+                }
+            }
+            Err(e) => failure = failure.or(Some(e)),
         }
     }
-    analyze::stale(conn, &written).await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let Some(first) = conns.first_mut() else {
+        return Ok(consumed);
+    };
+    analyze::stale(first, &written).await?;
     Ok(consumed)
 }
 
@@ -456,7 +580,11 @@ impl<'a> Runs<'a> {
 /// Rebuilds the rollup buckets of every run `(symbol, native, [from, to))` from the rows of
 /// `source` (raw candles or the next finer rollup, which have the same columns): open of
 /// the earliest row, close of the latest, high max, low min, volume sum. Runs of one series
-/// never share a bucket, so no row is written twice.
+/// never share a bucket, so no row is written twice. `$7` and `$8` bound every run: known
+/// when the statement is planned, they prune the partitions of `candles` to those of the
+/// batch, where the runs' own bounds (lateral parameters) prune only at run time, after the
+/// executor set up a scan of every partition for each run (at 360 daily partitions a step
+/// took twice as long as at 90 for the same rows).
 fn refresh_sql(target: &str, source: &str) -> String {
     format!(
         "INSERT INTO {target} (symbol, interval, time, open, high, low, close, volume) \
@@ -467,7 +595,7 @@ fn refresh_sql(target: &str, source: &str) -> String {
               AS r(symbol, interval, lo, hi) \
          CROSS JOIN LATERAL (SELECT time, open, high, low, close, volume FROM {source} \
               WHERE symbol = r.symbol AND interval = r.interval \
-                AND time >= r.lo AND time < r.hi) AS s \
+                AND time >= r.lo AND time < r.hi AND time >= $7 AND time < $8) AS s \
          GROUP BY r.symbol, r.interval, 3 \
          ON CONFLICT (symbol, interval, time) DO UPDATE SET open = EXCLUDED.open, \
          high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, \
@@ -514,6 +642,11 @@ pub(crate) async fn refresh_spans(
         for (source, runs) in sources {
             let Some(source) = source else { continue };
             for batch in runs.batches() {
+                let (Some(&lowest), Some(&highest)) =
+                    (batch.from.iter().min(), batch.to.iter().max())
+                else {
+                    continue;
+                };
                 let rows = diesel::sql_query(refresh_sql(&materialized(m), &source))
                     .bind::<Text, _>(schema::stride(m))
                     .bind::<Timestamptz, _>(m.origin())
@@ -521,6 +654,8 @@ pub(crate) async fn refresh_spans(
                     .bind::<Array<Text>, _>(batch.natives)
                     .bind::<Array<Timestamptz>, _>(batch.from)
                     .bind::<Array<Timestamptz>, _>(batch.to)
+                    .bind::<Timestamptz, _>(lowest)
+                    .bind::<Timestamptz, _>(highest)
                     .execute(conn)
                     .await?;
                 *written.entry(materialized(m)).or_default() +=
@@ -715,6 +850,33 @@ mod tests {
         assert_eq!(total, 21);
         assert_eq!(steps, 6);
         assert!(throughs.windows(2).all(|w| w[0] <= w[1]), "{throughs:?}");
+    }
+
+    #[test]
+    fn shards_deal_series_by_pending_days_and_leave_none_empty() {
+        let backlog = vec![
+            (series("A"), vec![(day(0), day(90))]),
+            (series("B"), vec![(day(0), day(30))]),
+            (series("C"), vec![(day(0), day(30)), (day(40), day(70))]),
+            (series("D"), vec![(day(5), day(6))]),
+        ];
+        let two = shards(&backlog, 2);
+        assert_eq!(
+            two,
+            vec![
+                (vec![series("A"), series("D")], 91),
+                (vec![series("B"), series("C")], 90),
+            ]
+        );
+        let mut dealt: Vec<Series> = two.into_iter().flat_map(|(s, _)| s).collect();
+        dealt.sort();
+        assert_eq!(
+            dealt,
+            backlog.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>()
+        );
+        assert_eq!(shards(&backlog, 9).len(), 4, "no more shards than series");
+        assert_eq!(shards(&backlog, 0).len(), 1, "0 workers count as 1");
+        assert!(shards(&[], 2).is_empty(), "nothing pending, no shard");
     }
 
     #[test]

@@ -105,7 +105,9 @@ async fn assert_reads_match(pg: &PgStore, all: &[Candle], symbol: &str, interval
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_backlog_is_refreshed_in_reported_steps() {
     let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
-    let pg = common::store(clock).await;
+    // A pool of one: one connection works through the steps, oldest days first (with
+    // more, each connection's shard is: the test after the next).
+    let pg = common::connect(clock, 1).await.expect("test store");
     // 2 x 200 days of hourly candles and 2 x 3 days of one-minute candles: 406 series-days.
     let mut all = hourly("AAA", origin(), 200, 1);
     all.extend(hourly("BBB", origin() + TimeDelta::days(100), 200, 2));
@@ -178,6 +180,9 @@ async fn a_failed_step_keeps_the_steps_before_it_and_the_next_refresh_resumes() 
         .expect("database");
     let mut config = PgConfig::new(db.url());
     config.statement_timeout = std::time::Duration::from_secs(2);
+    // One connection, so the steps are those of one series after another (with two, BBB's
+    // step would run beside AAA's: the next test).
+    config.refresh_workers = 1;
     let pg = PgStore::connect_with_clock(config, Arc::new(FixedClock::new(now())))
         .await
         .expect("connect");
@@ -274,4 +279,67 @@ async fn a_failed_step_keeps_the_steps_before_it_and_the_next_refresh_resumes() 
     assert_rollups_are_flat(&mut conn, &["1m", "1h"], "_materialized", "after resuming").await;
     drop(conn);
     assert_reads_match(&pg, &all, "AAA", Interval::D1).await;
+}
+
+/// With two connections (the default) the series are dealt into two shards of about equal
+/// pending days, each worked through on its own connection: every step reported once,
+/// numbered within the total, the days covered adding up to the backlog, the rollups equal
+/// to a flat aggregation afterwards. Two refreshes started at once (four connections) share
+/// the work series by series (an advisory lock per series) and neither fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_refreshed_on_two_connections_and_concurrent_refreshes_share_it() {
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
+    let pg = common::store(clock).await;
+    assert_eq!(pg.config().refresh_connections(), 2, "the default");
+    // 4 x 200 days of hourly candles: 800 series-days, two shards of 400, two steps each.
+    let mut all = Vec::new();
+    for (i, symbol) in ["AAA", "BBB", "CCC", "DDD"].into_iter().enumerate() {
+        let seed = u64::try_from(i).expect("seed") + 10;
+        all.extend(hourly(symbol, origin() + TimeDelta::days(50), 200, seed));
+    }
+    store_all(&pg, &all).await;
+    let seen = Seen::default();
+    pg.refresh_with_progress(None, &|p| seen.observe(p))
+        .await
+        .expect("refresh");
+    let steps = seen.take();
+    assert_eq!(steps.len(), 4, "{steps:#?}");
+    let mut numbers: Vec<u64> = steps.iter().map(|s| s.step).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, vec![1, 2, 3, 4], "{steps:#?}");
+    assert!(steps.iter().all(|s| s.steps == Some(4)), "{steps:#?}");
+    let covered: TimeDelta = steps.iter().map(|s| s.covered).sum();
+    assert_eq!(covered, TimeDelta::days(800), "{steps:#?}");
+    assert_eq!(
+        steps.last().and_then(|s| s.remaining),
+        Some(TimeDelta::zero())
+    );
+    assert_eq!(
+        count(&pg, "SELECT count(*) AS n FROM ohlcv_pending").await,
+        0
+    );
+    for symbol in ["AAA", "DDD"] {
+        assert_reads_match(&pg, &all, symbol, Interval::D1).await;
+    }
+
+    // The same candles rewritten with other values, then two refreshes at once.
+    let mut again = Vec::new();
+    for (i, symbol) in ["AAA", "BBB", "CCC", "DDD"].into_iter().enumerate() {
+        let seed = u64::try_from(i).expect("seed") + 20;
+        again.extend(hourly(symbol, origin() + TimeDelta::days(50), 200, seed));
+    }
+    store_all(&pg, &again).await;
+    let (a, b) = tokio::join!(pg.refresh(None), pg.refresh(None));
+    a.expect("first refresh");
+    b.expect("second refresh");
+    assert_eq!(
+        count(&pg, "SELECT count(*) AS n FROM ohlcv_pending").await,
+        0
+    );
+    let mut conn = pg.conn().await.expect("conn");
+    assert_rollups_are_flat(&mut conn, &["1h"], "", "after two refreshes at once").await;
+    drop(conn);
+    for symbol in ["AAA", "BBB", "CCC", "DDD"] {
+        assert_reads_match(&pg, &again, symbol, Interval::H4).await;
+    }
 }

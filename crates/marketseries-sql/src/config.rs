@@ -27,6 +27,13 @@ pub struct PgConfig {
     /// local state: a connection the server dropped while idle then surfaces as a failed
     /// query. (The write path's clients are checked on every checkout.)
     pub verify_on_checkout: bool,
+    /// How many pooled connections a refresh works on at once (default 2; at most
+    /// `pool_size`, and 0 counts as 1): plain PostgreSQL rebuilds the rollups of different
+    /// series on different connections, TimescaleDB refreshes disjoint windows of one
+    /// aggregate, and the aggregates of different datasets, at once. Each connection is one
+    /// server process busy for the refresh's length: more than the server's cores gains
+    /// nothing.
+    pub refresh_workers: u32,
     /// Largest batch accepted by the `store_*` methods (default 100,000).
     pub max_batch_size: usize,
     /// Width of each time partition (default 1 day). Fixed for the life of a database:
@@ -64,6 +71,7 @@ impl PgConfig {
             connect_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(60),
             verify_on_checkout: true,
+            refresh_workers: 2,
             max_batch_size: DEFAULT_MAX_BATCH,
             partition_width: TimeDelta::days(1),
             max_future_skew: DEFAULT_MAX_FUTURE_SKEW,
@@ -78,6 +86,13 @@ impl PgConfig {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// How many connections a refresh uses: [`PgConfig::refresh_workers`] within
+    /// `1..=pool_size`.
+    pub fn refresh_connections(&self) -> usize {
+        let n = self.refresh_workers.clamp(1, self.pool_size.max(1));
+        usize::try_from(n).unwrap_or(1)
+    }
 }
 
 impl fmt::Debug for PgConfig {
@@ -89,6 +104,7 @@ impl fmt::Debug for PgConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("verify_on_checkout", &self.verify_on_checkout)
+            .field("refresh_workers", &self.refresh_workers)
             .field("max_batch_size", &self.max_batch_size)
             .field("partition_width", &self.partition_width)
             .field("max_future_skew", &self.max_future_skew)

@@ -1,5 +1,7 @@
 //! [`Timescale`]: the TimescaleDB flavor of the shared SQL store.
 
+use std::sync::PoisonError;
+
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::sql_types::{Nullable, Text, Timestamptz};
@@ -212,8 +214,13 @@ impl Call<'_> {
 /// hierarchy order (each reads the one below it, already brought up to date), each in
 /// windows of [`window_of`] oldest first (so its watermark only moves over materialized
 /// buckets, and real-time reads stay whole meanwhile);
-/// then the statistics of the aggregate chunks this wrote are gathered, so that reads
-/// right after a bulk refresh are planned on real row counts.
+/// then the statistics of the aggregate chunks this wrote are gathered, so that reads right after a bulk refresh are planned
+/// on real row counts.
+///
+/// The datasets' aggregates are refreshed at once, on up to
+/// [`PgConfig::refresh_connections`](marketseries_sql::PgConfig::refresh_connections)
+/// connections (prices, most of the work, on one of their own when there are two); within
+/// a dataset the calls run one at a time, in the order above.
 ///
 /// Every call is a step reported to `progress`: each commits on its own (a procedure
 /// that runs outside any transaction), so a refresh that fails or is stopped keeps the
@@ -236,19 +243,23 @@ pub(crate) async fn refresh_aggregates(
     // The calls per group of aggregates, and whether to analyze the group after them.
     let mut plan: Vec<(Vec<&Aggregate>, Vec<Call<'_>>, bool)> = Vec::new();
     if let Some(r) = range {
-        let calls = AGGREGATES
-            .iter()
-            .filter(|a| datasets.contains(&a.dataset))
-            .map(|agg| {
-                let (f, t) = aligned(agg.width, r);
-                Call {
-                    agg,
-                    from: Some(f),
-                    to: Some(t),
-                }
-            })
-            .collect();
-        plan.push((Vec::new(), calls, false));
+        for dataset in Dataset::ALL.into_iter().filter(|d| datasets.contains(d)) {
+            let calls: Vec<Call<'_>> = AGGREGATES
+                .iter()
+                .filter(|a| a.dataset == dataset)
+                .map(|agg| {
+                    let (f, t) = aligned(agg.width, r);
+                    Call {
+                        agg,
+                        from: Some(f),
+                        to: Some(t),
+                    }
+                })
+                .collect();
+            if !calls.is_empty() {
+                plan.push((Vec::new(), calls, false));
+            }
+        }
     } else {
         for dataset in Dataset::ALL.into_iter().filter(|d| datasets.contains(d)) {
             let group: Vec<&Aggregate> =
@@ -261,32 +272,82 @@ pub(crate) async fn refresh_aggregates(
         }
     }
     let steps = plan.iter().map(|(_, calls, _)| calls.len()).sum::<usize>();
-    let mut left: TimeDelta = plan
+    let left: TimeDelta = plan
         .iter()
         .flat_map(|(_, calls, _)| calls)
         .map(Call::width)
         .sum();
-    let mut step = 0_u64;
-    for (group, calls, analyze) in &plan {
-        for call in calls {
-            refresh_one(store, call).await?;
-            step += 1;
-            left -= call.width();
-            progress(&RefreshProgress {
-                dataset: call.agg.dataset,
-                target: call.agg.name.to_owned(),
-                step,
-                steps: Some(u64::try_from(steps).unwrap_or(u64::MAX)),
-                covered: call.width(),
-                through: call.to,
-                remaining: Some(left),
-            });
-        }
-        if *analyze {
-            analyze_new_chunks(&mut *store.conn().await?, group).await?;
-        }
-    }
-    Ok(())
+    let counters = std::sync::Mutex::new((0_u64, left));
+    let connections = store.config().refresh_connections();
+    // The first lane (prices: the most work by far) refreshes on a connection of its own
+    // when there are two or more; the other lanes and every `ANALYZE` share the rest.
+    let reserved = connections > 1;
+    let shared = tokio::sync::Semaphore::new(if reserved { connections - 1 } else { 1 });
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let permit = || async {
+        shared.acquire().await.map_err(|e| {
+            marketseries_core::Error::Other(format!("refresh: connection permits closed: {e}"))
+        })
+    };
+    // One lane per dataset: the datasets' aggregates are independent of one another. Within
+    // a lane the calls stay in order, one at a time: each aggregate reads the one below it,
+    // and a window must not be materialized before the one ahead of it (the aggregate's
+    // watermark, the end of its newest materialized bucket, would pass buckets not yet
+    // materialized, and real-time reads would take them from the empty materialization).
+    // A lane's new chunks are analyzed after its last call: statistics of `ohlcv_5m` taken
+    // before `ohlcv_15m` is refreshed made each 30-day window of it take 1.2 s instead of
+    // 0.4 s (native 2.28, 90 days of 1m candles).
+    let lanes = plan
+        .iter()
+        .enumerate()
+        .map(|(lane, (group, calls, analyze))| {
+            let (counters, failed, permit) = (&counters, &failed, &permit);
+            let own = reserved && lane == 0;
+            async move {
+                for call in calls {
+                    if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    let outcome = if own {
+                        refresh_one(store, call).await
+                    } else {
+                        match permit().await {
+                            Ok(_held) => refresh_one(store, call).await,
+                            Err(e) => Err(e),
+                        }
+                    };
+                    if let Err(e) = outcome {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    let (step, left) = {
+                        let mut c = counters.lock().unwrap_or_else(PoisonError::into_inner);
+                        c.0 += 1;
+                        c.1 -= call.width();
+                        *c
+                    };
+                    progress(&RefreshProgress {
+                        dataset: call.agg.dataset,
+                        target: call.agg.name.to_owned(),
+                        step,
+                        steps: Some(u64::try_from(steps).unwrap_or(u64::MAX)),
+                        covered: call.width(),
+                        through: call.to,
+                        remaining: Some(left),
+                    });
+                }
+                if *analyze {
+                    let _held = if own { None } else { Some(permit().await?) };
+                    analyze_new_chunks(&mut *store.conn().await?, group).await?;
+                }
+                Ok(())
+            }
+        });
+    futures_util::future::join_all(lanes)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>>>()
+        .map(drop)
 }
 
 /// The calls that refresh every aggregate of `group` (one dataset's, in hierarchy order)
