@@ -378,6 +378,12 @@ pub struct MaintainArgs {
     /// background job does on its schedule. TimescaleDB only.
     #[arg(long)]
     pub compress: bool,
+    /// Connections the refresh works on at once (1-64, default 1): plain PostgreSQL
+    /// rebuilds the rollups of different series on each, TimescaleDB refreshes the
+    /// aggregates of prices, sentiment and flows side by side. More than the server's
+    /// cores gains nothing; a server that serves one client at a time needs 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
 }
 
 #[cfg(test)]

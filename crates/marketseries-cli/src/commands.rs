@@ -425,7 +425,14 @@ fn removed(n: u64, unit: &str) -> String {
 }
 
 async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
-    let opened = target.open_backend().await?;
+    let opened = connect(
+        &target.url,
+        ConnectOptions {
+            connections: args.jobs,
+            ..target.options
+        },
+    )
+    .await?;
     if args.compress && !matches!(opened.opened, Opened::Timescale(_)) {
         // Refused before anything is done.
         return Err(CliError::usage(

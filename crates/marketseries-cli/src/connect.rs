@@ -75,6 +75,8 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Which backend serves a `postgres://` URL.
     pub backend: BackendChoice,
+    /// Connections the command may hold at once (1 but for `maintain --jobs`).
+    pub connections: u32,
 }
 
 /// The `--backend` option: which backend serves a `postgres://` URL.
@@ -127,8 +129,9 @@ pub async fn connect(url: &DbUrl, options: ConnectOptions) -> CliResult<OpenedSt
     config.store.connect_timeout = options.connect_timeout;
     // One command runs one operation at a time, so one connection is enough; it is also
     // all that a server serving one client per database (the embedded TimescaleDB of the
-    // test rig) can give.
-    config.store.pool_size = 1;
+    // test rig) can give. `maintain --jobs N` refreshes on N.
+    config.store.pool_size = options.connections.max(1);
+    config.store.refresh_workers = options.connections.max(1);
     let opened = marketseries::open_backend(&config, Arc::new(SystemClock))
         .await
         .map_err(|e| CliError::failed(url.redact(&format!("cannot open the database: {e}"))))?;
@@ -161,6 +164,7 @@ mod tests {
         let options = ConnectOptions {
             connect_timeout: Duration::from_secs(1),
             backend: BackendChoice::Postgres,
+            connections: 1,
         };
         for (u, backend) in [
             ("mysql://root:pw@h/db", BackendChoice::Auto),

@@ -69,6 +69,7 @@ fn main() -> ExitCode {
         options: ConnectOptions {
             connect_timeout: Duration::from_secs(cli.connect_timeout.max(1)),
             backend: cli.backend,
+            connections: 1,
         },
     };
     // One command does one thing at a time: a single-threaded runtime is enough.

@@ -79,19 +79,50 @@ async fn generated_csv_reads_back_like_the_reference_store() {
     );
     let stats = run(Some(&url), &["stats"]);
     assert!(stats.ok().contains("candles"), "{stats:#?}");
-    let maintain = run(Some(&url), &["maintain"]);
+    // A bad connection count is a usage error, before anything is done.
+    let refused = run(Some(&url), &["maintain", "--jobs", "0"]);
+    assert!(refused.fails(2).contains("--jobs"), "{refused:#?}");
+    let maintain = run(Some(&url), &["maintain", "--jobs", "2"]);
     assert!(
         maintain.ok().contains("retention: skipped"),
         "{maintain:#?}"
     );
-    // The re-import left spans pending: the refresh reports its one step on stderr (not a
-    // terminal here, so as a line of its own).
-    assert!(
-        maintain
-            .stderr
-            .lines()
-            .any(|l| l.starts_with("refresh: ohlcv rollups: step 1 of 1 (through ")),
-        "{maintain:#?}"
-    );
+    // The re-import left spans pending for both symbols: on two connections each symbol
+    // is one step, and the refresh reports both on stderr (not a terminal here, so as
+    // lines of their own).
+    for step in ["step 1 of 2 (through ", "step 2 of 2 (through "] {
+        assert!(
+            maintain
+                .stderr
+                .lines()
+                .any(|l| l.starts_with(&format!("refresh: ohlcv rollups: {step}"))),
+            "{step}: {maintain:#?}"
+        );
+    }
     assert_eq!(common::table_rows(&url, "candles"), 8_640);
+    // Nothing is left to do: one connection finds no step.
+    let again = run(Some(&url), &["maintain"]);
+    assert!(!again.stderr.contains("step 1"), "{again:#?}");
+    for symbol in ["BTCUSDT", "ETHUSDT"] {
+        let query = OhlcvQuery::new(symbol, Interval::D1, range);
+        let expected = bars_csv(&reference.ohlcv(&query).await.unwrap().bars);
+        let args = [
+            "ohlcv",
+            "--symbol",
+            symbol,
+            "--interval",
+            "1d",
+            "--from",
+            &rfc3339(start),
+            "--to",
+            &rfc3339(end),
+            "--format",
+            "csv",
+        ];
+        assert_eq!(
+            run(Some(&url), &args).ok(),
+            expected,
+            "{symbol} after maintain"
+        );
+    }
 }
