@@ -9,6 +9,30 @@ use marketseries_testkit::generate::CandleSpec;
 
 use common::{bars_csv, generic_csv, migrated_database, rfc3339, run, scratch_dir, write};
 
+/// `ohlcv` of `symbol` at `interval` over `[start, end)` as CSV.
+fn ohlcv_csv_args(
+    symbol: &str,
+    interval: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<String> {
+    [
+        "ohlcv",
+        "--symbol",
+        symbol,
+        "--interval",
+        interval,
+        "--from",
+        &rfc3339(start),
+        "--to",
+        &rfc3339(end),
+        "--format",
+        "csv",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn generated_csv_reads_back_like_the_reference_store() {
     let url = migrated_database().await;
@@ -37,24 +61,13 @@ async fn generated_csv_reads_back_like_the_reference_store() {
         for interval in ["1h", "2h", "1d"] {
             let query = OhlcvQuery::new(symbol, interval.parse::<Interval>().unwrap(), range);
             let expected = bars_csv(&reference.ohlcv(&query).await.unwrap().bars);
-            let args = [
-                "ohlcv",
-                "--symbol",
-                symbol,
-                "--interval",
-                interval,
-                "--from",
-                &rfc3339(start),
-                "--to",
-                &rfc3339(end),
-                "--format",
-                "csv",
-            ];
+            let args = ohlcv_csv_args(symbol, interval, start, end);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = run(Some(&url), &args);
             assert_eq!(out.ok(), expected, "{symbol} at {interval}");
             assert!(out.stderr.starts_with("route: "), "{}", out.stderr);
             // Forcing a refresh first must not change the answer.
-            let mut fresh = args.to_vec();
+            let mut fresh = args.clone();
             fresh.push("--fresh");
             assert_eq!(
                 run(Some(&url), &fresh).ok(),
@@ -106,19 +119,8 @@ async fn generated_csv_reads_back_like_the_reference_store() {
     for symbol in ["BTCUSDT", "ETHUSDT"] {
         let query = OhlcvQuery::new(symbol, Interval::D1, range);
         let expected = bars_csv(&reference.ohlcv(&query).await.unwrap().bars);
-        let args = [
-            "ohlcv",
-            "--symbol",
-            symbol,
-            "--interval",
-            "1d",
-            "--from",
-            &rfc3339(start),
-            "--to",
-            &rfc3339(end),
-            "--format",
-            "csv",
-        ];
+        let args = ohlcv_csv_args(symbol, "1d", start, end);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         assert_eq!(
             run(Some(&url), &args).ok(),
             expected,

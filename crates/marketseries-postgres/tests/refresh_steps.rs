@@ -281,6 +281,16 @@ async fn a_failed_step_keeps_the_steps_before_it_and_the_next_refresh_resumes() 
     assert_reads_match(&pg, &all, "AAA", Interval::D1).await;
 }
 
+/// 200 days of hourly candles of each of AAA..DDD from day 50 of the backlogs, seeds from
+/// `seed`.
+fn four_series(seed: u64) -> Vec<Candle> {
+    ["AAA", "BBB", "CCC", "DDD"]
+        .into_iter()
+        .zip(seed..)
+        .flat_map(|(symbol, seed)| hourly(symbol, origin() + TimeDelta::days(50), 200, seed))
+        .collect()
+}
+
 /// With two connections (the default) the series are dealt into two shards of about equal
 /// pending days, each worked through on its own connection: every step reported once,
 /// numbered within the total, the days covered adding up to the backlog, the rollups equal
@@ -292,11 +302,7 @@ async fn a_backlog_is_refreshed_on_two_connections_and_concurrent_refreshes_shar
     let pg = common::store(clock).await;
     assert_eq!(pg.config().refresh_connections(), 2, "the default");
     // 4 x 200 days of hourly candles: 800 series-days, two shards of 400, two steps each.
-    let mut all = Vec::new();
-    for (i, symbol) in ["AAA", "BBB", "CCC", "DDD"].into_iter().enumerate() {
-        let seed = u64::try_from(i).expect("seed") + 10;
-        all.extend(hourly(symbol, origin() + TimeDelta::days(50), 200, seed));
-    }
+    let all = four_series(10);
     store_all(&pg, &all).await;
     let seen = Seen::default();
     pg.refresh_with_progress(None, &|p| seen.observe(p))
@@ -323,11 +329,7 @@ async fn a_backlog_is_refreshed_on_two_connections_and_concurrent_refreshes_shar
     }
 
     // The same candles rewritten with other values, then two refreshes at once.
-    let mut again = Vec::new();
-    for (i, symbol) in ["AAA", "BBB", "CCC", "DDD"].into_iter().enumerate() {
-        let seed = u64::try_from(i).expect("seed") + 20;
-        again.extend(hourly(symbol, origin() + TimeDelta::days(50), 200, seed));
-    }
+    let again = four_series(20);
     store_all(&pg, &again).await;
     let (a, b) = tokio::join!(pg.refresh(None), pg.refresh(None));
     a.expect("first refresh");
