@@ -14,7 +14,7 @@ use marketseries_core::{Candle, Clock};
 
 use crate::answer;
 use crate::data::DataSet;
-use crate::load::empty_with_partitions;
+use crate::load::with_partitions;
 use crate::results::{Key, Phase};
 use crate::run::Runner;
 use crate::target::{pg_error, Res, Target, TargetKind};
@@ -96,6 +96,9 @@ pub fn compare(
                 Ok(t) => t,
                 Err(e) => return runner.results.fail(e),
             };
+            if !with_partitions(runner, key("cli_partitions"), &mut target, data, candles) {
+                continue;
+            }
             runner.rt.block_on(target.release());
             let url = target.db.url().to_owned();
             let stderr = runner.once(
@@ -150,17 +153,8 @@ pub fn compare(
             Ok(t) => t,
             Err(e) => return runner.results.fail(e),
         };
-        if kind == TargetKind::Postgres {
-            // Partitions exist for any append to a live store; \copy cannot create them.
-            let made = runner
-                .rt
-                .block_on(empty_with_partitions(&mut target, data, candles));
-            if let Err(e) = made {
-                runner
-                    .results
-                    .fail(format!("{kind}: psql \\copy set-up: {e}"));
-                continue;
-            }
+        if !with_partitions(runner, key("psql_partitions"), &mut target, data, candles) {
+            continue;
         }
         runner.rt.block_on(target.release());
         let url = target.db.url().to_owned();
