@@ -9,8 +9,8 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use marketseries_core::{
-    Candle, Capabilities, Dataset, Interval, JobStats, Policies, RefreshObserver, RefreshProgress,
-    Result, RetentionAction, RetentionReport, TimeRange,
+    Candle, Capabilities, Dataset, Error, Interval, JobStats, Policies, RefreshObserver,
+    RefreshProgress, Result, RetentionAction, RetentionReport, TimeRange,
 };
 use marketseries_sql::schema::raw_table;
 use marketseries_sql::statements::ReadStatements;
@@ -21,6 +21,9 @@ use marketseries_sql::{
 
 use crate::aggregates::{ohlcv_capabilities, Aggregate, AGGREGATES};
 use crate::edition::Edition;
+
+/// PostgreSQL's largest `work_mem` (2147483647 kB) in whole MiB.
+const MAX_WORK_MEM_MB: u32 = 2_097_151;
 
 /// The TimescaleDB schema (`migrations/timescaledb`).
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/timescaledb");
@@ -179,7 +182,17 @@ async fn refresh_one(store: &SqlStore<Timescale>, call: &Call<'_>) -> Result<()>
     store
         .retrying_with(JOB_CONFLICT, || async {
             let client = store.client().await?;
-            tokio_postgres::Client::execute(
+            let work_mem = store.config().refresh_work_mem_mb;
+            // `SET`, not `SET LOCAL`: the procedure may not run inside a transaction block.
+            // Reset after the call whatever its outcome, so the pooled session goes back to
+            // the server's setting (a connection lost meanwhile is dropped by the pool).
+            if work_mem > 0 {
+                client
+                    .batch_execute(&format!("SET work_mem = '{work_mem}MB'"))
+                    .await
+                    .map_err(|e| pg_error(&e))?;
+            }
+            let called = tokio_postgres::Client::execute(
                 &client,
                 "CALL refresh_continuous_aggregate($1::text::regclass, $2::timestamptz, \
                  $3::timestamptz, false, '{\"buckets_per_batch\": 0}'::jsonb)",
@@ -187,7 +200,16 @@ async fn refresh_one(store: &SqlStore<Timescale>, call: &Call<'_>) -> Result<()>
             )
             .await
             .map(drop)
-            .map_err(|e| pg_error(&e))
+            .map_err(|e| pg_error(&e));
+            if work_mem > 0 {
+                let reset = client
+                    .batch_execute("RESET work_mem")
+                    .await
+                    .map_err(|e| pg_error(&e));
+                called.and(reset)
+            } else {
+                called
+            }
         })
         .await
 }
@@ -511,7 +533,16 @@ impl Flavor for Timescale {
     }
 
     fn check_config(&self, config: &PgConfig) -> Result<()> {
-        whole_days(config.partition_width, "partition_width (the chunk width)")
+        whole_days(config.partition_width, "partition_width (the chunk width)")?;
+        // PostgreSQL's ceiling for work_mem: 2147483647 kB.
+        if config.refresh_work_mem_mb > MAX_WORK_MEM_MB {
+            return Err(Error::Config(format!(
+                "refresh_work_mem_mb must be at most {MAX_WORK_MEM_MB} (PostgreSQL's largest \
+                 work_mem), got {}",
+                config.refresh_work_mem_mb
+            )));
+        }
+        Ok(())
     }
 
     /// The materialized buckets below the aggregate's watermark and a direct aggregation of

@@ -1282,6 +1282,68 @@ async fn deadlocked_writes_are_retried() {
         .await;
 }
 
+/// A refresh raises `work_mem` for its calls only (`PgConfig::refresh_work_mem_mb`): the
+/// pooled session it ran on is back at the server's setting afterwards, and a value
+/// PostgreSQL cannot take is refused at connect, naming the setting. (On the embedded
+/// server every session closes after use, so the session check bites on a native one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_leaves_its_session_at_the_servers_work_mem() {
+    let db = fresh_database(ServerKind::Timescale)
+        .await
+        .expect("test database");
+    let mut config = PgConfig::new(db.url());
+    config.pool_size = 1;
+    config.refresh_work_mem_mb = u32::MAX;
+    let err = TimescaleStore::connect_with_clock(config.clone(), fixed())
+        .await
+        .expect_err("work_mem beyond PostgreSQL's ceiling");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.to_string().contains("refresh_work_mem_mb"), "{err}");
+
+    config.refresh_work_mem_mb = 96;
+    let store = TimescaleStore::connect_with_clock(config, fixed())
+        .await
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    let reference = MemoryStore::with_clock(fixed());
+    let candles = long_series(3);
+    store.store_candles(&candles).await.expect("candles");
+    reference.store_candles(&candles).await.expect("candles");
+    store.refresh(None).await.expect("refresh");
+    let client = store.client().await.expect("client");
+    let row = client
+        .query_one(
+            "SELECT current_setting('work_mem'), \
+             (SELECT reset_val FROM pg_settings WHERE name = 'work_mem') || unit \
+             FROM pg_settings WHERE name = 'work_mem'",
+            &[],
+        )
+        .await
+        .expect("work_mem");
+    let (now, server): (String, String) = (row.get(0), row.get(1));
+    assert_ne!(now, "96MB", "the refresh's work_mem outlived it");
+    let kb = |s: &str| -> i64 {
+        let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+        let n: i64 = n.parse().expect("a number");
+        match unit {
+            "kB" => n,
+            "MB" => n * 1024,
+            "GB" => n * 1024 * 1024,
+            other => panic!("unit {other}"),
+        }
+    };
+    assert_eq!(kb(&now), kb(&server), "{now} vs the server's {server}");
+    drop(client);
+    // What it materialized under the raised work_mem answers like the reference.
+    let q = OhlcvQuery::new("LONGUSDT", iv("1h"), days(5));
+    let hourly = store.ohlcv(&q).await.expect("1h");
+    assert!(!hourly.bars.is_empty(), "nothing read back");
+    assert_eq!(
+        hourly.bars,
+        reference.ohlcv(&q).await.expect("reference").bars
+    );
+}
+
 #[derive(QueryableByName)]
 struct Session {
     #[diesel(sql_type = Text)]
