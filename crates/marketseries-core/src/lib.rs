@@ -26,6 +26,7 @@ pub mod indicator;
 pub mod interval;
 pub mod maintenance;
 pub mod memory;
+pub mod metrics;
 pub mod router;
 pub mod sentiment;
 pub mod store;
@@ -47,6 +48,7 @@ pub use maintenance::{
     RetentionAction, RetentionPolicy, RetentionReport, StoreStats, TableStats, WriteSummary,
 };
 pub use memory::MemoryStore;
+pub use metrics::{MetricsOptions, MetricsStore};
 pub use router::{AggregateRead, Freshness, QueryRouter, Route};
 pub use sentiment::{
     AggregateBucket, SentimentAggregate, SentimentDistribution, SentimentLabel, SentimentReading,
