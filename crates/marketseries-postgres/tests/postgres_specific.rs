@@ -879,3 +879,32 @@ async fn three_years_of_daily_partitions_do_not_exhaust_the_lock_table() {
     );
     drop(watcher_task);
 }
+
+/// `pool_status` reports what the pools did: connections opened and checkouts counted, on
+/// the read pool after a read and on the write path's clients after a write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_status_counts_the_checkouts_of_reads_and_writes() {
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now() + TimeDelta::days(1)));
+    let store = store(clock).await;
+    let before = store.pool_status().reads.checkouts;
+    for _ in 0..3 {
+        store.latest_price("BTCUSDT").await.expect("latest");
+    }
+    let reads = store.pool_status().reads;
+    assert!(reads.checkouts >= before + 3, "{before} then {reads:?}");
+    assert!(
+        reads.connections >= 1 && reads.idle <= reads.connections,
+        "{reads:?}"
+    );
+    assert_eq!(reads.timed_out, 0, "{reads:?}");
+    let candles = CandleSpec::minutes(1, 1, now(), 1).generate();
+    store.store_candles(&candles).await.expect("candles");
+    let writes = store
+        .pool_status()
+        .writes
+        .expect("the write path opened its clients");
+    assert!(
+        writes.checkouts >= 1 && writes.connections >= 1,
+        "{writes:?}"
+    );
+}

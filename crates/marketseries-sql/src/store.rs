@@ -140,6 +140,14 @@ impl<F: Flavor> SqlStore<F> {
         &self.pool
     }
 
+    /// What the store's pools hold and how often checkouts waited, for a service to export.
+    pub fn pool_status(&self) -> crate::PoolStatus {
+        crate::PoolStatus {
+            reads: self.pool.state().into(),
+            writes: self.clients.get().map(|c| c.state().into()),
+        }
+    }
+
     /// A `tokio-postgres` client of the write path (set up as the pooled sessions are),
     /// whose errors carry their SQLSTATE ([`crate::pg_error`]). The pool is built on first
     /// use.
