@@ -41,6 +41,16 @@ pub struct Cli {
     )]
     pub backend: BackendChoice,
 
+    /// A file holding the database password (one trailing newline dropped), added to the
+    /// URL; the URL must then carry none. For secrets mounted as files.
+    #[arg(
+        long,
+        env = "MARKETSERIES_PASSWORD_FILE",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub password_file: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -50,7 +50,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::cli::Cli;
 use crate::commands::Target;
-use crate::connect::ConnectOptions;
+use crate::connect::{ConnectOptions, DbUrl};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
@@ -63,6 +63,16 @@ fn main() -> ExitCode {
                 "no database URL: pass --url <URL> or set MARKETSERIES_URL",
             )
             .exit();
+    };
+    let url = match &cli.password_file {
+        None => url,
+        Some(path) => match with_password_file(&url, path) {
+            Ok(url) => url,
+            Err(message) => {
+                let _ = writeln!(std::io::stderr(), "error: {message}");
+                return ExitCode::from(error::EXIT_USAGE);
+            }
+        },
     };
     let target = Target {
         url,
@@ -88,4 +98,14 @@ fn main() -> ExitCode {
             ExitCode::from(e.code)
         }
     }
+}
+
+/// `url` with the password read from `path` ([`marketseries::read_password_file`]), or
+/// why not (naming the file, never the password).
+fn with_password_file(url: &DbUrl, path: &str) -> Result<DbUrl, String> {
+    let password = marketseries::read_password_file(path).map_err(|e| e.to_string())?;
+    marketseries::Config::new(url.expose())
+        .with_password(&password)
+        .map(|c| DbUrl::from(c.url().to_owned()))
+        .map_err(|e| format!("--password-file: {e}"))
 }

@@ -132,3 +132,30 @@ fn bad_arguments_are_usage_errors() {
     );
     assert!(out.fails(2).contains("not a timestamp"));
 }
+
+/// `--password-file` adds the file's password to the URL on a real server (the test
+/// cluster trusts loopback, so any password connects; what is checked is that both
+/// drivers take the URL with it and that it never reaches the output); an unreadable file
+/// or a URL that already has a password is a usage error naming the file, not the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_file_is_read_and_its_password_never_shown() {
+    let url = migrated_database().await;
+    let dir = scratch_dir("password-file");
+    let file = write(&dir, "pw", "s3cret-from-file\n");
+    let out = run(Some(&url), &["--password-file", &file, "stats"]);
+    let text = out.ok();
+    assert!(
+        !text.contains("s3cret") && !out.stderr.contains("s3cret"),
+        "{out:#?}"
+    );
+    let missing = dir.join("missing").to_string_lossy().into_owned();
+    let out = run(Some(&url), &["--password-file", &missing, "stats"]);
+    let err = out.fails(2);
+    assert!(err.contains(&missing), "{err}");
+    let with_pw = url.replacen("postgres://postgres@", "postgres://postgres:0therPw@", 1);
+    assert_ne!(with_pw, url, "launcher URL changed shape: {url}");
+    let out = run(Some(&with_pw), &["--password-file", &file, "stats"]);
+    let err = out.fails(2);
+    assert!(err.contains("already carries a password"), "{err}");
+    assert!(!err.contains("s3cret") && !err.contains("0therPw"), "{err}");
+}

@@ -11,6 +11,10 @@ use marketseries_sql::PgConfig;
 pub const URL_VAR: &str = "MARKETSERIES_URL";
 /// Environment variable choosing the backend (`auto`, `postgres`, `timescaledb`).
 pub const BACKEND_VAR: &str = "MARKETSERIES_BACKEND";
+/// Environment variable naming a file whose content (one trailing newline dropped) is the
+/// database password, for secrets mounted as files (Docker, Kubernetes) instead of set in
+/// the URL or the environment.
+pub const PASSWORD_FILE_VAR: &str = "MARKETSERIES_PASSWORD_FILE";
 /// The seed's variables, read when [`URL_VAR`] is not set: host, port, database name,
 /// user, password, pool minimum and maximum.
 pub const SEED_VARS: [&str; 7] = [
@@ -182,12 +186,21 @@ impl Config {
                 })
             })
             .transpose()?;
+        let file_password = get(PASSWORD_FILE_VAR)
+            .map(|path| read_password_file(&path))
+            .transpose()?;
         if let Some(url) = get(URL_VAR) {
-            let config = Self::new(url).with_backend(backend.unwrap_or_default());
+            let mut config = Self::new(url).with_backend(backend.unwrap_or_default());
             config.resolve().map_err(|e| EnvError {
                 variable: URL_VAR.to_owned(),
                 problem: e.to_string(),
             })?;
+            if let Some(pw) = file_password {
+                config = config.with_password(&pw).map_err(|e| EnvError {
+                    variable: PASSWORD_FILE_VAR.to_owned(),
+                    problem: e.to_string(),
+                })?;
+            }
             return Ok(config);
         }
         let [host, port, name, user, password, pool_min, pool_max] = SEED_VARS;
@@ -241,7 +254,16 @@ impl Config {
         let user_text = required(user)?;
         let min = number(pool_min, 0)?;
         let max = number(pool_max, 1)?;
-        let userinfo = match get(password) {
+        let pw = match (get(password), file_password) {
+            (Some(_), Some(_)) => {
+                return Err(EnvError {
+                    variable: PASSWORD_FILE_VAR.to_owned(),
+                    problem: format!("set together with {password}: set one of them"),
+                })
+            }
+            (pw, from_file) => pw.or(from_file),
+        };
+        let userinfo = match pw {
             Some(pw) => format!("{}:{}", encode(&user_text), encode(&pw)),
             None => encode(&user_text),
         };
@@ -272,6 +294,32 @@ impl Config {
             config.store.pool_min_idle = min;
         }
         Ok(config)
+    }
+
+    /// The same config with `password` added to the URL (as its `password` parameter,
+    /// percent-encoded), for a password kept apart from the URL ([`PASSWORD_FILE_VAR`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the URL already carries a password (in its user part or as a
+    /// parameter): two passwords would leave it unclear which one is meant.
+    pub fn with_password(mut self, password: &str) -> Result<Self> {
+        if has_password(&self.url) {
+            return Err(Error::Config(
+                "the database URL already carries a password; give it in one place only".to_owned(),
+            ));
+        }
+        let (base, fragment) = match self.url.split_once('#') {
+            Some((b, f)) => (b.to_owned(), Some(f.to_owned())),
+            None => (self.url.clone(), None),
+        };
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let mut url = format!("{base}{sep}password={}", encode(password));
+        if let Some(f) = fragment {
+            url.push('#');
+            url.push_str(&f);
+        }
+        self.url = url;
+        Ok(self)
     }
 
     /// What the URL scheme and [`Config::backend`] say, without asking a server.
@@ -370,6 +418,43 @@ fn passwords(url: &str) -> Vec<String> {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
+/// Reads a password file: its content without one trailing newline (`\n` or `\r\n`).
+///
+/// # Errors
+/// [`EnvError`] naming [`PASSWORD_FILE_VAR`] and the path (never the content) when the
+/// file cannot be read, is not UTF-8 or holds an empty password.
+pub fn read_password_file(path: &str) -> std::result::Result<String, EnvError> {
+    let fail = |problem: String| EnvError {
+        variable: PASSWORD_FILE_VAR.to_owned(),
+        problem,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read {path}: {e}")))?;
+    let pw = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if pw.is_empty() {
+        return Err(fail(format!("{path} holds an empty password")));
+    }
+    Ok(pw.to_owned())
+}
+
+/// Whether `url` has a password in its user part (`user:pw@`) or a `password` parameter.
+fn has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let in_userinfo = authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or("");
+    in_userinfo
+        || query
+            .split('&')
+            .any(|kv| kv.split('=').next() == Some("password"))
+}
+
 fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
@@ -415,6 +500,70 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    fn password_file(name: &str, content: &str) -> String {
+        let path = std::env::temp_dir().join(format!("ms-pw-{}-{name}", std::process::id()));
+        std::fs::write(&path, content).expect("write password file");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_password_file_joins_either_url_form_and_never_shows() {
+        let file = password_file("ok", "p@ss word/1\n");
+        let c = Config::from_vars(vars(&[
+            (URL_VAR, "postgres://bob@h:5432/db?sslmode=disable"),
+            (PASSWORD_FILE_VAR, &file),
+        ]))
+        .expect("url with file");
+        assert_eq!(
+            c.url(),
+            "postgres://bob@h:5432/db?sslmode=disable&password=p%40ss%20word%2F1"
+        );
+        let seed = Config::from_vars(vars(&[
+            ("TIMESCALEDB_HOST", "h"),
+            ("TIMESCALEDB_NAME", "db"),
+            ("TIMESCALEDB_USER", "bob"),
+            (PASSWORD_FILE_VAR, &file),
+        ]))
+        .expect("seed with file");
+        assert_eq!(seed.url(), "postgres://bob:p%40ss%20word%2F1@h:5432/db");
+        let both = Config::from_vars(vars(&[
+            ("TIMESCALEDB_HOST", "h"),
+            ("TIMESCALEDB_NAME", "db"),
+            ("TIMESCALEDB_USER", "bob"),
+            ("TIMESCALEDB_PASSWORD", "other"),
+            (PASSWORD_FILE_VAR, &file),
+        ]))
+        .expect_err("two passwords");
+        assert_eq!(both.variable, PASSWORD_FILE_VAR);
+        for url in ["postgres://bob:pw@h/db", "postgres://bob@h/db?password=pw"] {
+            let e = Config::from_vars(vars(&[(URL_VAR, url), (PASSWORD_FILE_VAR, &file)]))
+                .expect_err("URL with a password");
+            assert_eq!(e.variable, PASSWORD_FILE_VAR, "{url}");
+        }
+        // Missing and empty files name the variable and the path, never a password.
+        let empty = password_file("empty", "\n");
+        for path in [empty.as_str(), "/nonexistent/pw"] {
+            let e = Config::from_vars(vars(&[
+                (URL_VAR, "postgres://bob@h/db"),
+                (PASSWORD_FILE_VAR, path),
+            ]))
+            .expect_err("unusable file");
+            assert_eq!(e.variable, PASSWORD_FILE_VAR);
+            assert!(e.problem.contains(path), "{e}");
+        }
+        let e = read_password_file(&file).expect("readable");
+        assert!(!format!(
+            "{:?}",
+            Config::new("postgres://bob@h/db")
+                .with_password(&e)
+                .expect("pw")
+        )
+        .contains("p%40ss"));
+        for f in [file, empty] {
+            let _ = std::fs::remove_file(f);
+        }
     }
 
     #[test]
