@@ -35,33 +35,11 @@ impl DbUrl {
         &self.0
     }
 
-    /// The password in the URL: `user:PASSWORD@host`, or a `password=` query parameter.
-    fn passwords(&self) -> Vec<&str> {
-        let mut found = Vec::new();
-        if let Some((_, rest)) = self.0.split_once("://") {
-            let authority = rest.split(['/', '?']).next().unwrap_or("");
-            if let Some((userinfo, _)) = authority.rsplit_once('@') {
-                if let Some((_, password)) = userinfo.split_once(':') {
-                    found.push(password);
-                }
-            }
-        }
-        if let Some((_, query)) = self.0.split_once('?') {
-            for pair in query.split('&') {
-                if let Some(password) = pair.strip_prefix("password=") {
-                    found.push(password);
-                }
-            }
-        }
-        found.retain(|p| !p.is_empty());
-        found
-    }
-
     /// `text` with the URL and any password in it replaced, for error messages that
     /// drivers may have built from the connection string.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.replace(&self.0, "<database url>");
-        for password in self.passwords() {
+        for password in marketseries::url_passwords(&self.0) {
             out = out.replace(password, "***");
         }
         out

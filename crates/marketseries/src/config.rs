@@ -303,7 +303,7 @@ impl Config {
     /// [`Error::Config`] when the URL already carries a password (in its user part or as a
     /// parameter): two passwords would leave it unclear which one is meant.
     pub fn with_password(mut self, password: &str) -> Result<Self> {
-        if has_password(&self.url) {
+        if !url_passwords(&self.url).is_empty() {
             return Err(Error::Config(
                 "the database URL already carries a password; give it in one place only".to_owned(),
             ));
@@ -440,19 +440,29 @@ pub fn read_password_file(path: &str) -> std::result::Result<String, EnvError> {
     Ok(pw.to_owned())
 }
 
-/// Whether `url` has a password in its user part (`user:pw@`) or a `password` parameter.
-fn has_password(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let in_userinfo = authority
-        .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    let query = query.split('#').next().unwrap_or("");
-    in_userinfo
-        || query
-            .split('&')
-            .any(|kv| kv.split('=').next() == Some("password"))
+/// The passwords `url` carries, as written: in its user part (`user:PASSWORD@host`) and in
+/// `password=` parameters; empty ones are left out. For redacting messages and for
+/// [`Config::with_password`]'s check.
+pub fn url_passwords(url: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if let Some((_, password)) = userinfo.split_once(':') {
+                found.push(password);
+            }
+        }
+    }
+    if let Some((_, query)) = url.split_once('?') {
+        let query = query.split('#').next().unwrap_or("");
+        found.extend(
+            query
+                .split('&')
+                .filter_map(|kv| kv.strip_prefix("password=")),
+        );
+    }
+    found.retain(|p| !p.is_empty());
+    found
 }
 
 fn encode(text: &str) -> String {

@@ -34,8 +34,8 @@ mod config;
 mod open;
 
 pub use config::{
-    read_password_file, Backend, BackendChoice, Config, EnvError, Resolved, BACKEND_VAR,
-    PASSWORD_FILE_VAR, SEED_VARS, URL_VAR,
+    read_password_file, url_passwords, Backend, BackendChoice, Config, EnvError, Resolved,
+    BACKEND_VAR, PASSWORD_FILE_VAR, SEED_VARS, URL_VAR,
 };
 pub use marketseries_core::*;
 #[cfg(feature = "postgres")]

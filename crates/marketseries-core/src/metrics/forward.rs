@@ -1,7 +1,9 @@
 //! The trait impls of [`MetricsStore`]: every method forwarded to the wrapped store
 //! through [`MetricsStore::observe`], the defaults included (see the module documentation).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -48,18 +50,19 @@ fn single<T>(_: &T) -> usize {
     1
 }
 
-/// Adds `n` per label pair of `records` to `counter`, one `with_label_values` per pair.
-fn count_by<'a, T>(
+/// Adds to `counter` the records of each label pair: grouped by borrowed keys first, so a
+/// batch formats each distinct second label once, not once per record.
+fn count_by<'a, T, K: Eq + Hash + fmt::Display>(
     counter: &prometheus::IntCounterVec,
     records: &'a [T],
-    labels: impl Fn(&'a T) -> (&'a str, String),
+    labels: impl Fn(&'a T) -> (&'a str, K),
 ) {
-    let mut by: BTreeMap<(&str, String), u64> = BTreeMap::new();
+    let mut by: HashMap<(&str, K), u64> = HashMap::new();
     for r in records {
         *by.entry(labels(r)).or_default() += 1;
     }
     for ((a, b), n) in by {
-        counter.with_label_values(&[a, b.as_str()]).inc_by(n);
+        counter.with_label_values(&[a, &b.to_string()]).inc_by(n);
     }
 }
 
@@ -77,7 +80,7 @@ impl<S: TimeSeriesStore + ?Sized> PriceStore for MetricsStore<S> {
             )
             .await?;
         count_by(&self.families.price_inserts, candles, |c| {
-            (self.symbol_label(&c.symbol), c.interval.to_string())
+            (self.symbol_label(&c.symbol), c.interval)
         });
         Ok(summary)
     }
@@ -145,7 +148,7 @@ impl<S: TimeSeriesStore + ?Sized> SentimentStore for MetricsStore<S> {
             .observe(SENTIMENT, "store_sentiments", call, None)
             .await?;
         count_by(&self.families.sentiment_inserts, readings, |r| {
-            (self.symbol_label(&r.asset), r.source.clone())
+            (self.symbol_label(&r.asset), r.source.as_str())
         });
         Ok(summary)
     }
@@ -226,7 +229,7 @@ impl<S: TimeSeriesStore + ?Sized> FlowStore for MetricsStore<S> {
         let call = self.inner.store_flows(flows);
         let summary = self.observe(FLOW, "store_flows", call, None).await?;
         count_by(&self.families.flow_inserts, flows, |f| {
-            (self.symbol_label(&f.asset), f.flow_type.as_str().to_owned())
+            (self.symbol_label(&f.asset), f.flow_type)
         });
         Ok(summary)
     }
@@ -287,7 +290,7 @@ impl<S: TimeSeriesStore + ?Sized> IndicatorStore for MetricsStore<S> {
             .observe(INDICATOR, "store_indicators", call, None)
             .await?;
         count_by(&self.families.indicator_inserts, values, |v| {
-            (self.symbol_label(&v.symbol), v.interval.to_string())
+            (self.symbol_label(&v.symbol), v.interval)
         });
         Ok(summary)
     }

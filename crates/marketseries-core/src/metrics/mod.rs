@@ -162,7 +162,7 @@ impl<S: TimeSeriesStore + ?Sized> MetricsStore<S> {
         let now = self.clock.now();
         for agg in &stats.aggregates {
             if let Some(watermark) = agg.watermark {
-                let lag = (now - watermark).num_milliseconds();
+                let lag = now - watermark;
                 self.families
                     .aggregate_lag
                     .with_label_values(&[agg.name.as_str()])
@@ -183,12 +183,12 @@ fn count(n: usize) -> f64 {
     u32::try_from(n).map_or(f64::from(u32::MAX), f64::from)
 }
 
-/// Milliseconds as seconds (exact for any lag below 2^53 ms).
-fn seconds(millis: i64) -> f64 {
-    let clamped =
-        i32::try_from(millis / 1000).unwrap_or(if millis < 0 { i32::MIN } else { i32::MAX });
-    let rest = i32::try_from(millis % 1000).unwrap_or(0);
-    f64::from(clamped) + f64::from(rest) / 1000.0
+/// A signed duration in seconds (a watermark ahead of the clock gives a negative lag).
+fn seconds(d: chrono::TimeDelta) -> f64 {
+    match d.to_std() {
+        Ok(ahead) => ahead.as_secs_f64(),
+        Err(_) => -(-d).to_std().map_or(0.0, |behind| behind.as_secs_f64()),
+    }
 }
 
 /// The `kind` label of an error.
@@ -224,9 +224,10 @@ mod tests {
 
     #[test]
     fn lag_seconds_keep_milliseconds() {
-        assert_eq!(seconds(1_500), 1.5);
-        assert_eq!(seconds(-250), -0.25);
-        assert_eq!(seconds(0), 0.0);
+        let ms = chrono::TimeDelta::milliseconds;
+        assert_eq!(seconds(ms(1_500)), 1.5);
+        assert_eq!(seconds(ms(-250)), -0.25);
+        assert_eq!(seconds(ms(0)), 0.0);
     }
 
     /// With per-symbol labels off, every symbol's inserts land in one series.
