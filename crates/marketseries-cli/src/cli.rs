@@ -59,8 +59,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create or upgrade the database schema (idempotent).
-    Migrate,
+    /// Create or upgrade the database schema (idempotent); with `--roles`, also the
+    /// least-privilege reader and writer roles.
+    Migrate(MigrateArgs),
     /// Import a CSV file (the whole file is checked before anything is stored).
     #[command(subcommand)]
     Import(ImportCommand),
@@ -83,6 +84,10 @@ pub enum Command {
     /// keeps everything; retention drops data only where a horizon was set here.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run as a service: /metrics (Prometheus), /health and /ready over HTTP, and
+    /// maintenance on a schedule (refresh, stored policies, stored retention), until
+    /// SIGTERM. Example: `marketseries serve --listen 0.0.0.0:9187 --refresh-every 30s`.
+    Serve(ServeArgs),
 }
 
 /// `policy` subcommands.
@@ -373,6 +378,59 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+}
+
+/// Options of `migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Also create (where missing) the group roles `--reader-role` (reads only) and
+    /// `--writer-role` (adds and corrects rows; no deletes, DDL or policies), and grant them
+    /// their rights on this database; the migrating role stays the owner. Needs
+    /// CREATEROLE. Grant them to login roles yourself: `GRANT marketseries_writer TO
+    /// ingest`.
+    #[arg(long)]
+    pub roles: bool,
+    /// Name of the reader role.
+    #[arg(long, default_value = "marketseries_reader", requires = "roles")]
+    pub reader_role: String,
+    /// Name of the writer role.
+    #[arg(long, default_value = "marketseries_writer", requires = "roles")]
+    pub writer_role: String,
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address for /metrics, /health and /ready (port 0 takes a free one; the address is
+    /// printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:9187", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// How often to refresh the aggregates and read their lag.
+    #[arg(long, default_value = "1m", value_parser = crate::parse::std_duration)]
+    pub refresh_every: std::time::Duration,
+    /// Leave refreshing to another process (TimescaleDB's refresh jobs, `maintain`) and
+    /// only read the aggregates' lag every `--refresh-every`.
+    #[arg(long)]
+    pub no_refresh: bool,
+    /// How often to apply the stored policies (partitions ahead on plain PostgreSQL,
+    /// TimescaleDB's jobs) and retention (only where `policy set retention` stored a
+    /// horizon); both also run at start.
+    #[arg(long, default_value = "1h", value_parser = crate::parse::std_duration)]
+    pub policies_every: std::time::Duration,
+    /// Lag of an aggregate beyond its own bucket (a watermark trails the clock by up to one
+    /// bucket) at which /health answers 503, or `off`.
+    #[arg(long, default_value = "1h", value_parser = crate::parse::optional_duration)]
+    pub max_lag: OptionalDuration,
+    /// Database connections the service holds at most; refreshes use half of them.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub connections: u32,
+    /// Count inserts under the symbol label `all` instead of per symbol, to bound the
+    /// series a scrape carries when there are thousands of symbols.
+    #[arg(long)]
+    pub no_symbol_labels: bool,
+    /// How long SIGTERM waits for a running maintenance task before cancelling it.
+    #[arg(long, default_value = "30s", value_parser = crate::parse::std_duration)]
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// Options of `maintain`.

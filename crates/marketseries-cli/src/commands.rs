@@ -14,8 +14,8 @@ use marketseries_core::{
 
 use crate::cli::{
     CandleImportArgs, Command, ImportArgs, ImportCommand, IndicatorAtArgs, IndicatorSeriesArgs,
-    IndicatorSymbolArgs, IndicatorsCommand, LatestArgs, MaintainArgs, OhlcvArgs, ReportArgs,
-    ReportFormat, ValueFormat,
+    IndicatorSymbolArgs, IndicatorsCommand, LatestArgs, MaintainArgs, MigrateArgs, OhlcvArgs,
+    ReportArgs, ReportFormat, ValueFormat,
 };
 use crate::connect::{connect, ConnectOptions, DbUrl, OpenedStore};
 use crate::error::{CliError, CliResult};
@@ -53,7 +53,7 @@ impl Target {
 /// Whatever the command reports; see [`CliError`].
 pub async fn run(command: Command, target: &Target) -> CliResult {
     match command {
-        Command::Migrate => migrate(target).await,
+        Command::Migrate(args) => migrate(args, target).await,
         Command::Import(ImportCommand::Candles(args)) => import_candles(args, target).await,
         Command::Import(ImportCommand::Sentiment(args)) => {
             import_file(&args, target, |first| {
@@ -84,6 +84,7 @@ pub async fn run(command: Command, target: &Target) -> CliResult {
         Command::Stats(args) => stats(args, target).await,
         Command::Maintain(args) => maintain(args, target).await,
         Command::Policy(command) => crate::policy::run(command, target).await,
+        Command::Serve(args) => crate::serve::run(args, target).await,
     }
 }
 
@@ -110,13 +111,27 @@ pub(crate) fn render(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> CliRes
         .map_err(|e| CliError::output(&e))
 }
 
-async fn migrate(target: &Target) -> CliResult {
-    let store = target.open().await?;
+async fn migrate(args: MigrateArgs, target: &Target) -> CliResult {
+    let opened = connect(&target.url, target.options).await?;
+    let store = opened.store();
     store.migrate().await?;
-    print(&format!(
+    let mut report = format!(
         "migrated: the {} schema is up to date\n",
         store.capabilities().backend
-    ))
+    );
+    if args.roles {
+        let roles = marketseries::Roles {
+            reader: args.reader_role,
+            writer: args.writer_role,
+        };
+        opened.opened.create_roles(&roles).await?;
+        report.push_str(&format!(
+            "roles: {} (reads) and {} (writes) granted on this database; grant them to \
+             login roles (GRANT {} TO <user>)\n",
+            roles.reader, roles.writer, roles.writer
+        ));
+    }
+    print(&report)
 }
 
 async fn import_candles(args: CandleImportArgs, target: &Target) -> CliResult {
@@ -429,6 +444,7 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
         &target.url,
         ConnectOptions {
             connections: args.jobs,
+            refresh_workers: args.jobs,
             ..target.options
         },
     )

@@ -53,8 +53,10 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Which backend serves a `postgres://` URL.
     pub backend: BackendChoice,
-    /// Connections the command may hold at once (1 but for `maintain --jobs`).
+    /// Connections the command may hold at once (1 but for `maintain --jobs` and `serve`).
     pub connections: u32,
+    /// Of those, how many a refresh works on at once.
+    pub refresh_workers: u32,
 }
 
 /// The `--backend` option: which backend serves a `postgres://` URL.
@@ -109,7 +111,7 @@ pub async fn connect(url: &DbUrl, options: ConnectOptions) -> CliResult<OpenedSt
     // all that a server serving one client per database (the embedded TimescaleDB of the
     // test rig) can give. `maintain --jobs N` refreshes on N.
     config.store.pool_size = options.connections.max(1);
-    config.store.refresh_workers = options.connections.max(1);
+    config.store.refresh_workers = options.refresh_workers.clamp(1, options.connections.max(1));
     let opened = marketseries::open_backend(&config, Arc::new(SystemClock))
         .await
         .map_err(|e| CliError::failed(url.redact(&format!("cannot open the database: {e}"))))?;
@@ -143,6 +145,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             backend: BackendChoice::Postgres,
             connections: 1,
+            refresh_workers: 1,
         };
         for (u, backend) in [
             ("mysql://root:pw@h/db", BackendChoice::Auto),

@@ -41,6 +41,7 @@ mod import;
 mod output;
 mod parse;
 mod policy;
+mod serve;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -80,6 +81,7 @@ fn main() -> ExitCode {
             connect_timeout: Duration::from_secs(cli.connect_timeout.max(1)),
             backend: cli.backend,
             connections: 1,
+            refresh_workers: 1,
         },
     };
     // One command does one thing at a time: a single-threaded runtime is enough.

@@ -271,6 +271,16 @@ pub fn duration(text: &str) -> Result<TimeDelta, String> {
         .ok_or_else(bad)
 }
 
+/// [`duration`] as a `std::time::Duration`.
+///
+/// # Errors
+/// As [`duration`].
+pub fn std_duration(text: &str) -> Result<std::time::Duration, String> {
+    duration(text)?
+        .to_std()
+        .map_err(|_| format!("{text:?} is not a duration"))
+}
+
 /// [`duration`], or `None` for `forever`, `off` or `none` (any case).
 ///
 /// # Errors

@@ -124,6 +124,16 @@ pub enum Error {
     /// Not retryable: repeating the call meets the same answer.
     #[error("connection error: {0}")]
     Connection(String),
+    /// A TLS connection to the database was refused: the server does not offer TLS where
+    /// `sslmode` demands it, or its certificate did not pass the verification `sslmode`
+    /// asks for. Not retryable. [`Error::kind`] is [`ErrorKind::Connection`].
+    #[error("TLS error ({failure}): {message}")]
+    Tls {
+        /// What failed.
+        failure: TlsFailure,
+        /// The details, naming the server and the setting involved.
+        message: String,
+    },
     /// An open connection broke before the transaction's `COMMIT` was sent: nothing of the
     /// transaction was committed. Retryable.
     #[error("connection lost: {0}")]
@@ -151,6 +161,37 @@ pub enum Error {
     /// Anything else.
     #[error("{0}")]
     Other(String),
+}
+
+/// Why a TLS connection was refused ([`Error::Tls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The server does not offer TLS, and `sslmode` (`require`, `verify-ca`, `verify-full`)
+    /// does not fall back to plaintext.
+    NotOffered,
+    /// The server's certificate does not chain to a root in `sslrootcert` (another
+    /// certificate authority, or a self-signed certificate).
+    UntrustedCertificate,
+    /// The certificate chains to a trusted root but is not valid for the host name
+    /// connected to (`sslmode=verify-full`).
+    HostMismatch,
+    /// The certificate has expired or is not valid yet.
+    Expired,
+    /// Any other failure of the TLS handshake.
+    Handshake,
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotOffered => "server does not offer TLS",
+            Self::UntrustedCertificate => "untrusted server certificate",
+            Self::HostMismatch => "certificate not valid for the host name",
+            Self::Expired => "certificate expired or not yet valid",
+            Self::Handshake => "handshake failed",
+        })
+    }
 }
 
 fn display_intervals(intervals: &[Interval]) -> String {
@@ -188,7 +229,9 @@ impl Error {
             Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::Config(_) => ErrorKind::Config,
             Self::Unconfirmed { .. } => ErrorKind::Unconfirmed,
-            Self::Connection(_) | Self::ConnectionLost(_) => ErrorKind::Connection,
+            Self::Connection(_) | Self::ConnectionLost(_) | Self::Tls { .. } => {
+                ErrorKind::Connection
+            }
             Self::AmbiguousCommit(_) => ErrorKind::AmbiguousCommit,
             Self::CheckoutTimeout(_) | Self::Timeout(_) => ErrorKind::Timeout,
             Self::Database { .. } => ErrorKind::Database,

@@ -38,7 +38,7 @@ pub use candle::{
     PriceRange, VolumeLevel, VolumeProfileQuery,
 };
 pub use capabilities::{AggregateCapability, Capabilities, OHLCV_AGGREGATE_WIDTHS};
-pub use error::{Error, ErrorKind, Result, RETRYABLE_SQLSTATES};
+pub use error::{Error, ErrorKind, Result, TlsFailure, RETRYABLE_SQLSTATES};
 pub use expiry::{ExpiringData, Expiry, PolicyReport, RetentionPreview};
 pub use flow::{ExchangeFlow, Flow, FlowAggregate, FlowType, FlowVelocity, NetFlow, WhaleQuery};
 pub use indicator::{IndicatorQuery, IndicatorSeries, IndicatorValue};

@@ -1,5 +1,11 @@
 //! Time partitions: created before rows arrive, dropped whole by retention.
 //!
+//! Creation goes through `marketseries_create_partition` (migration 6), a `SECURITY
+//! DEFINER` function owned by the role that ran the migration: partition DDL needs
+//! ownership of the table, and the writer role of `migrate --roles` has none, yet its
+//! batches (backfills included) create the partitions they need. Retention, which detaches
+//! and drops, runs as the owner only.
+//!
 //! A partition is named `<table>_p<start as YYYYMMDDHHMMSS>_<width in seconds>` so its bounds
 //! can be read back from the name alone. Creation takes a transaction-scoped advisory lock
 //! on the name, so concurrent writers creating the same partition both succeed.
@@ -207,18 +213,10 @@ pub(crate) async fn ensure(
     }
     for p in &missing {
         // Names and bounds come from constants and timestamps only, never from input.
+        // The function (migration 6) runs as its owner, so that a writer role without
+        // ownership of the table creates the partitions its batches need.
         let ddl = format!(
-            "DO $ddl$ BEGIN \
-             PERFORM pg_advisory_xact_lock(hashtext('{name}')); \
-             IF to_regclass('{name}') IS NULL THEN \
-               CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS \
-                 INCLUDING STORAGE); \
-               ALTER TABLE {name} ADD CONSTRAINT {name}_bounds \
-                 CHECK (time >= '{from}' AND time < '{to}'); \
-               ALTER TABLE {table} ATTACH PARTITION {name} \
-                 FOR VALUES FROM ('{from}') TO ('{to}'); \
-             END IF; \
-             END $ddl$",
+            "SELECT marketseries_create_partition('{table}', '{name}', '{from}', '{to}')",
             name = p.name,
             from = p.start.to_rfc3339(),
             to = p.end().to_rfc3339(),

@@ -9,14 +9,14 @@ use std::fmt;
 
 use marketseries_core::Error;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls, Transaction};
+use tokio_postgres::{Client, Transaction};
 
 use crate::config::PgConfig;
 
 /// Opens the clients of the pool, each session set up as the flavor's pooled diesel
 /// sessions are (UTC, plan cache mode, statement timeout).
 pub struct ClientManager {
-    url: String,
+    tls: crate::tls::TlsConnector,
     setup: String,
     close_after_use: bool,
 }
@@ -30,18 +30,25 @@ impl fmt::Debug for ClientManager {
 
 impl bb8::ManageConnection for ClientManager {
     type Connection = Client;
-    type Error = tokio_postgres::Error;
+    type Error = Error;
 
-    async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
+    async fn connect(&self) -> Result<Client, Error> {
+        let (client, connection) = self.tls.connect().await?;
         // The connection task ends when the client is dropped.
         tokio::spawn(connection);
-        client.batch_execute(&self.setup).await?;
+        client
+            .batch_execute(&self.setup)
+            .await
+            .map_err(|e| pg_error(&e))?;
         Ok(client)
     }
 
-    async fn is_valid(&self, client: &mut Client) -> Result<(), tokio_postgres::Error> {
-        client.simple_query("").await.map(drop)
+    async fn is_valid(&self, client: &mut Client) -> Result<(), Error> {
+        client
+            .simple_query("")
+            .await
+            .map(drop)
+            .map_err(|e| pg_error(&e))
     }
 
     fn has_broken(&self, client: &mut Client) -> bool {
@@ -58,9 +65,14 @@ pub type PooledClient<'a> = bb8::PooledConnection<'a, ClientManager>;
 /// Builds the pool without connecting (a store that never writes never opens a client).
 /// With `one_client`, every client is closed after use (see
 /// [`Flavor::serves_one_client`](crate::Flavor::serves_one_client)).
-pub(crate) fn pool(config: &PgConfig, setup: &str, one_client: bool) -> ClientPool {
+pub(crate) fn pool(
+    config: &PgConfig,
+    tls: &crate::tls::TlsConnector,
+    setup: &str,
+    one_client: bool,
+) -> ClientPool {
     let manager = ClientManager {
-        url: config.url().to_owned(),
+        tls: tls.clone(),
         setup: format!(
             "{setup}; SET statement_timeout = {}",
             config.statement_timeout.as_millis()
@@ -125,16 +137,17 @@ pub async fn commit(tx: Transaction<'_>) -> marketseries_core::Result<()> {
 /// [`Error::CheckoutTimeout`]; a server that refused the session with a retryable
 /// SQLSTATE (cannot connect now, too many connections) is [`Error::Database`] with it;
 /// anything else that prevented connecting is [`Error::Connection`].
-pub(crate) fn checkout_error(e: bb8::RunError<tokio_postgres::Error>) -> Error {
+pub(crate) fn checkout_error(e: bb8::RunError<Error>) -> Error {
     match e {
         bb8::RunError::TimedOut => Error::CheckoutTimeout(
             "no database connection became available within the connect timeout \
              (is the server reachable?)"
                 .to_owned(),
         ),
-        bb8::RunError::User(e) => match pg_error(&e) {
+        bb8::RunError::User(e) => match e {
+            Error::Tls { .. } | Error::Connection(_) => e,
             db @ Error::Database { .. } if db.is_retryable() => db,
-            _ => Error::Connection(e.to_string()),
+            other => Error::Connection(other.to_string()),
         },
     }
 }

@@ -8,7 +8,7 @@ use diesel::ConnectionError;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 use marketseries_core::{Error, Result};
 
@@ -140,12 +140,23 @@ impl ManageConnection for DieselManager {
 /// that opening the store costs one server connection, not two.
 pub(crate) async fn build(
     config: &PgConfig,
+    tls: &crate::tls::TlsConnector,
     setup: &'static str,
     one_client: bool,
     seed: Option<AsyncPgConnection>,
 ) -> Result<PgPool> {
     let timeout_ms = config.statement_timeout.as_millis();
     let session = format!("{setup}; SET statement_timeout = {timeout_ms}");
+    let tls = tls.clone();
+    // Opened here rather than by the pool, so that a refused connection (TLS above all)
+    // reaches the caller as its typed error, not as the pool's text. Not on a server that
+    // serves one client at a time: an open connection waiting for the pool's first checkout
+    // would block the write path's client meanwhile.
+    let seed = match seed {
+        Some(conn) => Some(conn),
+        None if one_client => None,
+        None => Some(tls.establish().await?),
+    };
     let seed = match seed {
         Some(mut conn) => {
             conn.batch_execute(&session)
@@ -161,10 +172,13 @@ pub(crate) async fn build(
     } else {
         RecyclingMethod::Fast
     };
-    manager.custom_setup = Box::new(move |url| {
-        let url = url.to_owned();
+    manager.custom_setup = Box::new(move |_url| {
+        let tls = tls.clone();
         async move {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
+            let mut conn = tls
+                .establish()
+                .await
+                .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
             conn.batch_execute(&format!("{setup}; SET statement_timeout = {timeout_ms}"))
                 .await
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;

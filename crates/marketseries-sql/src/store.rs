@@ -28,6 +28,8 @@ pub struct SqlStore<F: Flavor> {
     pool: PgPool,
     /// The `tokio-postgres` clients of the write path, created on the first write.
     clients: Arc<OnceLock<ClientPool>>,
+    /// How both pools connect (TLS as the URL's `sslmode` says).
+    tls: crate::tls::TlsConnector,
     retries: Arc<RetryCounts>,
     config: PgConfig,
     clock: Arc<dyn Clock>,
@@ -40,6 +42,7 @@ impl<F: Flavor> Clone for SqlStore<F> {
         Self {
             pool: self.pool.clone(),
             clients: self.clients.clone(),
+            tls: self.tls.clone(),
             retries: self.retries.clone(),
             config: self.config.clone(),
             clock: self.clock.clone(),
@@ -102,8 +105,10 @@ impl<F: Flavor> SqlStore<F> {
         seed: Option<diesel_async::AsyncPgConnection>,
     ) -> Result<Self> {
         flavor.check_config(&config)?;
+        let tls = crate::tls::TlsConnector::new(config.url())?;
         let pool = crate::pool::build(
             &config,
+            &tls,
             flavor.session_setup(),
             flavor.serves_one_client(),
             seed,
@@ -113,6 +118,7 @@ impl<F: Flavor> SqlStore<F> {
         Ok(Self {
             pool,
             clients: Arc::new(OnceLock::new()),
+            tls,
             retries: Arc::default(),
             config,
             clock,
@@ -161,6 +167,7 @@ impl<F: Flavor> SqlStore<F> {
             .get_or_init(|| {
                 crate::client::pool(
                     &self.config,
+                    &self.tls,
                     self.flavor.session_setup(),
                     self.flavor.serves_one_client(),
                 )

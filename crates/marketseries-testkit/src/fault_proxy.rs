@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -57,6 +57,10 @@ pub struct Fault {
 struct State {
     armed: Mutex<VecDeque<Fault>>,
     cuts: AtomicU64,
+    /// While set, every connection is refused (accepted and closed at once).
+    down: AtomicBool,
+    /// The relays of open connections, to cut them all when the proxy goes down.
+    relays: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl State {
@@ -129,12 +133,19 @@ impl FaultProxy {
         let shared = state.clone();
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if shared.down.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
                 let state = shared.clone();
                 let upstream = upstream.clone();
-                tokio::spawn(async move {
+                let relay = tokio::spawn(async move {
                     // A connection that fails ends; the client sees it closed.
                     let _ = relay(client, &upstream, &state).await;
                 });
+                let mut relays = shared.relays.lock().unwrap_or_else(PoisonError::into_inner);
+                relays.retain(|r| !r.is_finished());
+                relays.push(relay.abort_handle());
             }
         });
         Ok(Self {
@@ -166,6 +177,25 @@ impl FaultProxy {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+
+    /// Takes the "server" down (`true`: open connections are cut, new ones closed at
+    /// once, as a stopped server would) or brings it back (`false`), without touching
+    /// the real server, which other tests share.
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+        if down {
+            let relays = std::mem::take(
+                &mut *self
+                    .state
+                    .relays
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            for relay in relays {
+                relay.abort();
+            }
+        }
     }
 
     /// Connections cut so far.

@@ -7,8 +7,10 @@ pub mod counts;
 pub mod fault_proxy;
 pub mod faults;
 pub mod generate;
+pub mod http;
 pub mod launcher;
 pub mod naive;
 pub mod sql_checks;
+pub mod tls;
 
 pub use conformance::{MemoryFactory, StoreFactory};

@@ -2,8 +2,9 @@
 
 use diesel::sql_types::{Bool, Nullable, Text};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{Error, Result};
+use marketseries_sql::tls::TlsConnector;
 use marketseries_sql::{database_error, PgConfig};
 
 /// The TimescaleDB edition of a server.
@@ -74,9 +75,7 @@ pub(crate) fn is_wasm_build(version: &str) -> bool {
 /// back, so that the store's pool can start with it), creating the extension in the database first if it is available but not yet created
 /// there (the license setting only exists once the library is loaded).
 pub(crate) async fn detect(config: &PgConfig) -> Result<(Server, AsyncPgConnection)> {
-    let mut conn = AsyncPgConnection::establish(config.url())
-        .await
-        .map_err(|e| Error::Connection(e.to_string()))?;
+    let mut conn = TlsConnector::new(config.url())?.establish().await?;
     let version: Version = diesel::sql_query("SELECT version() AS version")
         .get_result(&mut conn)
         .await
@@ -138,9 +137,7 @@ struct Probe {
 /// # Errors
 /// [`Error::Connection`] when the server cannot be reached.
 pub async fn prefers_timescale(config: &PgConfig) -> Result<bool> {
-    let mut conn = AsyncPgConnection::establish(config.url())
-        .await
-        .map_err(|e| Error::Connection(e.to_string()))?;
+    let mut conn = TlsConnector::new(config.url())?.establish().await?;
     let probe: Probe = diesel::sql_query(
         "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS installed,          (EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') \
                  AND current_setting('shared_preload_libraries') LIKE '%timescaledb%') \

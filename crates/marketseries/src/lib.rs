@@ -32,6 +32,8 @@ compile_error!(
 
 mod config;
 mod open;
+#[cfg(feature = "service")]
+pub mod service;
 
 pub use config::{
     read_password_file, url_passwords, Backend, BackendChoice, Config, EnvError, Resolved,
@@ -40,7 +42,8 @@ pub use config::{
 pub use marketseries_core::*;
 #[cfg(feature = "postgres")]
 pub use marketseries_postgres as postgres;
-pub use marketseries_sql::PgConfig;
+pub use marketseries_sql::tls::SslMode;
+pub use marketseries_sql::{PgConfig, PoolGauge, PoolStatus, Roles};
 #[cfg(feature = "timescaledb")]
 pub use marketseries_timescale as timescale;
 pub use open::{backend_of, open, open_backend, open_with_clock, Opened};

@@ -53,6 +53,32 @@ impl Opened {
         }
     }
 
+    /// What the store's connection pools hold and how often checkouts waited
+    /// ([`SqlStore::pool_status`](marketseries_sql::SqlStore::pool_status)), for a service
+    /// to export.
+    pub fn pool_status(&self) -> marketseries_sql::PoolStatus {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(s) => s.pool_status(),
+            #[cfg(feature = "timescaledb")]
+            Self::Timescale(s) => s.pool_status(),
+        }
+    }
+
+    /// Creates the least-privilege group roles and grants them their rights on this
+    /// database ([`SqlStore::create_roles`](marketseries_sql::SqlStore::create_roles)).
+    ///
+    /// # Errors
+    /// As [`SqlStore::create_roles`](marketseries_sql::SqlStore::create_roles).
+    pub async fn create_roles(&self, roles: &marketseries_sql::Roles) -> Result<()> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(s) => s.create_roles(roles).await,
+            #[cfg(feature = "timescaledb")]
+            Self::Timescale(s) => s.create_roles(roles).await,
+        }
+    }
+
     /// The store behind the common API.
     pub fn into_store(self) -> Box<dyn TimeSeriesStore> {
         match self {

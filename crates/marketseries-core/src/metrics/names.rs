@@ -51,6 +51,37 @@ pub const ALL: [&str; 13] = [
     AGGREGATE_LAG,
 ];
 
+/// Connections a pool of the store holds (idle or in use), by `pool` (`reads`: reads and
+/// maintenance; `writes`: the write path's clients). Exported by `marketseries serve`.
+pub const POOL_CONNECTIONS: &str = "marketseries_pool_connections";
+/// Of those, idle, by `pool`.
+pub const POOL_IDLE: &str = "marketseries_pool_idle_connections";
+/// Connection checkouts, by `pool`.
+pub const POOL_CHECKOUTS: &str = "marketseries_pool_checkouts_total";
+/// Checkouts that had to wait for a connection, by `pool`.
+pub const POOL_WAITS: &str = "marketseries_pool_waits_total";
+/// Checkouts that gave up after the connect timeout, by `pool`.
+pub const POOL_TIMEOUTS: &str = "marketseries_pool_timeouts_total";
+/// Seconds spent waiting for connections, summed over checkouts, by `pool`.
+pub const POOL_WAIT_SECONDS: &str = "marketseries_pool_wait_seconds_total";
+/// Scheduled maintenance tasks the service ran, by `task` (`policies`, `refresh`,
+/// `retention`, `stats`) and `outcome` (`ok`, `error`).
+pub const MAINTENANCE_RUNS: &str = "marketseries_maintenance_runs_total";
+/// 1 when the service's last database check succeeded, 0 when it failed.
+pub const DATABASE_UP: &str = "marketseries_database_up";
+
+/// Every metric name `marketseries serve` adds to the decorator's ([`ALL`]).
+pub const SERVICE: [&str; 8] = [
+    POOL_CONNECTIONS,
+    POOL_IDLE,
+    POOL_CHECKOUTS,
+    POOL_WAITS,
+    POOL_TIMEOUTS,
+    POOL_WAIT_SECONDS,
+    MAINTENANCE_RUNS,
+    DATABASE_UP,
+];
+
 /// The value a per-symbol (or per-asset) label takes when
 /// [`MetricsOptions::per_symbol_labels`](super::MetricsOptions::per_symbol_labels) is off.
 pub const ANY_SYMBOL: &str = "all";

@@ -314,9 +314,18 @@ pub struct Server {
     pub flavor: Flavor,
     url: String,
     log: Option<PathBuf>,
+    tls_root_cert: Option<PathBuf>,
 }
 
 impl Server {
+    /// The CA certificate (PEM) this launcher's PostgreSQL cluster serves TLS under, for
+    /// `sslrootcert`; its server certificate is valid for [`crate::tls::SERVER_NAMES`].
+    /// `None` for external and embedded servers, and for a cluster started by a launcher
+    /// older than TLS (`cargo xtask db stop` replaces it).
+    pub fn tls_root_cert(&self) -> Option<&Path> {
+        self.tls_root_cert.as_deref()
+    }
+
     /// Admin connection URL, e.g.
     /// `postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable`.
     pub fn url(&self) -> &str {
@@ -343,6 +352,11 @@ impl Server {
             flavor: state.flavor,
             url: state.url.clone(),
             log: Some(state.log.clone()),
+            tls_root_cert: state
+                .cluster_dir
+                .as_ref()
+                .map(|dir| dir.join(native::TLS_CA_FILE))
+                .filter(|file| file.is_file()),
         }
     }
 }
@@ -625,6 +639,7 @@ pub async fn ensure_server(kind: ServerKind) -> Result<Server, LaunchError> {
             flavor: Flavor::External,
             url,
             log: None,
+            tls_root_cert: None,
         });
     }
 

@@ -216,6 +216,42 @@ fn timescale_options() -> String {
     )
 }
 
+/// The CA certificate of a PostgreSQL cluster's TLS, in its cluster directory.
+pub(crate) const TLS_CA_FILE: &str = "tls-ca.pem";
+
+/// Makes a certificate authority for the cluster and a server certificate from it for
+/// [`crate::tls::SERVER_NAMES`]: the certificate and key into the data directory (the key
+/// readable by the server's user alone, as PostgreSQL demands), the CA's certificate beside
+/// it for clients' `sslrootcert`. The CA's key is not kept.
+fn write_tls_files(cluster_dir: &Path, data_dir: &Path, root: bool) -> Result<(), LaunchError> {
+    use std::os::unix::fs::PermissionsExt;
+    let startup = |e: String| {
+        LaunchError::io(
+            "could not generate the cluster's TLS certificates",
+            std::io::Error::other(e),
+        )
+    };
+    let ca = crate::tls::TestCa::generate("marketseries launcher CA")
+        .map_err(|e| startup(e.to_string()))?;
+    let server = ca
+        .server_cert(crate::tls::SERVER_NAMES)
+        .map_err(|e| startup(e.to_string()))?;
+    let write = |path: &Path, text: &str| {
+        fs::write(path, text)
+            .map_err(|e| LaunchError::io(format!("could not write {}", path.display()), e))
+    };
+    let (crt, key) = (data_dir.join("server.crt"), data_dir.join("server.key"));
+    write(&crt, &server.cert_pem)?;
+    write(&key, &server.key_pem)?;
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
+        .map_err(|e| LaunchError::io(format!("could not restrict {}", key.display()), e))?;
+    write(&cluster_dir.join(TLS_CA_FILE), ca.cert_pem())?;
+    if root {
+        chown_to_postgres(&[&crt, &key])?;
+    }
+    Ok(())
+}
+
 /// Postmaster pid from `<data>/postmaster.pid`, if the file is there.
 fn postmaster_pid(data_dir: &Path) -> Option<u32> {
     let text = fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
@@ -300,7 +336,11 @@ pub(crate) fn start(
         sys::run(&mut initdb).map_err(|e| startup_error(format!("initdb failed: {e}")))?;
 
         let extra = match kind {
-            ServerKind::Postgres => String::new(),
+            ServerKind::Postgres => {
+                write_tls_files(&cluster_dir, &data_dir, root)?;
+                // `server.crt` and `server.key` in the data directory are the defaults.
+                " -c ssl=on".to_owned()
+            }
             ServerKind::Timescale => timescale_options(),
         };
         let mut attempt = 0;

@@ -1,0 +1,1 @@
+DROP FUNCTION marketseries_create_partition(text, text, timestamptz, timestamptz);
