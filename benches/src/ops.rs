@@ -793,9 +793,8 @@ pub fn sql_reads(runner: &mut Runner, ctx: &Ctx<'_>, target: &mut Target) {
                 decode: decode_bars,
             },
         );
-        return;
     }
-    // TimescaleDB's SQL API.
+    // The SQL API, which both backends have.
     run_sql(
         runner,
         ctx,
@@ -1094,8 +1093,10 @@ pub fn compare(runner: &mut Runner, ctx: &Ctx<'_>, targets: &[TargetKind]) {
             &key(TargetKind::Postgres, "ohlcv_1h_30d"),
         );
     }
-    if has(TargetKind::Timescale) {
-        let ts = TargetKind::Timescale;
+    for ts in [TargetKind::Postgres, TargetKind::Timescale] {
+        if !has(ts) {
+            continue;
+        }
         runner.expect_same(&key(ts, "sql_get_ohlcv_1h_30d"), &key(ts, "ohlcv_1h_30d"));
         runner.expect_same(
             &key(ts, "sql_market_overview_at"),

@@ -105,6 +105,20 @@ async fn roles_on(kind: ServerKind, backend: Backend) {
         as_role(&client, &reader, "SELECT count(*) FROM ohlcv_1h").await,
         None
     );
+    assert_eq!(
+        as_role(&client, &reader, "SELECT * FROM market_overview").await,
+        None,
+        "the SQL API"
+    );
+    assert_eq!(
+        as_role(
+            &client,
+            &reader,
+            "SELECT * FROM get_ohlcv('BTCUSDT', '1h', now() - interval '1 day', now())"
+        )
+        .await,
+        None
+    );
     for sql in [
         "INSERT INTO candle_series VALUES ('X', '1m', now(), 1)",
         "UPDATE candles SET volume = 0 WHERE false",

@@ -1,0 +1,12 @@
+DROP VIEW whale_activity;
+DROP FUNCTION whale_activity_between(numeric, timestamptz, timestamptz, text);
+DROP VIEW sentiment_summary;
+DROP FUNCTION sentiment_summary_at(interval, timestamptz);
+DROP VIEW market_overview;
+DROP FUNCTION market_overview_at(timestamptz);
+DROP FUNCTION price_change_percent(text, interval, timestamptz);
+DROP FUNCTION marketseries_change_percent(text, text, interval, timestamptz);
+DROP FUNCTION get_ohlcv(text, text, timestamptz, timestamptz);
+DROP FUNCTION marketseries_rollup_ohlcv(text, text, text, timestamptz, timestamptz);
+DROP FUNCTION marketseries_divides(text, text);
+DROP FUNCTION marketseries_interval_origin(text);
