@@ -134,7 +134,12 @@ fn serves_and_stops(kind: ServerKind, test: &str) {
     assert_eq!(served.get("/ready").0, 200);
     let (status, scrape) = served.get("/metrics");
     assert_eq!(status, 200);
-    for name in names::SERVICE {
+    for name in [
+        names::POOL_CONNECTIONS,
+        names::POOL_CHECKOUTS,
+        names::MAINTENANCE_RUNS,
+        names::DATABASE_UP,
+    ] {
         assert!(
             scrape.contains(&format!("# TYPE {name} ")),
             "{name}: {scrape}"
@@ -150,7 +155,8 @@ fn serves_and_stops(kind: ServerKind, test: &str) {
         let (_, scrape) = served.get("/metrics");
         let steps = sample(&scrape, names::REFRESH_STEPS, &[("dataset", "price")]);
         let lag = sample(&scrape, names::AGGREGATE_LAG, &[]);
-        if steps.is_some_and(|s| s >= 1.0) && lag.is_some() {
+        let rows = sample(&scrape, names::TABLE_ROWS, &[("table", "candles")]);
+        if steps.is_some_and(|s| s >= 1.0) && lag.is_some() && rows == Some(2_880.0) {
             break;
         }
         assert!(

@@ -181,7 +181,21 @@ async fn serves(kind: ServerKind, backend: Backend) {
         names::OHLCV_ROUTES,
         names::AGGREGATE_LAG,
     ];
-    for name in exercised.iter().chain(&names::SERVICE) {
+    // Compression and jobs are reported where the backend has them.
+    let reported = names::SERVICE.iter().filter(|n| {
+        ![
+            names::COMPRESSION_SAVING,
+            names::JOB_FAILURES,
+            names::JOB_LAST_RUN_OK,
+        ]
+        .contains(n)
+    });
+    assert_eq!(
+        sample(&scrape, names::TABLE_ROWS, &[("table", "candles")]),
+        Some(120.0),
+        "{scrape}"
+    );
+    for name in exercised.iter().chain(reported) {
         assert!(
             scrape.contains(&format!("# TYPE {name} ")),
             "{name} missing from the scrape"

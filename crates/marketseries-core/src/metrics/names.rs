@@ -70,8 +70,22 @@ pub const MAINTENANCE_RUNS: &str = "marketseries_maintenance_runs_total";
 /// 1 when the service's last database check succeeded, 0 when it failed.
 pub const DATABASE_UP: &str = "marketseries_database_up";
 
+/// Rows of each dataset's table, by `table`, as of the service's last `stats`.
+pub const TABLE_ROWS: &str = "marketseries_table_rows";
+/// Bytes on disk of each dataset's table with its indexes, by `table`, likewise.
+pub const TABLE_BYTES: &str = "marketseries_table_bytes";
+/// Space compression saves on each compressed table, in percent (`1 - after / before`),
+/// by `table`, likewise (TimescaleDB; absent for tables nothing of which is compressed).
+pub const COMPRESSION_SAVING: &str = "marketseries_compression_saving_percent";
+/// Failures of each background job since its creation, by `job` (TimescaleDB's jobs),
+/// likewise.
+pub const JOB_FAILURES: &str = "marketseries_job_failures";
+/// 1 when each job's last run succeeded, 0 when it failed, by `job`, likewise (absent
+/// before a job's first run).
+pub const JOB_LAST_RUN_OK: &str = "marketseries_job_last_run_ok";
+
 /// Every metric name `marketseries serve` adds to the decorator's ([`ALL`]).
-pub const SERVICE: [&str; 8] = [
+pub const SERVICE: [&str; 13] = [
     POOL_CONNECTIONS,
     POOL_IDLE,
     POOL_CHECKOUTS,
@@ -80,6 +94,11 @@ pub const SERVICE: [&str; 8] = [
     POOL_WAIT_SECONDS,
     MAINTENANCE_RUNS,
     DATABASE_UP,
+    TABLE_ROWS,
+    TABLE_BYTES,
+    COMPRESSION_SAVING,
+    JOB_FAILURES,
+    JOB_LAST_RUN_OK,
 ];
 
 /// The value a per-symbol (or per-asset) label takes when

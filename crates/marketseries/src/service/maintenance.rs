@@ -69,7 +69,7 @@ pub(crate) async fn run(service: &Service, schedule: Schedule, mut stop: watch::
         }
         task(service, "stats", async {
             let stats = service.store.stats().await?;
-            service.set_aggregates(stats.aggregates);
+            service.set_stats(stats);
             Ok(())
         })
         .await;

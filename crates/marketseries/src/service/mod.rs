@@ -26,6 +26,7 @@ mod health;
 mod http;
 mod maintenance;
 mod pool_metrics;
+mod stats_metrics;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -144,6 +145,7 @@ pub struct Service {
     opened: Opened,
     registry: Registry,
     pools: pool_metrics::PoolMetrics,
+    tables: stats_metrics::StatsMetrics,
     runs: IntCounterVec,
     database_up: IntGauge,
     aggregates: Mutex<Vec<AggregateStats>>,
@@ -179,6 +181,7 @@ impl Service {
             MetricsOptions::default().per_symbol_labels(options.per_symbol_labels),
         )?;
         let pools = pool_metrics::PoolMetrics::register(&registry).map_err(metric_error)?;
+        let tables = stats_metrics::StatsMetrics::register(&registry).map_err(metric_error)?;
         let runs = IntCounterVec::new(
             Opts::new(names::MAINTENANCE_RUNS, "Scheduled maintenance tasks run"),
             &["task", "outcome"],
@@ -206,6 +209,7 @@ impl Service {
             opened,
             registry,
             pools,
+            tables,
             runs,
             database_up,
             aggregates: Mutex::new(Vec::new()),
@@ -280,11 +284,14 @@ impl Service {
         }
     }
 
-    fn set_aggregates(&self, aggregates: Vec<AggregateStats>) {
+    /// Keeps what the schedule's `stats` found: the aggregates' watermarks for `/health`,
+    /// the tables and jobs for their gauges.
+    fn set_stats(&self, stats: marketseries_core::StoreStats) {
+        self.tables.update(&stats);
         *self
             .aggregates
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = aggregates;
+            .unwrap_or_else(PoisonError::into_inner) = stats.aggregates;
     }
 
     fn count_run(&self, task: &str, outcome: &str) {
