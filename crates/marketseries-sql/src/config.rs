@@ -70,8 +70,9 @@ pub struct PgConfig {
 }
 
 impl PgConfig {
-    /// Defaults for `url` (a `postgres://` URL; TLS is not supported yet, use
-    /// `sslmode=disable` or a local socket).
+    /// Defaults for `url` (a `postgres://` URL or a key/value connection string). TLS
+    /// follows the URL's `sslmode` and `sslrootcert` with libpq's meanings (default
+    /// `prefer`; see [`crate::tls`]).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
