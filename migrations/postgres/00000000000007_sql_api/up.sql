@@ -24,12 +24,12 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
            % marketseries_interval_seconds(inner_iv) = 0
 $$;
 
--- The buckets of rollup `m` ('5m' ... '1d') of one series starting in [lo, hi) (aligned to
+-- The buckets of rollup `m` ('5m' ... '1d') of one series starting in [w_lo, w_hi) (aligned to
 -- `m`), in real time: the store's read (`statements::real_time_ohlcv`): the pending spans
 -- of the series cut to the window, the materialized buckets they do not touch, and the
 -- touched buckets aggregated from one range scan of raw candles per cut span.
 CREATE FUNCTION marketseries_rollup_ohlcv(m text, p_symbol text, native text,
-                                          lo timestamptz, hi timestamptz)
+                                          w_lo timestamptz, w_hi timestamptz)
 RETURNS TABLE ("time" timestamptz, open numeric, high numeric, low numeric, close numeric,
                volume numeric)
 LANGUAGE plpgsql STABLE SET jit = off AS $fn$
@@ -38,6 +38,19 @@ DECLARE
 BEGIN
     IF m NOT IN ('5m', '15m', '1h', '4h', '1d') THEN
         RAISE EXCEPTION 'no rollup of width %', m USING ERRCODE = '22023';
+    END IF;
+    -- Nothing of the series pending in the window (the usual case once refreshed): the
+    -- materialized buckets are the answer, and no statement over `candles` is planned
+    -- (planning its range scan over the window's partitions was most of the call's time).
+    -- One snapshot serves the whole (stable) function, so no write slips in between.
+    IF NOT EXISTS (SELECT 1 FROM ohlcv_pending p WHERE p.symbol = p_symbol
+                   AND p.interval = native AND p.hi >= w_lo AND p.lo < w_hi) THEN
+        RETURN QUERY EXECUTE format(
+            'SELECT r.time, r.open, r.high, r.low, r.close, r.volume FROM %I r '
+            'WHERE r.symbol = $1 AND r.interval = $2 AND r.time >= $3 AND r.time < $4',
+            'ohlcv_' || m || '_materialized')
+        USING p_symbol, native, w_lo, w_hi;
+        RETURN;
     END IF;
     RETURN QUERY EXECUTE format($q$
         WITH spans (span) AS MATERIALIZED (
@@ -62,7 +75,7 @@ BEGIN
               AND c.time >= lower(x.span) AND c.time < upper(x.span) OFFSET 0) c
         GROUP BY 1
     $q$, step, 'ohlcv_' || m || '_materialized')
-    USING p_symbol, native, lo, hi;
+    USING p_symbol, native, w_lo, w_hi;
 END
 $fn$;
 
@@ -135,16 +148,17 @@ CREATE FUNCTION marketseries_change_percent(p_symbol text, p_iv text, p_window i
 RETURNS numeric LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan SET jit = off
 AS $fn$
 DECLARE
+    -- A variable, not `p_at - p_window` in the statements: timestamptz minus interval is
+    -- only stable, so the planner would not fold it, and would plan every partition.
+    lo         timestamptz := p_at - p_window;
     first_open numeric;
     last_close numeric;
 BEGIN
     SELECT c.open INTO first_open FROM candles c
-    WHERE c.symbol = p_symbol AND c.interval = p_iv
-      AND c.time >= p_at - p_window AND c.time < p_at
+    WHERE c.symbol = p_symbol AND c.interval = p_iv AND c.time >= lo AND c.time < p_at
     ORDER BY c.time LIMIT 1;
     SELECT c.close INTO last_close FROM candles c
-    WHERE c.symbol = p_symbol AND c.interval = p_iv
-      AND c.time >= p_at - p_window AND c.time < p_at
+    WHERE c.symbol = p_symbol AND c.interval = p_iv AND c.time >= lo AND c.time < p_at
     ORDER BY c.time DESC LIMIT 1;
     RETURN round((last_close - first_open) / first_open * 100, 8);
 END
@@ -191,12 +205,14 @@ RETURNS TABLE (asset text, avg_score float8, readings bigint, mentions bigint, b
                neutral bigint, bullish bigint, latest_time timestamptz)
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan SET jit = off AS $fn$
 #variable_conflict use_column
+DECLARE
+    lo timestamptz := p_at - p_window;
 BEGIN
     RETURN QUERY
     SELECT s.asset, avg(s.score), count(*), sum(s.mention_volume)::bigint,
            count(*) FILTER (WHERE s.label = 'bearish'), count(*) FILTER (WHERE s.label = 'neutral'),
            count(*) FILTER (WHERE s.label = 'bullish'), max(s.time)
-    FROM sentiment s WHERE s.time >= p_at - p_window AND s.time < p_at
+    FROM sentiment s WHERE s.time >= lo AND s.time < p_at
     GROUP BY s.asset ORDER BY s.asset COLLATE "C";
 END
 $fn$;
