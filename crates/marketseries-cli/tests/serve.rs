@@ -90,7 +90,9 @@ impl Served {
             );
             std::thread::sleep(Duration::from_millis(100));
         };
-        let rest: Vec<String> = self.stderr.try_iter().collect();
+        // The reader thread ends at the pipe's end of file, which the exit brings: wait for
+        // it, or the last lines may not have been forwarded yet.
+        let rest: Vec<String> = self.stderr.iter().collect();
         (status.code(), rest.join("\n"))
     }
 }
