@@ -66,16 +66,47 @@ pub enum Command {
     #[command(subcommand)]
     Import(ImportCommand),
     /// OHLCV bars of one symbol at any interval its candles support.
+    ///
+    /// Example: `marketseries ohlcv --symbol BTCUSDT --interval 4h --last 30d --format csv`.
     Ohlcv(OhlcvArgs),
     /// The latest price of a symbol.
+    ///
+    /// Example: `marketseries latest --symbol BTCUSDT --format json`.
     Latest(LatestArgs),
     /// Technical indicator values (computed elsewhere, stored as given): a series over a
     /// range, the latest values, the stored series, an as-of lookup.
     #[command(subcommand)]
     Indicators(IndicatorsCommand),
     /// Latest price and 24-hour change of every symbol.
+    ///
+    /// Example: `marketseries overview --format csv`.
     Overview(ReportArgs),
+    /// First open to last close of a symbol over a window ending now or at `--at`.
+    ///
+    /// Example: `marketseries change --symbol BTCUSDT --last 7d --at 2024-03-01`.
+    Change(crate::query::price::ChangeArgs),
+    /// Highest high and lowest low of a symbol over a range.
+    ///
+    /// Example: `marketseries range --symbol BTCUSDT --from 2024-03-01 --to 2024-03-08`.
+    Range(crate::query::price::PriceRangeArgs),
+    /// Volume by closing-price level over a range, lowest level first.
+    ///
+    /// Example: `marketseries volume-profile --symbol BTCUSDT --step 500 --last 7d`.
+    VolumeProfile(crate::query::price::VolumeProfileArgs),
+    /// Every symbol with candles.
+    ///
+    /// Example: `marketseries symbols --format json`.
+    Symbols(crate::query::price::SymbolsArgs),
+    /// Sentiment questions: readings, aggregates, trend, by source, distribution, latest,
+    /// summary.
+    #[command(subcommand)]
+    Sentiment(crate::query::sentiment::SentimentCommand),
+    /// Flow questions: history, aggregates, net exchange flow, whales, exchanges, velocity.
+    #[command(subcommand)]
+    Flows(crate::query::flows::FlowsCommand),
     /// Rows, partitions and sizes per table; aggregates and jobs where the backend has them.
+    ///
+    /// Example: `marketseries stats --format json`.
     Stats(ReportArgs),
     /// Apply the stored policies, refresh aggregates and (with --retention) drop what the
     /// stored retention horizons expire.
@@ -84,6 +115,13 @@ pub enum Command {
     /// keeps everything; retention drops data only where a horizon was set here.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print a shell completion script.
+    ///
+    /// Example: `marketseries completions bash > /etc/bash_completion.d/marketseries`, or
+    /// `source <(marketseries completions bash)`; zsh: `marketseries completions zsh >
+    /// "${fpath[1]}/_marketseries"`; fish: `marketseries completions fish >
+    /// ~/.config/fish/completions/marketseries.fish`. Needs no database.
+    Completions(CompletionsArgs),
     /// Run as a service: /metrics (Prometheus), /health and /ready over HTTP, and
     /// maintenance on a schedule (refresh, stored policies, stored retention), until
     /// SIGTERM. Example: `marketseries serve --listen 0.0.0.0:9187 --refresh-every 30s`.
@@ -94,7 +132,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// The stored policies and the jobs the server runs for them.
-    Show(ReportArgs),
+    Show(PolicyShowArgs),
     /// Change one stored policy, e.g. `policy set retention price 400d`,
     /// `policy set retention all forever`, `policy set compression sentiment off`,
     /// `policy set refresh schedule 10m`. A horizon that would make stored rows expire is
@@ -140,6 +178,25 @@ impl DatasetArg {
             Self::All => Dataset::ALL.to_vec(),
         }
     }
+}
+
+/// Shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+}
+
+/// Options of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
 }
 
 /// Options of `policy set retention`.
@@ -248,12 +305,14 @@ pub enum BarFormat {
     Json,
 }
 
-/// Output formats of the reporting commands.
+/// Output formats of the question and reporting commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     /// Aligned columns for people.
     Table,
-    /// JSON.
+    /// CSV with a header row, RFC 3339 UTC times, exact decimals.
+    Csv,
+    /// One JSON document: exact decimals as strings, RFC 3339 UTC times.
     Json,
 }
 
@@ -266,12 +325,9 @@ pub struct OhlcvArgs {
     /// Bar width, e.g. 15m, 2h, 1d, 1w.
     #[arg(long)]
     pub interval: Interval,
-    /// Start (inclusive, floored to the interval): RFC 3339, a date, or epoch seconds/ms.
-    #[arg(long, value_parser = crate::parse::time_arg)]
-    pub from: DateTime<Utc>,
-    /// End (exclusive).
-    #[arg(long, value_parser = crate::parse::time_arg)]
-    pub to: DateTime<Utc>,
+    /// The range (`--from` is floored to the interval).
+    #[command(flatten)]
+    pub range: crate::query::RangeArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = BarFormat::Table)]
     pub format: BarFormat,
@@ -336,12 +392,9 @@ pub struct IndicatorSeriesArgs {
     /// The series.
     #[command(flatten)]
     pub key: SeriesKey,
-    /// Start (inclusive): RFC 3339, a date, or epoch seconds/ms.
-    #[arg(long, value_parser = crate::parse::time_arg)]
-    pub from: DateTime<Utc>,
-    /// End (exclusive).
-    #[arg(long, value_parser = crate::parse::time_arg)]
-    pub to: DateTime<Utc>,
+    /// The range.
+    #[command(flatten)]
+    pub range: crate::query::RangeArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ValueFormat::Table)]
     pub format: ValueFormat,
@@ -370,6 +423,23 @@ pub struct IndicatorAtArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ValueFormat::Table)]
     pub format: ValueFormat,
+}
+
+/// Output formats of `policy show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextFormat {
+    /// Lines for people.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// Options of `policy show`.
+#[derive(Debug, Args)]
+pub struct PolicyShowArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextFormat::Table)]
+    pub format: TextFormat,
 }
 
 /// Options of `overview` and `stats`.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use marketseries::timescale::{TimescaleExt, TimescaleStore};
 use marketseries_core::{
-    Dataset, Expiry, Freshness, IndicatorQuery, OhlcvQuery, Policies, RefreshProgress, TimeRange,
+    Dataset, Expiry, Freshness, IndicatorQuery, OhlcvQuery, Policies, RefreshProgress,
     TimeSeriesStore,
 };
 
@@ -26,6 +26,7 @@ use crate::import::sentiment::SentimentFormat;
 use crate::import::{self, RecordFormat};
 use crate::output::{self, plural, ValueColumn};
 use crate::parse::format_time;
+use crate::query::Answer;
 use marketseries::Opened;
 
 /// Where to find the database.
@@ -81,15 +82,23 @@ pub async fn run(command: Command, target: &Target) -> CliResult {
         Command::Indicators(IndicatorsCommand::List(args)) => indicator_list(args, target).await,
         Command::Indicators(IndicatorsCommand::At(args)) => indicator_at(args, target).await,
         Command::Overview(args) => overview(args, target).await,
+        Command::Change(args) => crate::query::price::change(args, target).await,
+        Command::Range(args) => crate::query::price::range(args, target).await,
+        Command::VolumeProfile(args) => crate::query::price::volume_profile(args, target).await,
+        Command::Symbols(args) => crate::query::price::symbols(args, target).await,
+        Command::Sentiment(command) => crate::query::sentiment::run(command, target).await,
+        Command::Flows(command) => crate::query::flows::run(command, target).await,
         Command::Stats(args) => stats(args, target).await,
         Command::Maintain(args) => maintain(args, target).await,
         Command::Policy(command) => crate::policy::run(command, target).await,
         Command::Serve(args) => crate::serve::run(args, target).await,
+        // Answered in `main` before a database is looked for.
+        Command::Completions(_) => Ok(()),
     }
 }
 
 /// Writes `text` to stdout, mapping a closed pipe to a quiet exit.
-fn print(text: &str) -> CliResult {
+pub(crate) fn print(text: &str) -> CliResult {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -189,7 +198,7 @@ where
 }
 
 async fn ohlcv(args: OhlcvArgs, target: &Target) -> CliResult {
-    let range = TimeRange::new(args.from, args.to)?;
+    let range = args.range.range()?;
     let freshness = if args.fresh {
         Freshness::Refreshed
     } else {
@@ -205,30 +214,29 @@ async fn ohlcv(args: OhlcvArgs, target: &Target) -> CliResult {
 async fn latest(args: LatestArgs, target: &Target) -> CliResult {
     let store = target.open().await?;
     let point = store.latest_price(&args.symbol).await?;
-    match (args.format, point) {
-        (ReportFormat::Json, point) => render(|out| {
-            serde_json::to_writer_pretty(&mut *out, &point)?;
-            writeln!(out)
-        }),
-        (ReportFormat::Table, None) => print(&format!("no candles for {}\n", args.symbol)),
-        (ReportFormat::Table, Some(p)) => render(|out| {
-            output::table(
-                out,
-                &["symbol", "time", "interval", "price"],
-                &[vec![
-                    p.symbol.clone(),
-                    format_time(p.time),
-                    p.interval.to_string(),
-                    p.price.to_string(),
-                ]],
-                &[false, false, false, true],
-            )
-        }),
+    let rows = point
+        .iter()
+        .map(|p| {
+            vec![
+                p.symbol.clone(),
+                format_time(p.time),
+                p.interval.to_string(),
+                p.price.to_string(),
+            ]
+        })
+        .collect();
+    Answer {
+        json: &point,
+        headers: &["symbol", "time", "interval", "price"],
+        numeric: &[false, false, false, true],
+        rows,
+        empty: format!("no candles for {}", args.symbol),
     }
+    .print(args.format)
 }
 
 async fn indicator_series(args: IndicatorSeriesArgs, target: &Target) -> CliResult {
-    let range = TimeRange::new(args.from, args.to)?;
+    let range = args.range.range()?;
     let key = args.key;
     let query = IndicatorQuery::new(key.symbol, key.interval, key.name, range);
     let store = target.open().await?;
@@ -311,18 +319,9 @@ async fn indicator_at(args: IndicatorAtArgs, target: &Target) -> CliResult {
 
 async fn overview(args: ReportArgs, target: &Target) -> CliResult {
     let store = target.open().await?;
-    let rows = store.market_overview().await?;
-    if args.format == ReportFormat::Json {
-        return render(|out| {
-            serde_json::to_writer_pretty(&mut *out, &rows)?;
-            writeln!(out)
-        });
-    }
-    if rows.is_empty() {
-        return print("no candles stored\n");
-    }
+    let overview = store.market_overview().await?;
     let dash = || "-".to_owned();
-    let table: Vec<Vec<String>> = rows
+    let rows = overview
         .iter()
         .map(|r| {
             let change = r.change_24h.as_ref();
@@ -333,28 +332,61 @@ async fn overview(args: ReportArgs, target: &Target) -> CliResult {
                 change.map_or_else(dash, |c| c.change().to_string()),
                 change
                     .and_then(marketseries_core::PriceChange::percent)
-                    .map_or_else(dash, |p| format!("{}%", p.round_dp(2))),
+                    .map_or_else(dash, |p| match args.format {
+                        // A table is read by people; CSV keeps every digit.
+                        ReportFormat::Table => format!("{}%", p.round_dp(2)),
+                        _ => p.to_string(),
+                    }),
             ]
         })
         .collect();
-    render(|out| {
-        output::table(
-            out,
-            &["symbol", "latest", "price", "change_24h", "change_pct"],
-            &table,
-            &[false, false, true, true, true],
-        )
-    })
+    Answer {
+        json: &overview,
+        headers: &["symbol", "latest", "price", "change_24h", "change_pct"],
+        numeric: &[false, false, true, true, true],
+        rows,
+        empty: "no candles stored".to_owned(),
+    }
+    .print(args.format)
 }
 
 async fn stats(args: ReportArgs, target: &Target) -> CliResult {
     let store = target.open().await?;
     let stats = store.stats().await?;
-    if args.format == ReportFormat::Json {
-        return render(|out| {
-            serde_json::to_writer_pretty(&mut *out, &stats)?;
-            writeln!(out)
-        });
+    match args.format {
+        ReportFormat::Json => {
+            return render(|out| {
+                serde_json::to_writer_pretty(&mut *out, &stats)?;
+                writeln!(out)
+            })
+        }
+        // CSV carries the tables (one record each); JSON carries everything.
+        ReportFormat::Csv => {
+            let rows: Vec<Vec<String>> = stats
+                .tables
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.name.clone(),
+                        t.rows.to_string(),
+                        t.partitions.to_string(),
+                        t.total_bytes.map(|b| b.to_string()).unwrap_or_default(),
+                        t.compression_saving_percent()
+                            .map(|p| format!("{p:.1}"))
+                            .unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            let headers = [
+                "table",
+                "rows",
+                "partitions",
+                "total_bytes",
+                "compression_saving_percent",
+            ];
+            return render(|out| output::csv(out, &headers, &rows));
+        }
+        ReportFormat::Table => {}
     }
     let tables: Vec<Vec<String>> = stats
         .tables

@@ -114,7 +114,10 @@ pub async fn connect(url: &DbUrl, options: ConnectOptions) -> CliResult<OpenedSt
     config.store.refresh_workers = options.refresh_workers.clamp(1, options.connections.max(1));
     let opened = marketseries::open_backend(&config, Arc::new(SystemClock))
         .await
-        .map_err(|e| CliError::failed(url.redact(&format!("cannot open the database: {e}"))))?;
+        .map_err(|e| CliError {
+            message: Some(url.redact(&format!("cannot open the database: {e}"))),
+            code: crate::error::exit_code(e.kind()),
+        })?;
     Ok(OpenedStore { opened })
 }
 

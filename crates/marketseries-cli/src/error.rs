@@ -1,12 +1,22 @@
 //! The command's error type: a message for `error: ...` and an exit code.
+//!
+//! Exit codes: 0 success, 1 other failures, 2 usage ([`EXIT_USAGE`], clap's), 3 invalid
+//! input ([`EXIT_INVALID_INPUT`]), 4 database or connection ([`EXIT_DATABASE`]).
 
 use std::fmt;
 use std::io;
 
-/// Exit code for failures (bad data, database errors).
+use marketseries_core::ErrorKind;
+
+/// Exit code for failures that are none of the below.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for usage errors, matching clap's.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code for invalid input: a bad file, record, range, interval or value.
+pub const EXIT_INVALID_INPUT: u8 = 3;
+/// Exit code for database and connection errors (unreachable, TLS, timeout, the server
+/// refused a statement).
+pub const EXIT_DATABASE: u8 = 4;
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -24,6 +34,14 @@ impl CliError {
         Self {
             message: Some(message.into()),
             code: EXIT_FAILURE,
+        }
+    }
+
+    /// Invalid input (exit code 3): a bad file, record or value.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            message: Some(message.into()),
+            code: EXIT_INVALID_INPUT,
         }
     }
 
@@ -54,13 +72,32 @@ impl From<marketseries_core::Error> for CliError {
         let mut message = e.to_string();
         // The one mistake every new user makes; the server's wording alone does not say
         // what to do about it.
-        if e.kind() == marketseries_core::ErrorKind::Database
+        if e.kind() == ErrorKind::Database
             && message.contains("relation")
             && message.contains("does not exist")
         {
             message.push_str(" (has `marketseries migrate` been run on this database?)");
         }
-        Self::failed(message)
+        Self {
+            message: Some(message),
+            code: exit_code(e.kind()),
+        }
+    }
+}
+
+/// The exit code of a library error of `kind`.
+pub fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::InvalidInput
+        | ErrorKind::BatchTooLarge
+        | ErrorKind::UnsupportedInterval
+        | ErrorKind::Config => EXIT_INVALID_INPUT,
+        ErrorKind::Connection
+        | ErrorKind::AmbiguousCommit
+        | ErrorKind::Timeout
+        | ErrorKind::Database => EXIT_DATABASE,
+        // Unsupported, unconfirmed, other, and kinds added later.
+        _ => EXIT_FAILURE,
     }
 }
 

@@ -3,8 +3,9 @@
 //! overview and storage stats.
 //!
 //! The backend is chosen by the database URL (`--url` or `MARKETSERIES_URL`); see
-//! [`connect::connect`]. Errors print as `error: <message>` on stderr with exit code 1
-//! (2 for usage errors); the URL is never printed.
+//! [`connect::connect`]. Errors print as `error: <message>` on stderr; exit codes are 2
+//! for usage, 3 for invalid input, 4 for database or connection errors and 1 for anything
+//! else (see [`error`]); the URL is never printed.
 //!
 //! ```text
 //! export MARKETSERIES_URL=postgres://user@localhost:5432/market
@@ -23,8 +24,13 @@
 //! marketseries indicators list --symbol BTCUSDT --format json
 //! marketseries indicators at --symbol BTCUSDT --interval 1h --name rsi_14 \
 //!     --at 2024-03-01T10:30:00Z
-//! marketseries overview
+//! marketseries overview --format csv
+//! marketseries change --symbol BTCUSDT --last 7d --at 2024-03-01
+//! marketseries volume-profile --symbol BTCUSDT --step 500 --last 7d
+//! marketseries sentiment summary --last 24h --format json
+//! marketseries flows whales --min-amount 100 --last 24h
 //! marketseries stats --format json
+//! marketseries completions bash
 //! marketseries policy show
 //! marketseries policy set retention price 400d      # refused if rows would expire, unless --yes
 //! marketseries maintain --retention
@@ -41,6 +47,7 @@ mod import;
 mod output;
 mod parse;
 mod policy;
+mod query;
 mod serve;
 
 use std::io::Write;
@@ -57,6 +64,9 @@ use crate::error::CliError;
 fn main() -> ExitCode {
     // Exits with 2 on usage errors (0 for --help and --version).
     let cli = Cli::parse();
+    if let cli::Command::Completions(args) = &cli.command {
+        return completions(args.shell);
+    }
     let Some(url) = cli.url else {
         Cli::command()
             .error(
@@ -98,6 +108,26 @@ fn main() -> ExitCode {
                 let _ = writeln!(std::io::stderr(), "error: {}", target.url.redact(message));
             }
             ExitCode::from(e.code)
+        }
+    }
+}
+
+/// `completions SHELL`: the script on stdout (no database needed).
+fn completions(shell: cli::ShellArg) -> ExitCode {
+    use clap_complete::Shell;
+    let shell = match shell {
+        cli::ShellArg::Bash => Shell::Bash,
+        cli::ShellArg::Zsh => Shell::Zsh,
+        cli::ShellArg::Fish => Shell::Fish,
+    };
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "marketseries", &mut buf);
+    match std::io::stdout().write_all(&buf) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: cannot write output: {e}");
+            ExitCode::from(error::EXIT_FAILURE)
         }
     }
 }

@@ -189,6 +189,19 @@ pub fn bars(out: &mut dyn Write, format: BarFormat, bars: &[Bar]) -> io::Result<
     }
 }
 
+/// Writes a CSV document: `headers`, then `rows`, quoted where a cell needs it.
+///
+/// # Errors
+/// Errors writing to `out`.
+pub fn csv(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let mut w = ::csv::Writer::from_writer(out);
+    w.write_record(headers)?;
+    for row in rows {
+        w.write_record(row)?;
+    }
+    w.flush()
+}
+
 /// Writes an aligned table: columns padded to their widest cell, separated by two spaces,
 /// right-aligned where `right[i]` (numbers), no trailing spaces.
 ///

@@ -4,7 +4,7 @@ use marketseries_core::{
     Dataset, Error, Expiry, JobStats, Policies, PolicyReport, RetentionPreview,
 };
 
-use crate::cli::{PolicyCommand, PolicySet, RefreshSetting, ReportArgs, ReportFormat};
+use crate::cli::{PolicyCommand, PolicySet, PolicyShowArgs, RefreshSetting, TextFormat};
 use crate::commands::{render, Target};
 use crate::error::{CliError, CliResult};
 use crate::output;
@@ -18,11 +18,11 @@ pub async fn run(command: PolicyCommand, target: &Target) -> CliResult {
     }
 }
 
-async fn show(args: ReportArgs, target: &Target) -> CliResult {
+async fn show(args: PolicyShowArgs, target: &Target) -> CliResult {
     let store = target.open().await?;
     let policies = store.policies().await?;
     let jobs = store.stats().await?.jobs;
-    if args.format == ReportFormat::Json {
+    if args.format == TextFormat::Json {
         let doc = serde_json::json!({ "policies": policies_json(&policies), "jobs": jobs });
         return render(|out| {
             serde_json::to_writer_pretty(&mut *out, &doc)?;

@@ -23,7 +23,7 @@ async fn bad_lines_reject_the_whole_file_unless_skipped() {
     let file = write(&dir, "eth.csv", NAN_AND_HIGH_BELOW_LOW);
 
     let out = run(Some(&url), &["import", "candles", &file]);
-    let stderr = out.fails(1);
+    let stderr = out.fails(3);
     assert!(
         stderr.contains("line 3: open: must be a finite number"),
         "{stderr}"
@@ -82,7 +82,7 @@ fn unknown_header_is_a_clear_error() {
         Some("postgres://nobody@127.0.0.1:1/none"),
         &["import", "candles", &file],
     );
-    let stderr = out.fails(1);
+    let stderr = out.fails(3);
     assert!(
         stderr.contains("unrecognised header `when,price,size`"),
         "{stderr}"
@@ -104,7 +104,7 @@ fn urls_are_never_printed() {
         None,
         &["--url", secret_url, "--connect-timeout", "1", "migrate"],
     );
-    let stderr = out.fails(1);
+    let stderr = out.fails(4);
     assert!(stderr.contains("cannot open the database"), "{stderr}");
     assert!(!stderr.contains("hunter2") && !stderr.contains(secret_url));
 

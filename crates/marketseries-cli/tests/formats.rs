@@ -90,7 +90,7 @@ async fn binance_exports_with_and_without_header() {
     );
     let file = write(&dir, "ADAUSDT-1m-2024-03-01.csv", &bad);
     let stderr = run(Some(&url), &["import", "candles", &file])
-        .fails(1)
+        .fails(3)
         .to_owned();
     assert!(stderr.contains("line 3: time: "), "{stderr}");
     assert!(ohlcv_csv(&url, "ADAUSDT", "1m").ok().lines().count() == 1);
@@ -151,7 +151,7 @@ async fn yahoo_files_with_offsets() {
             "1h",
         ],
     );
-    let stderr = out.fails(1);
+    let stderr = out.fails(3);
     assert!(
         stderr.contains("line 3: time: ") && stderr.contains("no UTC offset"),
         "{stderr}"
@@ -190,7 +190,7 @@ async fn sentiment_and_flows() {
         "time,asset,source,score\n2024-03-01T02:00:00Z,BTC,news,1.5\n2024-03-01T02:00:00Z,BTC,news,nan\n",
     );
     let stderr = run(Some(&url), &["import", "sentiment", &bad])
-        .fails(1)
+        .fails(3)
         .to_owned();
     assert!(
         stderr.contains("line 2: score: ") && stderr.contains("line 3: score: "),
@@ -207,7 +207,7 @@ async fn sentiment_and_flows() {
          2024-03-01T00:30:00Z,BTC,whale_transfer,oops,1,unknown,0xdef\n",
     );
     let out = run(Some(&url), &["import", "flows", &flows]);
-    assert!(out.fails(1).contains("line 4: amount: "));
+    assert!(out.fails(3).contains("line 4: amount: "));
     assert_eq!(table_rows(&url, "flows"), 0);
     let out = run(Some(&url), &["import", "flows", &flows, "--skip-invalid"]);
     assert!(

@@ -294,7 +294,7 @@ async fn round_trip(kind: ServerKind) {
 
     // Bad query arguments: an empty range and a sub-microsecond instant.
     let out = series(&url, "rsi_14", "1h", "2024-03-02", "2024-03-01", "table");
-    assert!(out.fails(1).contains("must be earlier"), "{out:#?}");
+    assert!(out.fails(3).contains("must be earlier"), "{out:#?}");
     let out = at(
         &url,
         "rsi_14",
@@ -302,7 +302,7 @@ async fn round_trip(kind: ServerKind) {
         "2024-03-01T11:00:00.0000001Z",
         "table",
     );
-    assert!(out.fails(1).contains("invalid argument `at`"), "{out:#?}");
+    assert!(out.fails(3).contains("invalid argument `at`"), "{out:#?}");
     let out = at(&url, "rsi_14", "90x", "2024-03-01", "table");
     assert!(out.fails(2).contains("invalid interval"), "{out:#?}");
 }
@@ -320,7 +320,7 @@ fn bad_files_store_nothing(url: &str, dir: &std::path::Path) {
          2024-03-01T13:00:00Z,ADAUSDT,1h,rsi_14,abc\n",
     );
     let out = run(Some(url), &["import", "indicators", &bad]);
-    let stderr = out.fails(1);
+    let stderr = out.fails(3);
     assert!(
         stderr.contains("line 3: name: ") && stderr.contains("' '"),
         "{stderr}"
@@ -342,7 +342,7 @@ fn bad_files_store_nothing(url: &str, dir: &std::path::Path) {
     // A file whose header lacks a required column is refused before the first row.
     let headless = write(dir, "no-value.csv", "time,symbol,interval,name\n");
     let stderr = run(Some(url), &["import", "indicators", &headless])
-        .fails(1)
+        .fails(3)
         .to_owned();
     assert!(
         stderr.contains("unrecognised indicator header `time,symbol,interval,name`")
@@ -373,7 +373,7 @@ fn a_bad_file_is_rejected_before_connecting() {
         Some("postgres://nobody@127.0.0.1:1/none"),
         &["import", "indicators", &file],
     );
-    let stderr = out.fails(1);
+    let stderr = out.fails(3);
     assert!(
         stderr.contains("line 2: value: must be a finite number"),
         "{stderr}"

@@ -51,6 +51,16 @@ pub trait PriceStore: Send + Sync {
     /// First open to last close of base-interval candles in `[now - window, now)`.
     async fn price_change(&self, symbol: &str, window: TimeDelta) -> Result<Option<PriceChange>>;
 
+    /// [`PriceStore::price_change`] as of `at` instead of the store's clock: over
+    /// `[at - window, at)`, for backtests (what the answer was at `at`, given what is
+    /// stored now). `at` must be whole microseconds (see [`TimeRange::new`]).
+    async fn price_change_at(
+        &self,
+        symbol: &str,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<Option<PriceChange>>;
+
     /// Base-interval volume by closing price level over the range, lowest level first.
     async fn volume_profile(&self, query: &VolumeProfileQuery) -> Result<Vec<VolumeLevel>>;
 
@@ -96,6 +106,15 @@ pub trait SentimentStore: Send + Sync {
     /// Mean score in `[now - window, now)` against the window before.
     async fn sentiment_trend(&self, asset: &str, window: TimeDelta) -> Result<SentimentTrend>;
 
+    /// [`SentimentStore::sentiment_trend`] as of `at`: `[at - window, at)` against the
+    /// window before.
+    async fn sentiment_trend_at(
+        &self,
+        asset: &str,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<SentimentTrend>;
+
     /// Per-source mean score over the range, ordered by source.
     async fn sentiment_by_source(
         &self,
@@ -120,6 +139,13 @@ pub trait SentimentStore: Send + Sync {
 
     /// Every asset with readings in `[now - window, now)`, ordered by asset.
     async fn sentiment_summary(&self, window: TimeDelta) -> Result<Vec<SentimentSummary>>;
+
+    /// [`SentimentStore::sentiment_summary`] as of `at`: readings in `[at - window, at)`.
+    async fn sentiment_summary_at(
+        &self,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SentimentSummary>>;
 }
 
 /// Flows and their aggregates.
@@ -163,6 +189,15 @@ pub trait FlowStore: Send + Sync {
 
     /// Total flow in `[now - window, now)` against the window before.
     async fn flow_velocity(&self, asset: &str, window: TimeDelta) -> Result<FlowVelocity>;
+
+    /// [`FlowStore::flow_velocity`] as of `at`: `[at - window, at)` against the window
+    /// before.
+    async fn flow_velocity_at(
+        &self,
+        asset: &str,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<FlowVelocity>;
 }
 
 /// Technical indicator values computed elsewhere (RSI, MACD, EMA...), one series per

@@ -289,7 +289,16 @@ impl<F: Flavor> FlowStore for SqlStore<F> {
     }
 
     async fn flow_velocity(&self, asset: &str, window: TimeDelta) -> Result<FlowVelocity> {
-        let current_range = TimeRange::last(self.now(), window)?;
+        self.flow_velocity_at(asset, window, self.now()).await
+    }
+
+    async fn flow_velocity_at(
+        &self,
+        asset: &str,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<FlowVelocity> {
+        let current_range = TimeRange::last(at, window)?;
         let previous_range = TimeRange::last(current_range.from(), window)?;
         let mut conn = self.conn().await?;
         let row: VelocityRow = cached(

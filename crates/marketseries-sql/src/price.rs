@@ -181,7 +181,16 @@ impl<F: Flavor> PriceStore for SqlStore<F> {
     }
 
     async fn price_change(&self, symbol: &str, window: TimeDelta) -> Result<Option<PriceChange>> {
-        let range = TimeRange::last(self.now(), window)?;
+        self.price_change_at(symbol, window, self.now()).await
+    }
+
+    async fn price_change_at(
+        &self,
+        symbol: &str,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<Option<PriceChange>> {
+        let range = TimeRange::last(at, window)?;
         self.change(symbol, range).await
     }
 

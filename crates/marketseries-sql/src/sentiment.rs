@@ -234,7 +234,16 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
     }
 
     async fn sentiment_trend(&self, asset: &str, window_len: TimeDelta) -> Result<SentimentTrend> {
-        let current_range = TimeRange::last(self.now(), window_len)?;
+        self.sentiment_trend_at(asset, window_len, self.now()).await
+    }
+
+    async fn sentiment_trend_at(
+        &self,
+        asset: &str,
+        window_len: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<SentimentTrend> {
+        let current_range = TimeRange::last(at, window_len)?;
         let previous_range = TimeRange::last(current_range.from(), window_len)?;
         let mut conn = self.conn().await?;
         let row: TrendRow = cached(
@@ -330,7 +339,15 @@ impl<F: Flavor> SentimentStore for SqlStore<F> {
     }
 
     async fn sentiment_summary(&self, window_len: TimeDelta) -> Result<Vec<SentimentSummary>> {
-        let range = TimeRange::last(self.now(), window_len)?;
+        self.sentiment_summary_at(window_len, self.now()).await
+    }
+
+    async fn sentiment_summary_at(
+        &self,
+        window_len: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SentimentSummary>> {
+        let range = TimeRange::last(at, window_len)?;
         let mut conn = self.conn().await?;
         let rows: Vec<SummaryRow> = fixed(format!(
             "SELECT asset, avg(score) AS avg_score, count(*) AS readings, \

@@ -58,8 +58,18 @@ async fn answers_as_the_api(kind: ServerKind, backend: Backend) {
 
     // Each SQL statement on a connection of its own, closed before the next API call
     // (the embedded server serves one client at a time).
-    let range = days(3);
-    for i in ["1m", "5m", "15m", "1h", "2h", "4h", "1d", "1w", "7m", "3d"] {
+    // Over the last 3 days (partly pending), and over a materialized day with nothing
+    // pending (the rollup table read directly).
+    let settled = TimeRange::new(
+        fixture_now() - TimeDelta::days(3),
+        fixture_now() - TimeDelta::days(2),
+    )
+    .expect("range");
+    let cases = ["1m", "5m", "15m", "1h", "2h", "4h", "1d", "1w", "7m", "3d"]
+        .map(|i| (i, days(3)))
+        .into_iter()
+        .chain(["5m", "15m", "1h", "4h"].map(|i| (i, settled)));
+    for (i, range) in cases {
         let interval: Interval = i.parse().expect("interval");
         let api: Vec<Bar> = store
             .ohlcv(&OhlcvQuery::new("BTCUSDT", interval, range))

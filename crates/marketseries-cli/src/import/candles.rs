@@ -80,7 +80,7 @@ impl CandleFormat {
         interval: Option<Interval>,
     ) -> CliResult<(Self, String)> {
         let columns = detect::candle_columns(first)
-            .map_err(|m| CliError::failed(format!("{}: {m}", path.display())))?;
+            .map_err(|m| CliError::invalid(format!("{}: {m}", path.display())))?;
         let from_name = if columns.layout == CandleLayout::Binance {
             binance_file_name(path)
         } else {

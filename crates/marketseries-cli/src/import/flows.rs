@@ -44,7 +44,7 @@ impl FlowFormat {
             ])
             .map_err(|missing| {
                 let shown: Vec<&str> = first.iter().collect();
-                CliError::failed(format!(
+                CliError::invalid(format!(
                     "{}: unrecognised flow header `{}` ({missing}); expected {EXPECTED}",
                     path.display(),
                     shown.join(","),

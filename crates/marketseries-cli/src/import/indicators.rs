@@ -36,7 +36,7 @@ impl IndicatorFormat {
         let header = Header::new(first);
         let shown = || first.iter().collect::<Vec<&str>>().join(",");
         let unrecognised = |why: String| {
-            CliError::failed(format!(
+            CliError::invalid(format!(
                 "{}: unrecognised indicator header `{}` ({why}); expected {EXPECTED}",
                 path.display(),
                 shown(),

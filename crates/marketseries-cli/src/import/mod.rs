@@ -143,7 +143,7 @@ impl Rows {
             // one line too early, and CRLF is what spreadsheet exports write.
             .terminator(csv::Terminator::Any(b'\n'))
             .from_path(path)
-            .map_err(|e| CliError::failed(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| CliError::invalid(format!("cannot open {}: {e}", path.display())))?;
         Ok(Self {
             reader,
             record: StringRecord::new(),
@@ -171,7 +171,7 @@ impl Rows {
                         (line, Err(FieldError::new("row", "is not valid UTF-8")))
                     }
                     _ => {
-                        return Err(CliError::failed(format!(
+                        return Err(CliError::invalid(format!(
                             "cannot read {}: {e}",
                             self.path.display()
                         )))
@@ -251,7 +251,7 @@ pub fn check<F: RecordFormat>(
         let bad = plural(checked.bad_rows.len(), "bad line", "bad lines");
         if !skip_invalid {
             let good = checked.good;
-            return Err(CliError::failed(format!(
+            return Err(CliError::invalid(format!(
                 "{bad} in {}; nothing stored (pass --skip-invalid to import the {})",
                 path.display(),
                 plural(
@@ -274,10 +274,10 @@ fn scan<F: RecordFormat>(
     let started = Instant::now();
     let mut rows = Rows::open(path)?;
     let Some((first_ordinal, first_line, first)) = rows.next()? else {
-        return Err(CliError::failed(format!("{} is empty", path.display())));
+        return Err(CliError::invalid(format!("{} is empty", path.display())));
     };
     let first = first.map_err(|e| {
-        CliError::failed(format!(
+        CliError::invalid(format!(
             "{}: {}",
             path.display(),
             LineError {
@@ -474,7 +474,7 @@ where
         bad_rows,
     } = checked;
     let changed = |stored: u64| {
-        CliError::failed(format!(
+        CliError::invalid(format!(
             "{} changed while it was being imported ({} already stored); import it again",
             path.display(),
             plural(stored, F::NOUN.0, F::NOUN.1),

@@ -39,7 +39,7 @@ impl SentimentFormat {
             .require(["time", "asset", "source", "score"])
             .map_err(|missing| {
                 let shown: Vec<&str> = first.iter().collect();
-                CliError::failed(format!(
+                CliError::invalid(format!(
                     "{}: unrecognised sentiment header `{}` ({missing}); expected {EXPECTED}",
                     path.display(),
                     shown.join(","),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
 use super::MemoryStore;
@@ -199,7 +199,16 @@ impl FlowStore for MemoryStore {
     }
 
     async fn flow_velocity(&self, asset: &str, window: TimeDelta) -> Result<FlowVelocity> {
-        let current_range = TimeRange::last(self.now(), window)?;
+        self.flow_velocity_at(asset, window, self.now()).await
+    }
+
+    async fn flow_velocity_at(
+        &self,
+        asset: &str,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<FlowVelocity> {
+        let current_range = TimeRange::last(at, window)?;
         let previous_range = TimeRange::last(current_range.from(), window)?;
         let current = self.flows_in(asset, current_range);
         let previous = self.flows_in(asset, previous_range);

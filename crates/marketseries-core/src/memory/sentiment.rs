@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::MemoryStore;
 use crate::error::Result;
@@ -115,7 +115,16 @@ impl SentimentStore for MemoryStore {
     }
 
     async fn sentiment_trend(&self, asset: &str, window: TimeDelta) -> Result<SentimentTrend> {
-        let current_range = TimeRange::last(self.now(), window)?;
+        self.sentiment_trend_at(asset, window, self.now()).await
+    }
+
+    async fn sentiment_trend_at(
+        &self,
+        asset: &str,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<SentimentTrend> {
+        let current_range = TimeRange::last(at, window)?;
         let previous_range = TimeRange::last(current_range.from(), window)?;
         Ok(SentimentTrend {
             asset: asset.to_owned(),
@@ -175,7 +184,15 @@ impl SentimentStore for MemoryStore {
     }
 
     async fn sentiment_summary(&self, window: TimeDelta) -> Result<Vec<SentimentSummary>> {
-        let range = TimeRange::last(self.now(), window)?;
+        self.sentiment_summary_at(window, self.now()).await
+    }
+
+    async fn sentiment_summary_at(
+        &self,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SentimentSummary>> {
+        let range = TimeRange::last(at, window)?;
         let mut by_asset: BTreeMap<String, Vec<SentimentReading>> = BTreeMap::new();
         for r in self
             .read()

@@ -117,6 +117,17 @@ impl<S: TimeSeriesStore + ?Sized> PriceStore for MetricsStore<S> {
         self.observe(PRICE, "price_change", call, Some(one)).await
     }
 
+    async fn price_change_at(
+        &self,
+        symbol: &str,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<Option<PriceChange>> {
+        let call = self.inner.price_change_at(symbol, window, at);
+        self.observe(PRICE, "price_change_at", call, Some(one))
+            .await
+    }
+
     async fn volume_profile(&self, query: &VolumeProfileQuery) -> Result<Vec<VolumeLevel>> {
         let call = self.inner.volume_profile(query);
         self.observe(PRICE, "volume_profile", call, Some(len)).await
@@ -185,6 +196,17 @@ impl<S: TimeSeriesStore + ?Sized> SentimentStore for MetricsStore<S> {
             .await
     }
 
+    async fn sentiment_trend_at(
+        &self,
+        asset: &str,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<SentimentTrend> {
+        let call = self.inner.sentiment_trend_at(asset, window, at);
+        self.observe(SENTIMENT, "sentiment_trend_at", call, Some(single))
+            .await
+    }
+
     async fn sentiment_by_source(
         &self,
         asset: &str,
@@ -218,6 +240,16 @@ impl<S: TimeSeriesStore + ?Sized> SentimentStore for MetricsStore<S> {
     async fn sentiment_summary(&self, window: TimeDelta) -> Result<Vec<SentimentSummary>> {
         let call = self.inner.sentiment_summary(window);
         self.observe(SENTIMENT, "sentiment_summary", call, Some(len))
+            .await
+    }
+
+    async fn sentiment_summary_at(
+        &self,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SentimentSummary>> {
+        let call = self.inner.sentiment_summary_at(window, at);
+        self.observe(SENTIMENT, "sentiment_summary_at", call, Some(len))
             .await
     }
 }
@@ -277,6 +309,17 @@ impl<S: TimeSeriesStore + ?Sized> FlowStore for MetricsStore<S> {
     async fn flow_velocity(&self, asset: &str, window: TimeDelta) -> Result<FlowVelocity> {
         let call = self.inner.flow_velocity(asset, window);
         self.observe(FLOW, "flow_velocity", call, Some(single))
+            .await
+    }
+
+    async fn flow_velocity_at(
+        &self,
+        asset: &str,
+        window: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<FlowVelocity> {
+        let call = self.inner.flow_velocity_at(asset, window, at);
+        self.observe(FLOW, "flow_velocity_at", call, Some(single))
             .await
     }
 }

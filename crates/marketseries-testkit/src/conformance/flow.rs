@@ -63,6 +63,16 @@ pub async fn flow_queries_match_reference(factory: &dyn StoreFactory) {
                 s.flow_velocity(asset, window).await.expect("velocity"),
                 r.flow_velocity(asset, window).await.expect("velocity"),
             );
+            let at = fixture_now() - TimeDelta::hours(30) - TimeDelta::seconds(1);
+            same(
+                "velocity as of",
+                s.flow_velocity_at(asset, window, at)
+                    .await
+                    .expect("velocity at"),
+                r.flow_velocity_at(asset, window, at)
+                    .await
+                    .expect("velocity at"),
+            );
         }
     }
     for asset in [None, Some("BTC".to_owned())] {

@@ -442,6 +442,22 @@ pub async fn price_queries_match_reference(factory: &dyn StoreFactory) {
                 s.price_change(symbol, window).await.expect("change"),
                 r.price_change(symbol, window).await.expect("change"),
             );
+            // As of past instants (backtests): between and on candle boundaries.
+            for back in [
+                TimeDelta::hours(30),
+                TimeDelta::minutes(90) + TimeDelta::seconds(7),
+            ] {
+                let at = fixture_now() - back;
+                same(
+                    "price change as of",
+                    s.price_change_at(symbol, window, at)
+                        .await
+                        .expect("change at"),
+                    r.price_change_at(symbol, window, at)
+                        .await
+                        .expect("change at"),
+                );
+            }
         }
         let range = range(
             fixture_now() - TimeDelta::hours(36),

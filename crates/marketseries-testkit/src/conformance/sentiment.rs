@@ -81,6 +81,16 @@ pub async fn sentiment_queries_match_reference(factory: &dyn StoreFactory) {
                 s.sentiment_trend(asset, window).await.expect("trend"),
                 r.sentiment_trend(asset, window).await.expect("trend"),
             );
+            let at = fixture_now() - TimeDelta::hours(20) - TimeDelta::seconds(13);
+            close_enough(
+                "trend as of",
+                s.sentiment_trend_at(asset, window, at)
+                    .await
+                    .expect("trend at"),
+                r.sentiment_trend_at(asset, window, at)
+                    .await
+                    .expect("trend at"),
+            );
         }
         for source in [None, Some("reddit")] {
             close_enough(
@@ -101,6 +111,16 @@ pub async fn sentiment_queries_match_reference(factory: &dyn StoreFactory) {
         r.sentiment_summary(TimeDelta::hours(24))
             .await
             .expect("summary"),
+    );
+    let at = fixture_now() - TimeDelta::hours(40);
+    close_enough(
+        "summary as of",
+        s.sentiment_summary_at(TimeDelta::hours(24), at)
+            .await
+            .expect("summary at"),
+        r.sentiment_summary_at(TimeDelta::hours(24), at)
+            .await
+            .expect("summary at"),
     );
     let hourly = s
         .sentiment_aggregates("BTC", AggregateBucket::Hour, ranges[0])
