@@ -115,6 +115,19 @@ pub enum Command {
     /// keeps everything; retention drops data only where a horizon was set here.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Write stored records as CSV in the layout the matching `import` reads (export then
+    /// import round-trips exactly).
+    ///
+    /// Example: `marketseries export candles --symbols BTCUSDT --since 2024-03-01 -o btc.csv`.
+    Export(crate::transfer::export::ExportArgs),
+    /// Copy candles, sentiment, flows and indicators from one store to another (plain
+    /// PostgreSQL to TimescaleDB and back, or between servers), in pages, then check row
+    /// counts and sampled OHLCV answers on both sides. Re-run after an interruption, it
+    /// writes only what is missing and reports what it skipped.
+    ///
+    /// Example: `marketseries copy --from postgres://old/market --to timescaledb://new/market
+    /// --since 2024-01-01 --symbols BTCUSDT,ETHUSDT`.
+    Copy(crate::transfer::copy::CopyArgs),
     /// Print a shell completion script.
     ///
     /// Example: `marketseries completions bash > /etc/bash_completion.d/marketseries`, or
@@ -253,8 +266,13 @@ pub type OptionalDuration = Option<TimeDelta>;
 /// `import` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
-    /// Candles: a Binance kline export, a Yahoo-style file or a generic
-    /// `time,symbol,interval,open,high,low,close,volume` file (detected by the header).
+    /// Candles: a Binance kline export, a Yahoo-style file, a pandas `DataFrame.to_csv()`
+    /// (an unnamed index column of times, then Open,High,Low,Close,Volume) or a generic
+    /// `time,symbol,interval,open,high,low,close,volume` file (detected by the header;
+    /// `--columns` maps anything else).
+    ///
+    /// Example: `marketseries import candles btc.csv --symbol BTCUSDT --interval 1h
+    /// --timezone +00:00 --dry-run`.
     Candles(CandleImportArgs),
     /// Sentiment: `time,asset,source,score,label,mention_volume,engagement` (label,
     /// mention_volume and engagement optional).
@@ -264,6 +282,16 @@ pub enum ImportCommand {
     /// Indicator values: `time,symbol,interval,name,value` (any order; `indicator` may name
     /// the `name` column, `timestamp` the `time` column).
     Indicators(ImportArgs),
+}
+
+impl ImportCommand {
+    /// Whether this is a `--dry-run` (which needs no database).
+    pub fn dry_run(&self) -> bool {
+        match self {
+            Self::Candles(a) => a.common.dry_run,
+            Self::Sentiment(a) | Self::Flows(a) | Self::Indicators(a) => a.dry_run,
+        }
+    }
 }
 
 /// Options every import takes.
@@ -277,6 +305,15 @@ pub struct ImportArgs {
     /// Records per write (default: the store's maximum batch size).
     #[arg(long, value_name = "N")]
     pub batch_size: Option<NonZeroUsize>,
+    /// How to read times without a UTC offset (and bare dates): `UTC`, the default (which
+    /// the summary states), or a fixed offset such as `+02:00` or `-0500`.
+    #[arg(long, value_parser = crate::parse::timezone, value_name = "ZONE")]
+    pub timezone: Option<chrono::FixedOffset>,
+    /// Check the file and print what was detected (layout, time forms, counts, repeated
+    /// keys) and the first rows as they would be stored; store nothing and connect to no
+    /// database.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Options of `import candles`.
@@ -292,6 +329,11 @@ pub struct CandleImportArgs {
     /// column.
     #[arg(long)]
     pub interval: Option<Interval>,
+    /// Which header column holds each field, for a layout that is not detected, e.g.
+    /// `--columns time=Date,open=o,high=h,low=l,close=c,volume=v` (names as in the header,
+    /// any case; `symbol=` and `interval=` optional). Overrides detection.
+    #[arg(long, value_delimiter = ',', value_name = "FIELD=COLUMN")]
+    pub columns: Vec<String>,
 }
 
 /// Output formats of `ohlcv`.

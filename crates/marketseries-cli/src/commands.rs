@@ -3,7 +3,6 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use marketseries::timescale::{TimescaleExt, TimescaleStore};
@@ -23,6 +22,7 @@ use crate::import::candles::CandleFormat;
 use crate::import::flows::FlowFormat;
 use crate::import::indicators::IndicatorFormat;
 use crate::import::sentiment::SentimentFormat;
+use crate::import::times::TimeReader;
 use crate::import::{self, RecordFormat};
 use crate::output::{self, plural, ValueColumn};
 use crate::parse::format_time;
@@ -92,6 +92,8 @@ pub async fn run(command: Command, target: &Target) -> CliResult {
         Command::Maintain(args) => maintain(args, target).await,
         Command::Policy(command) => crate::policy::run(command, target).await,
         Command::Serve(args) => crate::serve::run(args, target).await,
+        Command::Export(args) => crate::transfer::export::run(args, target).await,
+        Command::Copy(args) => crate::transfer::copy::run(args, target).await,
         // Answered in `main` before a database is looked for.
         Command::Completions(_) => Ok(()),
     }
@@ -106,7 +108,7 @@ pub(crate) fn print(text: &str) -> CliResult {
 }
 
 /// Writes a note to stderr (never fails the command).
-fn note(text: &str) {
+pub(crate) fn note(text: &str) {
     let _ = writeln!(io::stderr(), "{text}");
 }
 
@@ -147,7 +149,8 @@ async fn import_candles(args: CandleImportArgs, target: &Target) -> CliResult {
     let symbol = args.symbol.as_deref();
     let path: &Path = &args.common.file;
     import_file(&args.common, target, |first| {
-        let (format, message) = CandleFormat::new(first, path, symbol, args.interval)?;
+        let (format, message) =
+            CandleFormat::with_columns(first, path, symbol, args.interval, &args.columns)?;
         note(&message);
         Ok(format)
     })
@@ -166,15 +169,23 @@ async fn import_file<F>(
 ) -> CliResult
 where
     F: RecordFormat + Send + 'static,
-    F::Record: Send + 'static,
+    F::Record: Send + Clone + 'static,
 {
     let started = std::time::Instant::now();
-    let checked = import::check(&args.file, args.skip_invalid, make)?;
+    let zone = args.timezone;
+    let checked = import::check(&args.file, args.skip_invalid, |first| {
+        let mut format = make(first)?;
+        *format.times_mut() = TimeReader::new(zone);
+        Ok(format)
+    })?;
     note(&format!(
         "checked {} in {:.2} s",
         args.file.display(),
         started.elapsed().as_secs_f64()
     ));
+    if args.dry_run {
+        return print(&checked.dry_run());
+    }
     let opened = target.open_backend().await?;
     let stored = import::store(
         checked,
@@ -532,24 +543,22 @@ async fn maintain(args: MaintainArgs, target: &Target) -> CliResult {
     print(&report)
 }
 
-/// `maintain`'s refresh, with a progress line on stderr per committed step (a refresh of
-/// a large backlog runs in bounded steps): redrawn in place on a terminal and cleared at
-/// the end, one line each otherwise (logs keep them).
+/// `maintain`'s refresh, with its progress on stderr per committed step (a refresh of a
+/// large backlog runs in bounded steps): a bar on a terminal, one line per step otherwise
+/// (logs keep them).
 async fn refresh_with_progress(store: &dyn TimeSeriesStore) -> CliResult {
     let terminal = io::stderr().is_terminal();
-    let drawn = AtomicBool::new(false);
+    let bar = crate::progress::Progress::new(Some(0), "steps", "refresh");
     let observe = |p: &RefreshProgress| {
         if terminal {
-            drawn.store(true, Ordering::Relaxed);
-            let _ = write!(io::stderr(), "\r{p}\x1b[K");
+            bar.message(format!("refresh: {}", p.target));
+            bar.set(p.step, p.steps.or(Some(p.step)));
         } else {
             note(&p.to_string());
         }
     };
     let outcome = store.refresh_with_progress(None, &observe).await;
-    if drawn.load(Ordering::Relaxed) {
-        let _ = write!(io::stderr(), "\r\x1b[K");
-    }
+    drop(bar);
     Ok(outcome?)
 }
 

@@ -47,8 +47,10 @@ mod import;
 mod output;
 mod parse;
 mod policy;
+mod progress;
 mod query;
 mod serve;
+mod transfer;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -67,7 +69,17 @@ fn main() -> ExitCode {
     if let cli::Command::Completions(args) = &cli.command {
         return completions(args.shell);
     }
-    let Some(url) = cli.url else {
+    // `copy` names both its stores itself; a dry-run import touches no database.
+    let needs_url = match &cli.command {
+        cli::Command::Copy(_) => false,
+        cli::Command::Import(import) => !import.dry_run(),
+        _ => true,
+    };
+    let url = match cli.url {
+        None if !needs_url => Some(DbUrl::from(String::new())),
+        url => url,
+    };
+    let Some(url) = url else {
         Cli::command()
             .error(
                 clap::error::ErrorKind::MissingRequiredArgument,

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
 use marketseries_core::{Problem, ValidationError};
 use rust_decimal::Decimal;
 
@@ -139,17 +139,78 @@ pub fn count(field: &'static str, text: &str) -> Result<u64, FieldError> {
         .map_err(|_| FieldError::new(field, format!("{text:?} is too large")))
 }
 
+/// The unit of an epoch timestamp, told apart by magnitude (see [`timestamp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EpochUnit {
+    /// Seconds.
+    Seconds,
+    /// Milliseconds.
+    Millis,
+    /// Microseconds.
+    Micros,
+    /// Nanoseconds.
+    Nanos,
+}
+
 /// How a timestamp was written; some file formats insist on one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TimeForm {
     /// Epoch seconds, milliseconds, microseconds or nanoseconds (UTC by definition).
-    Epoch,
+    Epoch(EpochUnit),
     /// Date and time with an explicit offset (`Z`, `+00:00`, `-0500`).
     WithOffset,
-    /// Date and time without an offset, read as UTC.
+    /// Date and time without an offset, read in the `--timezone` (UTC by default).
     Naive,
-    /// A bare date, read as 00:00 UTC.
+    /// A bare date, read as midnight in the `--timezone` (UTC by default).
     Date,
+}
+
+impl fmt::Display for TimeForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Epoch(EpochUnit::Seconds) => "epoch seconds",
+            Self::Epoch(EpochUnit::Millis) => "epoch milliseconds",
+            Self::Epoch(EpochUnit::Micros) => "epoch microseconds",
+            Self::Epoch(EpochUnit::Nanos) => "epoch nanoseconds",
+            Self::WithOffset => "date-times with a UTC offset",
+            Self::Naive => "date-times without an offset",
+            Self::Date => "dates",
+        })
+    }
+}
+
+/// Parses a `--timezone`: `UTC` (or `Z`), or a fixed offset such as `+02:00`, `-0500`,
+/// `+05:30`. Named zones with daylight saving time are not accepted: their offset changes
+/// during the year, and a file's naive times then have no single reading.
+///
+/// # Errors
+/// A message quoting the text otherwise.
+pub fn timezone(text: &str) -> Result<FixedOffset, String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("utc") || t == "Z" || t.eq_ignore_ascii_case("gmt") {
+        return Ok(chrono::Offset::fix(&Utc));
+    }
+    let bad = || {
+        format!(
+            "{text:?} is not UTC or a fixed offset such as +02:00 or -0500 (named zones are \
+             not accepted: their offset changes with daylight saving time)"
+        )
+    };
+    let (sign, body) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return Err(bad()),
+    };
+    let digits: String = body.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let hours: i32 = digits[..2].parse().map_err(|_| bad())?;
+    let minutes: i32 = digits[2..].parse().map_err(|_| bad())?;
+    if hours > 23 || minutes > 59 {
+        return Err(bad());
+    }
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or_else(bad)
 }
 
 /// A parsed timestamp and how it was written.
@@ -165,16 +226,16 @@ pub struct ParsedTime {
 /// milliseconds, below 10^17 microseconds, else nanoseconds. Every instant of the
 /// supported span (1970-2100) after early 1973 reads unambiguously (Binance switched its
 /// spot exports from milliseconds to microseconds in 2025; both work).
-fn epoch(n: i64) -> Option<DateTime<Utc>> {
+fn epoch(n: i64) -> Option<(DateTime<Utc>, EpochUnit)> {
     let magnitude = n.unsigned_abs();
     if magnitude < 100_000_000_000 {
-        DateTime::from_timestamp(n, 0)
+        DateTime::from_timestamp(n, 0).map(|t| (t, EpochUnit::Seconds))
     } else if magnitude < 100_000_000_000_000 {
-        DateTime::from_timestamp_millis(n)
+        DateTime::from_timestamp_millis(n).map(|t| (t, EpochUnit::Millis))
     } else if magnitude < 100_000_000_000_000_000 {
-        DateTime::from_timestamp_micros(n)
+        DateTime::from_timestamp_micros(n).map(|t| (t, EpochUnit::Micros))
     } else {
-        Some(DateTime::from_timestamp_nanos(n))
+        Some((DateTime::from_timestamp_nanos(n), EpochUnit::Nanos))
     }
 }
 
@@ -188,14 +249,14 @@ fn epoch(n: i64) -> Option<DateTime<Utc>> {
 pub fn timestamp(text: &str) -> Result<ParsedTime, String> {
     let body = text.strip_prefix('-').unwrap_or(text);
     if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
-        let time = text
+        let (time, unit) = text
             .parse::<i64>()
             .ok()
             .and_then(epoch)
             .ok_or_else(|| format!("epoch value {text} is out of range"))?;
         return Ok(ParsedTime {
             time,
-            form: TimeForm::Epoch,
+            form: TimeForm::Epoch(unit),
         });
     }
     // `2024-03-01 00:00:00+00:00` (pandas, Yahoo) is RFC 3339 with a space for the `T`.
@@ -231,6 +292,23 @@ pub fn timestamp(text: &str) -> Result<ParsedTime, String> {
         "{text:?} is not a timestamp (expected RFC 3339 such as 2024-03-01T00:00:00Z, \
          a date, or epoch seconds/milliseconds)"
     ))
+}
+
+/// [`timestamp`], with naive date-times and dates read in `zone` rather than UTC.
+///
+/// # Errors
+/// As [`timestamp`].
+pub fn timestamp_in(text: &str, zone: FixedOffset) -> Result<ParsedTime, String> {
+    let parsed = timestamp(text)?;
+    if !matches!(parsed.form, TimeForm::Naive | TimeForm::Date) || zone.local_minus_utc() == 0 {
+        return Ok(parsed);
+    }
+    let local = parsed.time.naive_utc();
+    let time = local
+        .checked_sub_signed(TimeDelta::seconds(i64::from(zone.local_minus_utc())))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("{text:?} in {zone} is out of range"))?;
+    Ok(ParsedTime { time, ..parsed })
 }
 
 /// Parses a `--from`/`--to` argument (any form [`timestamp`] accepts); used as a clap
@@ -443,12 +521,35 @@ mod tests {
 
     #[test]
     fn epochs_by_magnitude() {
-        let midnight = ("2024-03-01T00:00:00Z".to_owned(), TimeForm::Epoch);
-        assert_eq!(ts("1709251200"), midnight);
-        assert_eq!(ts("1709251200000"), midnight);
-        assert_eq!(ts("1709251200000000"), midnight);
-        assert_eq!(ts("1709251200000000000"), midnight);
+        let midnight = |unit| ("2024-03-01T00:00:00Z".to_owned(), TimeForm::Epoch(unit));
+        assert_eq!(ts("1709251200"), midnight(EpochUnit::Seconds));
+        assert_eq!(ts("1709251200000"), midnight(EpochUnit::Millis));
+        assert_eq!(ts("1709251200000000"), midnight(EpochUnit::Micros));
+        assert_eq!(ts("1709251200000000000"), midnight(EpochUnit::Nanos));
         assert_eq!(ts("0").0, "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn naive_times_in_a_fixed_zone() {
+        let plus2 = timezone("+02:00").unwrap();
+        let t = timestamp_in("2024-03-01 02:00:00", plus2).unwrap();
+        assert_eq!(format_time(t.time), "2024-03-01T00:00:00Z");
+        assert_eq!(t.form, TimeForm::Naive);
+        // An explicit offset wins over the zone; epochs are UTC by definition.
+        let t = timestamp_in("2024-03-01T02:00:00+01:00", plus2).unwrap();
+        assert_eq!(format_time(t.time), "2024-03-01T01:00:00Z");
+        assert_eq!(
+            format_time(
+                timestamp_in("2024-03-01", timezone("-0530").unwrap())
+                    .unwrap()
+                    .time
+            ),
+            "2024-03-01T05:30:00Z"
+        );
+        assert_eq!(timezone("utc").unwrap().local_minus_utc(), 0);
+        for bad in ["Europe/Berlin", "+2", "+25:00", "0200", ""] {
+            assert!(timezone(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -9,93 +9,21 @@ mod common;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use marketseries_core::{
-    AggregateBucket, Flow, FlowStore, FlowType, MemoryStore, PriceStore, SentimentReading,
-    SentimentStore, TimeRange, VolumeProfileQuery, WhaleQuery,
+    AggregateBucket, FlowStore, FlowType, MemoryStore, PriceStore, SentimentStore, TimeRange,
+    VolumeProfileQuery, WhaleQuery,
 };
 use marketseries_testkit::generate::{self, CandleSpec};
 use marketseries_testkit::launcher::ServerKind;
 use serde::Serialize;
 use serde_json::Value;
 
-use common::{generic_csv, migrated_database_on, rfc3339, run, scratch_dir, write};
+use common::{
+    flows_csv, generic_csv, migrated_database_on, rfc3339, run, same_json, scratch_dir,
+    sentiment_csv, write,
+};
 
 fn start() -> DateTime<Utc> {
     "2024-03-01T00:00:00Z".parse().unwrap()
-}
-
-fn sentiment_csv(readings: &[SentimentReading]) -> String {
-    let mut out = String::from("time,asset,source,score,label,mention_volume,engagement\n");
-    for r in readings {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
-            rfc3339(r.time),
-            r.asset,
-            r.source,
-            r.score,
-            r.label,
-            r.mention_volume,
-            r.engagement
-        ));
-    }
-    out
-}
-
-fn flows_csv(flows: &[Flow]) -> String {
-    let mut out = String::from("time,asset,flow_type,amount,usd_value,source,reference\n");
-    for f in flows {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
-            rfc3339(f.time),
-            f.asset,
-            f.flow_type.as_str(),
-            f.amount,
-            f.usd_value,
-            f.source,
-            f.reference
-        ));
-    }
-    out
-}
-
-/// Equal JSON, except that numbers (the float means and sums of sentiment) may differ in
-/// the last bits between SQL and Rust arithmetic.
-fn same_json(what: &str, got: &Value, want: &Value) {
-    fn walk(path: &str, got: &Value, want: &Value) -> Result<(), String> {
-        match (got, want) {
-            (Value::Number(g), Value::Number(w)) => {
-                let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
-                if (g - w).abs() <= 1e-9 * g.abs().max(w.abs()).max(1.0) {
-                    Ok(())
-                } else {
-                    Err(format!("{path}: {g} != {w}"))
-                }
-            }
-            (Value::Array(g), Value::Array(w)) => {
-                if g.len() != w.len() {
-                    return Err(format!("{path}: {} items, want {}", g.len(), w.len()));
-                }
-                for (i, (g, w)) in g.iter().zip(w).enumerate() {
-                    walk(&format!("{path}[{i}]"), g, w)?;
-                }
-                Ok(())
-            }
-            (Value::Object(g), Value::Object(w)) => {
-                if g.len() != w.len() {
-                    return Err(format!("{path}: keys {:?}, want {:?}", g.keys(), w.keys()));
-                }
-                for (k, w) in w {
-                    let g = g.get(k).ok_or_else(|| format!("{path}.{k}: missing"))?;
-                    walk(&format!("{path}.{k}"), g, w)?;
-                }
-                Ok(())
-            }
-            (g, w) if g == w => Ok(()),
-            (g, w) => Err(format!("{path}: {g} != {w}")),
-        }
-    }
-    if let Err(e) = walk("$", got, want) {
-        panic!("{what}: {e}\n got: {got}\nwant: {want}");
-    }
 }
 
 /// `head` then `tail`, owned.

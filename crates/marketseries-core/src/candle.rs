@@ -44,6 +44,20 @@ impl Candle {
             volume: self.volume,
         }
     }
+
+    /// The candle of `symbol` and native `interval` with `bar`'s time and values.
+    pub fn from_bar(symbol: String, interval: Interval, bar: Bar) -> Self {
+        Self {
+            symbol,
+            interval,
+            time: bar.time,
+            open: bar.open,
+            high: bar.high,
+            low: bar.low,
+            close: bar.close,
+            volume: bar.volume,
+        }
+    }
 }
 
 /// One aggregated bucket of OHLCV data, as returned by queries.

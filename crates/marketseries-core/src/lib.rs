@@ -28,6 +28,7 @@ pub mod maintenance;
 pub mod memory;
 pub mod metrics;
 pub mod router;
+pub mod scan;
 pub mod sentiment;
 pub mod store;
 pub mod time;
@@ -50,6 +51,7 @@ pub use maintenance::{
 pub use memory::MemoryStore;
 pub use metrics::{MetricsOptions, MetricsStore};
 pub use router::{AggregateRead, Freshness, QueryRouter, Route};
+pub use scan::{Records, ScanPage, ScanQuery};
 pub use sentiment::{
     AggregateBucket, SentimentAggregate, SentimentDistribution, SentimentLabel, SentimentReading,
     SentimentSummary, SentimentTrend, SentimentWindow, SourceSentiment,

@@ -14,6 +14,7 @@ use crate::flow::{ExchangeFlow, Flow, FlowAggregate, FlowType, FlowVelocity, Net
 use crate::indicator::{IndicatorQuery, IndicatorSeries, IndicatorValue};
 use crate::interval::Interval;
 use crate::maintenance::{Policies, RefreshProgress, RetentionReport, StoreStats, WriteSummary};
+use crate::scan::{ScanPage, ScanQuery};
 use crate::sentiment::{
     AggregateBucket, SentimentAggregate, SentimentDistribution, SentimentReading, SentimentSummary,
     SentimentTrend, SourceSentiment,
@@ -340,4 +341,16 @@ pub trait TimeSeriesStore: PriceStore + SentimentStore + FlowStore + IndicatorSt
 
     /// Sizes, aggregate watermarks and jobs.
     async fn stats(&self) -> Result<StoreStats>;
+
+    /// One page of the stored records `query` selects, in time order (see
+    /// [`crate::scan`]): what export and copy read a store with. Follow
+    /// [`ScanQuery::after`] for the next page.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] for a zero limit; database errors.
+    async fn scan(&self, query: &ScanQuery) -> Result<ScanPage>;
+
+    /// How many stored records `query` selects (its dataset, range and keys; the limit
+    /// does not count).
+    async fn count(&self, query: &ScanQuery) -> Result<u64>;
 }

@@ -20,7 +20,7 @@ use crate::flavor::{Batch, Flavor};
 use crate::store::SqlStore;
 
 #[derive(QueryableByName)]
-struct FlowRow {
+pub(crate) struct FlowRow {
     #[diesel(sql_type = Text)]
     asset: String,
     #[diesel(sql_type = Timestamptz)]
@@ -38,7 +38,7 @@ struct FlowRow {
 }
 
 impl FlowRow {
-    fn into_flow(self) -> Result<Flow> {
+    pub(crate) fn into_flow(self) -> Result<Flow> {
         Ok(Flow {
             asset: self.asset,
             time: self.time,
@@ -96,7 +96,7 @@ struct VelocityRow {
     prev_n: i64,
 }
 
-const COLUMNS: &str = "asset, time, flow_type, amount, usd_value, source, reference";
+pub(crate) const COLUMNS: &str = "asset, time, flow_type, amount, usd_value, source, reference";
 const KEY_ORDER: &str = "source COLLATE \"C\", flow_type COLLATE \"C\", reference COLLATE \"C\"";
 const IN_OUT: &str =
     "coalesce(sum(amount) FILTER (WHERE flow_type = 'exchange_inflow'), 0) AS inflow_amount, \

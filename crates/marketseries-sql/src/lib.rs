@@ -69,6 +69,7 @@ mod price;
 mod price_points;
 mod retry;
 mod roles;
+mod scan;
 pub mod schema;
 mod sentiment;
 mod series;

@@ -24,7 +24,7 @@ use crate::statements;
 use crate::store::SqlStore;
 
 #[derive(QueryableByName)]
-struct BarRow {
+pub(crate) struct BarRow {
     #[diesel(sql_type = Timestamptz)]
     time: DateTime<Utc>,
     #[diesel(sql_type = Numeric)]
@@ -40,7 +40,7 @@ struct BarRow {
 }
 
 impl BarRow {
-    fn into_bar(self) -> Bar {
+    pub(crate) fn into_bar(self) -> Bar {
         Bar {
             time: self.time,
             open: self.open,

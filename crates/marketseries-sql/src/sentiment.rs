@@ -20,7 +20,7 @@ use crate::flavor::{Batch, Flavor};
 use crate::store::SqlStore;
 
 #[derive(QueryableByName)]
-struct ReadingRow {
+pub(crate) struct ReadingRow {
     #[diesel(sql_type = Text)]
     asset: String,
     #[diesel(sql_type = Text)]
@@ -38,7 +38,7 @@ struct ReadingRow {
 }
 
 impl ReadingRow {
-    fn into_reading(self) -> Result<SentimentReading> {
+    pub(crate) fn into_reading(self) -> Result<SentimentReading> {
         Ok(SentimentReading {
             asset: self.asset,
             source: self.source,
@@ -123,7 +123,7 @@ struct SummaryRow {
     latest_time: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "asset, source, time, score, label, mention_volume, engagement";
+pub(crate) const COLUMNS: &str = "asset, source, time, score, label, mention_volume, engagement";
 const LABEL_COUNTS: &str = "count(*) FILTER (WHERE label = 'bearish') AS bearish, \
     count(*) FILTER (WHERE label = 'neutral') AS neutral, \
     count(*) FILTER (WHERE label = 'bullish') AS bullish";

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketseries_core::{
     expiry, Capabilities, Clock, Dataset, Error, Expiry, Policies, PolicyReport, Result,
-    RetentionPreview, RetentionReport, StoreStats, SystemClock, TimeRange, TimeSeriesStore,
+    RetentionPreview, RetentionReport, ScanPage, ScanQuery, StoreStats, SystemClock, TimeRange,
+    TimeSeriesStore,
 };
 
 use crate::client::{ClientPool, PooledClient};
@@ -362,5 +363,13 @@ impl<F: Flavor> TimeSeriesStore for SqlStore<F> {
             jobs: own.jobs,
             write_retries: self.retries.snapshot(),
         })
+    }
+
+    async fn scan(&self, query: &ScanQuery) -> Result<ScanPage> {
+        self.scan_page(query).await
+    }
+
+    async fn count(&self, query: &ScanQuery) -> Result<u64> {
+        self.scan_count(query).await
     }
 }

@@ -79,6 +79,25 @@ impl Opened {
         }
     }
 
+    /// One page of candles from a table of the seed's shape on this store's database (see
+    /// `SqlStore::scan_seed_table`): how `marketseries copy --from-table` reads a seed
+    /// database.
+    ///
+    /// # Errors
+    /// As `SqlStore::scan_seed_table`.
+    pub async fn scan_seed_table(
+        &self,
+        table: &str,
+        query: &marketseries_core::ScanQuery,
+    ) -> Result<marketseries_core::ScanPage> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(s) => s.scan_seed_table(table, query).await,
+            #[cfg(feature = "timescaledb")]
+            Self::Timescale(s) => s.scan_seed_table(table, query).await,
+        }
+    }
+
     /// The store behind the common API.
     pub fn into_store(self) -> Box<dyn TimeSeriesStore> {
         match self {

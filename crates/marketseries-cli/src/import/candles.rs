@@ -6,10 +6,11 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use csv::StringRecord;
 use marketseries_core::validate::validate_candle;
-use marketseries_core::{Candle, Dataset, Interval, TimeSeriesStore};
+use marketseries_core::{Candle, Dataset, Interval, Records, TimeSeriesStore};
 use rust_decimal::Decimal;
 
 use super::detect::{self, CandleColumns, CandleLayout};
+use super::times::TimeReader;
 use super::{check_width, take, RecordFormat, WriteFuture};
 use crate::error::{CliError, CliResult};
 use crate::parse::{self, FieldError, TimeForm};
@@ -29,6 +30,7 @@ pub struct CandleFormat {
     columns: CandleColumns,
     symbol: Source<String>,
     interval: Source<Interval>,
+    times: TimeReader,
 }
 
 /// Binance names its exports `SYMBOL-INTERVAL-YEAR-MONTH[-DAY].csv`
@@ -81,6 +83,37 @@ impl CandleFormat {
     ) -> CliResult<(Self, String)> {
         let columns = detect::candle_columns(first)
             .map_err(|m| CliError::invalid(format!("{}: {m}", path.display())))?;
+        Self::settle(columns, path, symbol, interval)
+    }
+
+    /// [`CandleFormat::new`], or with `--columns` mappings (`field=Column`) the columns
+    /// they name instead of detection.
+    ///
+    /// # Errors
+    /// As [`CandleFormat::new`]; a mapping that names an unknown field or a column the
+    /// header lacks, or leaves a required field out (usage errors).
+    pub fn with_columns(
+        first: &StringRecord,
+        path: &Path,
+        symbol: Option<&str>,
+        interval: Option<Interval>,
+        mapping: &[String],
+    ) -> CliResult<(Self, String)> {
+        if mapping.is_empty() {
+            return Self::new(first, path, symbol, interval);
+        }
+        let columns = detect::mapped_columns(first, mapping)
+            .map_err(|m| CliError::usage(format!("--columns: {m}")))?;
+        Self::settle(columns, path, symbol, interval)
+    }
+
+    /// Where symbol and interval come from, given the columns.
+    fn settle(
+        columns: CandleColumns,
+        path: &Path,
+        symbol: Option<&str>,
+        interval: Option<Interval>,
+    ) -> CliResult<(Self, String)> {
         let from_name = if columns.layout == CandleLayout::Binance {
             binance_file_name(path)
         } else {
@@ -145,6 +178,7 @@ impl CandleFormat {
                 columns,
                 symbol,
                 interval,
+                times: TimeReader::default(),
             },
             note,
         ))
@@ -152,26 +186,43 @@ impl CandleFormat {
 
     /// Reads the time column as this layout requires.
     fn time(&self, text: &str) -> Result<DateTime<Utc>, FieldError> {
-        let parsed = parse::timestamp(text).map_err(|reason| FieldError::new("time", reason))?;
+        let parsed = self
+            .times
+            .read(text)
+            .map_err(|reason| FieldError::new("time", reason))?;
         match (self.columns.layout, parsed.form) {
-            (CandleLayout::Binance, form) if form != TimeForm::Epoch => Err(FieldError::new(
-                "time",
-                format!("{text:?} is not an epoch open time (Binance exports use milliseconds)"),
-            )),
+            (CandleLayout::Binance, form) if !matches!(form, TimeForm::Epoch(_)) => {
+                Err(FieldError::new(
+                    "time",
+                    format!(
+                        "{text:?} is not an epoch open time (Binance exports use milliseconds)"
+                    ),
+                ))
+            }
             // Yahoo writes exchange-local times; without the offset the instant is unknown.
-            (CandleLayout::Yahoo, TimeForm::Naive) => Err(FieldError::new(
-                "time",
-                format!(
-                    "{text:?} has no UTC offset (Yahoo-style times carry one, \
-                     e.g. 2024-03-01 00:00:00+00:00)"
-                ),
-            )),
+            (CandleLayout::Yahoo, TimeForm::Naive) if !self.times.zone_given() => {
+                Err(FieldError::new(
+                    "time",
+                    format!(
+                        "{text:?} has no UTC offset (Yahoo-style times carry one, \
+                         e.g. 2024-03-01 00:00:00+00:00; or pass --timezone)"
+                    ),
+                ))
+            }
             _ => Ok(parsed.time),
         }
     }
 }
 
 impl RecordFormat for CandleFormat {
+    fn times(&self) -> &TimeReader {
+        &self.times
+    }
+
+    fn times_mut(&mut self) -> &mut TimeReader {
+        &mut self.times
+    }
+
     type Record = Candle;
     const NOUN: (&'static str, &'static str) = ("candle", "candles");
     const GROUP_NOUN: (&'static str, &'static str) = ("symbol", "symbols");
@@ -229,6 +280,21 @@ impl RecordFormat for CandleFormat {
 
     fn group(record: &Candle) -> &str {
         &record.symbol
+    }
+
+    fn hash_value(record: &Candle, state: &mut DefaultHasher) {
+        (
+            record.open,
+            record.high,
+            record.low,
+            record.close,
+            record.volume,
+        )
+            .hash(state);
+    }
+
+    fn records(batch: Vec<Candle>) -> Records {
+        Records::Candles(batch)
     }
 
     fn hash_key(record: &Candle, state: &mut DefaultHasher) {

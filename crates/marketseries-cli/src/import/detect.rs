@@ -64,6 +64,11 @@ pub enum CandleLayout {
     Binance,
     /// Yahoo-style `Datetime,Open,High,Low,Close,Adj Close,Volume`, times with offsets.
     Yahoo,
+    /// pandas `DataFrame.to_csv()` of candles: an unnamed first column (the index) of
+    /// times, then `Open,High,Low,Close,Volume` in any case.
+    Pandas,
+    /// Columns named by `--columns`.
+    Mapped,
 }
 
 impl CandleLayout {
@@ -73,6 +78,8 @@ impl CandleLayout {
             Self::Generic => "generic",
             Self::Binance => "Binance kline",
             Self::Yahoo => "Yahoo",
+            Self::Pandas => "pandas (unnamed index column of times)",
+            Self::Mapped => "mapped by --columns",
         }
     }
 }
@@ -109,7 +116,9 @@ impl CandleColumns {
 const CANDLE_HEADERS: &str = "expected one of:\n  \
      generic: time,symbol,interval,open,high,low,close,volume\n  \
      Binance kline export: open_time,open,high,low,close,volume,close_time,... (or no header)\n  \
-     Yahoo: Datetime,Open,High,Low,Close,Adj Close,Volume";
+     Yahoo: Datetime,Open,High,Low,Close,Adj Close,Volume\n  \
+     pandas DataFrame.to_csv(): ,Open,High,Low,Close,Volume (an unnamed index of times)\n\
+     or name the columns with --columns time=...,open=...,high=...,low=...,close=...,volume=...";
 
 /// Fields of a headerless Binance kline row that are used (open time through volume).
 const BINANCE_FIELDS: usize = 6;
@@ -150,6 +159,9 @@ pub fn candle_columns(first: &StringRecord) -> Result<CandleColumns, String> {
         (CandleLayout::Generic, "time")
     } else if header.has("timestamp") {
         (CandleLayout::Generic, "timestamp")
+    } else if first_field.is_empty() && header.has("open") && header.has("close") {
+        // pandas writes the index first, with an empty name unless the index has one.
+        (CandleLayout::Pandas, "")
     } else {
         return Err(unrecognised(first));
     };
@@ -168,6 +180,63 @@ pub fn candle_columns(first: &StringRecord) -> Result<CandleColumns, String> {
         ohlcv,
         symbol: header.get("symbol"),
         interval: header.get("interval"),
+    })
+}
+
+/// The fields `--columns` can name: the six required, then the two optional.
+const MAPPED_FIELDS: [&str; 8] = [
+    "time", "open", "high", "low", "close", "volume", "symbol", "interval",
+];
+
+/// Columns from `--columns` mappings `field=Column` (column names as in the header, any
+/// case).
+///
+/// # Errors
+/// A message naming the bad mapping, the unknown column (with the header's names) or the
+/// missing fields.
+pub fn mapped_columns(first: &StringRecord, mapping: &[String]) -> Result<CandleColumns, String> {
+    let header = Header::new(first);
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for m in mapping {
+        let (field, column) = m
+            .split_once('=')
+            .ok_or_else(|| format!("{m:?} is not FIELD=COLUMN"))?;
+        let field = MAPPED_FIELDS
+            .iter()
+            .find(|f| f.eq_ignore_ascii_case(field.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "unknown field {field:?} (fields: {})",
+                    MAPPED_FIELDS.join(", ")
+                )
+            })?;
+        let i = header.get(&normalise(column)).ok_or_else(|| {
+            let shown: Vec<&str> = first.iter().collect();
+            format!(
+                "the header has no column {column:?} (it has: {})",
+                shown.join(",")
+            )
+        })?;
+        if at.insert(field, i).is_some() {
+            return Err(format!("{field} is mapped twice"));
+        }
+    }
+    let missing: Vec<&str> = MAPPED_FIELDS[..6]
+        .iter()
+        .copied()
+        .filter(|f| !at.contains_key(f))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("no column given for {}", missing.join(", ")));
+    }
+    let get = |f: &str| at.get(f).copied().unwrap_or_default();
+    Ok(CandleColumns {
+        layout: CandleLayout::Mapped,
+        has_header: true,
+        width: Some(header.width),
+        ohlcv: ["time", "open", "high", "low", "close", "volume"].map(get),
+        symbol: at.get("symbol").copied(),
+        interval: at.get("interval").copied(),
     })
 }
 
@@ -219,6 +288,32 @@ mod tests {
         .unwrap();
         assert_eq!(c.layout, CandleLayout::Yahoo);
         assert_eq!(c.ohlcv, [0, 1, 2, 3, 4, 6]);
+    }
+
+    #[test]
+    fn pandas_and_mapped_headers() {
+        let c = candle_columns(&rec(",Open,High,Low,Close,Volume")).unwrap();
+        assert_eq!(
+            (c.layout, c.ohlcv),
+            (CandleLayout::Pandas, [0, 1, 2, 3, 4, 5])
+        );
+        let header = rec("Date,o,h,l,c,v,ticker");
+        let map = |m: &str| m.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        let c = mapped_columns(
+            &header,
+            &map("time=Date open=o high=h low=l close=c volume=v symbol=ticker"),
+        )
+        .unwrap();
+        assert_eq!((c.ohlcv, c.symbol), ([0, 1, 2, 3, 4, 5], Some(6)));
+        let e = mapped_columns(&header, &map("time=Date open=o")).unwrap_err();
+        assert!(
+            e.contains("no column given for high, low, close, volume"),
+            "{e}"
+        );
+        let e = mapped_columns(&header, &map("time=When")).unwrap_err();
+        assert!(e.contains("no column \"When\""), "{e}");
+        let e = mapped_columns(&header, &map("price=o")).unwrap_err();
+        assert!(e.contains("unknown field"), "{e}");
     }
 
     #[test]

@@ -6,9 +6,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use csv::StringRecord;
 use marketseries_core::validate::validate_flow;
-use marketseries_core::{Dataset, Error, Flow, FlowType, TimeSeriesStore};
+use marketseries_core::{Dataset, Error, Flow, FlowType, Records, TimeSeriesStore};
 
 use super::detect::Header;
+use super::times::TimeReader;
 use super::{check_width, take, RecordFormat, WriteFuture};
 use crate::error::{CliError, CliResult};
 use crate::parse::{self, FieldError};
@@ -24,6 +25,7 @@ pub struct FlowFormat {
     /// `[time, asset, flow_type, amount, usd_value, source]`.
     required: [usize; 6],
     reference: Option<usize>,
+    times: TimeReader,
 }
 
 impl FlowFormat {
@@ -51,6 +53,7 @@ impl FlowFormat {
                 ))
             })?;
         Ok(Self {
+            times: TimeReader::default(),
             width: header.width,
             required,
             reference: header.get("reference"),
@@ -69,6 +72,14 @@ fn flow_type(text: &str) -> Result<FlowType, FieldError> {
 }
 
 impl RecordFormat for FlowFormat {
+    fn times(&self) -> &TimeReader {
+        &self.times
+    }
+
+    fn times_mut(&mut self) -> &mut TimeReader {
+        &mut self.times
+    }
+
     type Record = Flow;
     const NOUN: (&'static str, &'static str) = ("flow", "flows");
     const GROUP_NOUN: (&'static str, &'static str) = ("asset", "assets");
@@ -82,7 +93,8 @@ impl RecordFormat for FlowFormat {
         let field = |i: usize| row.get(i).unwrap_or("");
         let [t, a, ft, amt, usd, src] = self.required;
         let time = take(
-            parse::timestamp(field(t))
+            self.times
+                .read(field(t))
                 .map(|p| p.time)
                 .map_err(|r| FieldError::new("time", r)),
             errors,
@@ -115,6 +127,14 @@ impl RecordFormat for FlowFormat {
 
     fn group(record: &Flow) -> &str {
         &record.asset
+    }
+
+    fn hash_value(record: &Flow, state: &mut DefaultHasher) {
+        (record.amount, record.usd_value).hash(state);
+    }
+
+    fn records(batch: Vec<Flow>) -> Records {
+        Records::Flows(batch)
     }
 
     fn hash_key(record: &Flow, state: &mut DefaultHasher) {

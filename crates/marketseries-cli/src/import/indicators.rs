@@ -7,9 +7,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use csv::StringRecord;
 use marketseries_core::validate::validate_indicator;
-use marketseries_core::{Dataset, IndicatorValue, Interval, TimeSeriesStore};
+use marketseries_core::{Dataset, IndicatorValue, Interval, Records, TimeSeriesStore};
 
 use super::detect::Header;
+use super::times::TimeReader;
 use super::{check_width, take, RecordFormat, WriteFuture};
 use crate::error::{CliError, CliResult};
 use crate::parse::{self, FieldError};
@@ -24,6 +25,7 @@ pub struct IndicatorFormat {
     width: usize,
     /// `[time, symbol, interval, name, value]`.
     columns: [usize; 5],
+    times: TimeReader,
 }
 
 impl IndicatorFormat {
@@ -62,6 +64,7 @@ impl IndicatorFormat {
             .require([time, "symbol", "interval", name, "value"])
             .map_err(unrecognised)?;
         Ok(Self {
+            times: TimeReader::default(),
             width: header.width,
             columns,
         })
@@ -69,6 +72,14 @@ impl IndicatorFormat {
 }
 
 impl RecordFormat for IndicatorFormat {
+    fn times(&self) -> &TimeReader {
+        &self.times
+    }
+
+    fn times_mut(&mut self) -> &mut TimeReader {
+        &mut self.times
+    }
+
     type Record = IndicatorValue;
     const NOUN: (&'static str, &'static str) = ("indicator value", "indicator values");
     const GROUP_NOUN: (&'static str, &'static str) = ("symbol", "symbols");
@@ -83,7 +94,8 @@ impl RecordFormat for IndicatorFormat {
         let [t, s, i, n, v] = self.columns;
         // Every field is parsed even after a failure, so one line reports all its problems.
         let time = take(
-            parse::timestamp(field(t))
+            self.times
+                .read(field(t))
                 .map(|p| p.time)
                 .map_err(|r| FieldError::new("time", r)),
             errors,
@@ -117,6 +129,14 @@ impl RecordFormat for IndicatorFormat {
 
     fn group(record: &IndicatorValue) -> &str {
         &record.symbol
+    }
+
+    fn hash_value(record: &IndicatorValue, state: &mut DefaultHasher) {
+        record.value.hash(state);
+    }
+
+    fn records(batch: Vec<IndicatorValue>) -> Records {
+        Records::Indicators(batch)
     }
 
     fn hash_key(record: &IndicatorValue, state: &mut DefaultHasher) {

@@ -3,32 +3,38 @@
 //! with every bad line listed. The second pass ([`store`]) parses again and writes in
 //! batches, parsing the next batch on a thread of its own while the previous one is
 //! written. Two passes instead of holding the file in memory: a year of one-minute candles
-//! for a dozen symbols is millions of rows, and streaming keeps memory flat.
+//! for a dozen symbols is millions of rows, and streaming keeps memory flat. Memory is
+//! bounded whatever the file holds: a line longer than [`MAX_LINE_BYTES`] stops the import,
+//! at most [`MAX_ERRORS`] problems are kept (the rest are counted), and bad rows are
+//! counted, not remembered (the second pass finds them again).
 
 pub mod candles;
 pub mod detect;
 pub mod flows;
 pub mod indicators;
 pub mod sentiment;
+pub mod times;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use csv::StringRecord;
 use marketseries_core::validate::DEFAULT_MAX_FUTURE_SKEW;
-use marketseries_core::{Dataset, Result as CoreResult, TimeSeriesStore, WriteSummary};
+use marketseries_core::{Dataset, Records, Result as CoreResult, TimeSeriesStore, WriteSummary};
 
 use crate::error::{CliError, CliResult};
+use crate::import::times::TimeReader;
 use crate::output::plural;
 use crate::parse::{format_duration, format_time, FieldError};
+use crate::progress::Progress;
 
 /// A bad line: its number in the file (the header is line 1) and what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +83,64 @@ pub trait RecordFormat {
 
     /// Writes one batch.
     fn store<'a>(store: &'a dyn TimeSeriesStore, batch: &'a [Self::Record]) -> WriteFuture<'a>;
+
+    /// How the format reads times.
+    fn times(&self) -> &TimeReader;
+
+    /// The same, to set the `--timezone`.
+    fn times_mut(&mut self) -> &mut TimeReader;
+
+    /// Feeds the record's values (everything but its key) to `state`, so that two rows of
+    /// one key with different values are told apart from plain repeats.
+    fn hash_value(record: &Self::Record, state: &mut DefaultHasher);
+
+    /// Records in the library's form, for printing them (`--dry-run`).
+    fn records(batch: Vec<Self::Record>) -> Records;
+}
+
+/// The longest line an import reads (1 MiB): real rows are a few hundred bytes, and a
+/// file without line breaks must not be read into memory whole.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Problems kept and printed at most; the rest are counted.
+pub const MAX_ERRORS: usize = 100;
+
+/// Rows `--dry-run` shows.
+const SAMPLE_ROWS: usize = 5;
+
+/// A reader that fails on a line longer than [`MAX_LINE_BYTES`].
+struct BoundedLines<R> {
+    inner: R,
+    run: usize,
+}
+
+impl<R: io::Read> io::Read for BoundedLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                self.run = 0;
+            } else {
+                self.run += 1;
+                if self.run > MAX_LINE_BYTES {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "a line is longer than {MAX_LINE_BYTES} bytes; is this a CSV file?"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A digest of a record's values (see [`RecordFormat::hash_value`]).
+fn value_digest<F: RecordFormat>(record: &F::Record) -> u64 {
+    let mut h = DefaultHasher::new();
+    F::hash_value(record, &mut h);
+    h.finish()
 }
 
 /// A 128-bit digest of a record's natural key. Counting distinct keys by digest instead
@@ -113,8 +177,8 @@ impl Hasher for DigestHasher {
     }
 }
 
-/// The set of distinct key digests.
-type DigestSet = HashSet<u128, BuildHasherDefault<DigestHasher>>;
+/// Distinct key digests, each with the digest of its last row's values and that row's line.
+type DigestMap = HashMap<u128, (u64, u64), BuildHasherDefault<DigestHasher>>;
 
 /// One row as read: its ordinal among the file's rows (0 = line 1's row), its line
 /// number, and the record or the reason it is not text.
@@ -122,7 +186,7 @@ type Row<'r> = (u64, u64, Result<&'r StringRecord, FieldError>);
 
 /// Rows of a CSV file with their line numbers. Blank lines are skipped.
 struct Rows {
-    reader: csv::Reader<File>,
+    reader: csv::Reader<BoundedLines<File>>,
     record: StringRecord,
     path: PathBuf,
     /// Rows returned so far. The second pass skips bad rows by this ordinal rather than
@@ -142,8 +206,12 @@ impl Rows {
             // the default CRLF terminator csv 1.4 reports every record after a CRLF line
             // one line too early, and CRLF is what spreadsheet exports write.
             .terminator(csv::Terminator::Any(b'\n'))
-            .from_path(path)
-            .map_err(|e| CliError::invalid(format!("cannot open {}: {e}", path.display())))?;
+            .from_reader(BoundedLines {
+                inner: File::open(path).map_err(|e| {
+                    CliError::invalid(format!("cannot open {}: {e}", path.display()))
+                })?,
+                run: 0,
+            });
         Ok(Self {
             reader,
             record: StringRecord::new(),
@@ -185,50 +253,115 @@ impl Rows {
     }
 }
 
-/// A progress line on stderr, shown only when stderr is a terminal (never in logs or
-/// pipes) and redrawn at most a few times a second.
-struct Progress {
-    enabled: bool,
-    drawn: Option<Instant>,
-}
-
-impl Progress {
-    fn new() -> Self {
-        Self {
-            enabled: io::stderr().is_terminal(),
-            drawn: None,
-        }
-    }
-
-    fn update(&mut self, message: impl FnOnce() -> String) {
-        if !self.enabled
-            || self
-                .drawn
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(200))
-        {
-            return;
-        }
-        self.drawn = Some(Instant::now());
-        let _ = write!(io::stderr(), "\r{}\x1b[K", message());
-    }
-
-    fn clear(&mut self) {
-        if self.enabled && self.drawn.take().is_some() {
-            let _ = write!(io::stderr(), "\r\x1b[K");
-        }
-    }
-}
-
 /// What the checking pass found; hand it to [`store`].
-pub struct Checked<F> {
+pub struct Checked<F: RecordFormat> {
     format: F,
     path: PathBuf,
     started: Instant,
     good: u64,
     distinct: usize,
     groups: usize,
-    /// Ordinals (see `Rows`) of the rows that failed.
-    bad_rows: HashSet<u64>,
+    /// Rows that failed (the second pass skips the rows that fail again).
+    bad: u64,
+    /// Problems beyond the [`MAX_ERRORS`] kept.
+    unshown: u64,
+    /// Keys that occur again with other values: how many, and the first such pair of
+    /// lines (the later row is what is stored).
+    conflicts: u64,
+    conflict_example: Option<(u64, u64)>,
+    /// The latest time accepted (see [`accept`]), fixed for both passes.
+    not_after: DateTime<Utc>,
+    /// The first valid records.
+    sample: Vec<F::Record>,
+    /// What [`TimeReader::describe`] said after this pass.
+    times: String,
+}
+
+impl<F: RecordFormat> Checked<F> {
+    /// What the check found beyond the counts: the time forms, and keys given twice with
+    /// different values (the last row wins, as in every store write).
+    pub fn findings(&self) -> String {
+        let mut out = self.times.clone();
+        if let Some((first, later)) = self.conflict_example {
+            out.push_str(&format!(
+                "; {} repeated with different values, the last row winning (e.g. line {later} \
+                 replaces line {first})",
+                plural(self.conflicts, "key", "keys")
+            ));
+        }
+        out
+    }
+
+    /// `--dry-run`: what was detected and the first rows as they would be stored, as CSV
+    /// in the import layout.
+    pub fn dry_run(self) -> String {
+        let Checked {
+            path,
+            good,
+            distinct,
+            groups,
+            bad,
+            sample,
+            ..
+        } = &self;
+        let mut out = format!(
+            "dry run of {}: {} ({distinct} distinct) for {}, {}; {}\n",
+            path.display(),
+            plural(
+                *good,
+                &format!("valid {}", F::NOUN.0),
+                &format!("valid {}", F::NOUN.1)
+            ),
+            plural(*groups, F::GROUP_NOUN.0, F::GROUP_NOUN.1),
+            plural(*bad, "bad line", "bad lines"),
+            self.findings(),
+        );
+        out.push_str(&format!(
+            "the first {} as they would be stored:\n",
+            plural(sample.len(), "row", "rows")
+        ));
+        let records = F::records(self.sample);
+        let mut csv = Vec::new();
+        let headers = crate::transfer::headers(F::DATASET);
+        let _ = crate::output::csv(&mut csv, headers, &crate::transfer::rows(&records));
+        out.push_str(&String::from_utf8_lossy(&csv));
+        out.push_str("nothing stored (dry run)\n");
+        out
+    }
+}
+
+/// Parses and validates one row as both passes do; `None` after pushing its problems to
+/// `errors` (at least one).
+fn accept<F: RecordFormat>(
+    format: &F,
+    row: &StringRecord,
+    not_after: DateTime<Utc>,
+    errors: &mut Vec<FieldError>,
+) -> Option<F::Record> {
+    let record = format.parse(row, errors);
+    match record {
+        // The store rejects a batch with a record this far ahead; checked here so that
+        // such a file fails before anything is stored, like every other bad line.
+        Some(record) if F::time(&record) > not_after => {
+            errors.push(FieldError::new(
+                "time",
+                format!(
+                    "{} is more than {} ahead of now (latest accepted: {})",
+                    format_time(F::time(&record)),
+                    format_duration(DEFAULT_MAX_FUTURE_SKEW),
+                    format_time(not_after)
+                ),
+            ));
+            None
+        }
+        Some(record) => Some(record),
+        None => {
+            if errors.is_empty() {
+                errors.push(FieldError::new("row", "could not be read"));
+            }
+            None
+        }
+    }
 }
 
 /// First pass: recognises the layout from line 1 (`make`), then parses and validates every
@@ -241,14 +374,24 @@ pub fn check<F: RecordFormat>(
     path: &Path,
     skip_invalid: bool,
     make: impl FnOnce(&StringRecord) -> CliResult<F>,
-) -> CliResult<Checked<F>> {
+) -> CliResult<Checked<F>>
+where
+    F::Record: Clone,
+{
     let (checked, errors) = scan(path, make)?;
     if !errors.is_empty() {
         let mut stderr = io::stderr().lock();
         for e in &errors {
             let _ = writeln!(stderr, "{e}");
         }
-        let bad = plural(checked.bad_rows.len(), "bad line", "bad lines");
+        if checked.unshown > 0 {
+            let _ = writeln!(
+                stderr,
+                "... and {} more (the first {MAX_ERRORS} are shown)",
+                plural(checked.unshown, "problem", "problems")
+            );
+        }
+        let bad = plural(checked.bad, "bad line", "bad lines");
         if !skip_invalid {
             let good = checked.good;
             return Err(CliError::invalid(format!(
@@ -270,10 +413,13 @@ pub fn check<F: RecordFormat>(
 fn scan<F: RecordFormat>(
     path: &Path,
     make: impl FnOnce(&StringRecord) -> CliResult<F>,
-) -> CliResult<(Checked<F>, Vec<LineError>)> {
+) -> CliResult<(Checked<F>, Vec<LineError>)>
+where
+    F::Record: Clone,
+{
     let started = Instant::now();
     let mut rows = Rows::open(path)?;
-    let Some((first_ordinal, first_line, first)) = rows.next()? else {
+    let Some((_, first_line, first)) = rows.next()? else {
         return Err(CliError::invalid(format!("{} is empty", path.display())));
     };
     let first = first.map_err(|e| {
@@ -289,64 +435,69 @@ fn scan<F: RecordFormat>(
     let format = make(first)?;
 
     let mut errors: Vec<LineError> = Vec::new();
+    let mut unshown = 0u64;
     let mut good = 0u64;
-    let mut keys = DigestSet::default();
+    let mut bad = 0u64;
+    let mut keys = DigestMap::default();
+    let mut conflicts = 0u64;
+    let mut conflict_example = None;
     let mut groups: HashSet<String> = HashSet::new();
     let mut scratch = Vec::new();
-    let mut bad_rows: HashSet<u64> = HashSet::new();
+    let mut sample = Vec::new();
     let not_after = Utc::now() + DEFAULT_MAX_FUTURE_SKEW;
-    let mut handle = |ordinal: u64, line: u64, row: Result<&StringRecord, FieldError>| {
+    let mut keep = |error: LineError, errors: &mut Vec<LineError>| {
+        if errors.len() < MAX_ERRORS {
+            errors.push(error);
+        } else {
+            unshown += 1;
+        }
+    };
+    let mut handle = |line: u64, row: Result<&StringRecord, FieldError>| {
         let row = match row {
             Ok(row) => row,
             Err(error) => {
-                bad_rows.insert(ordinal);
-                return errors.push(LineError { line, error });
+                bad += 1;
+                return keep(LineError { line, error }, &mut errors);
             }
         };
         scratch.clear();
-        match format.parse(row, &mut scratch) {
-            // The store rejects a batch with a record this far ahead; checked here so that
-            // such a file fails before anything is stored, like every other bad line.
-            Some(record) if F::time(&record) > not_after => {
-                bad_rows.insert(ordinal);
-                errors.push(LineError {
-                    line,
-                    error: FieldError::new(
-                        "time",
-                        format!(
-                            "{} is more than {} ahead of now (latest accepted: {})",
-                            format_time(F::time(&record)),
-                            format_duration(DEFAULT_MAX_FUTURE_SKEW),
-                            format_time(not_after)
-                        ),
-                    ),
-                });
-            }
+        match accept(&format, row, not_after, &mut scratch) {
             Some(record) => {
                 good += 1;
-                keys.insert(key_digest::<F>(&record));
+                let value = value_digest::<F>(&record);
+                match keys.insert(key_digest::<F>(&record), (value, line)) {
+                    Some((before, earlier)) if before != value => {
+                        conflicts += 1;
+                        conflict_example.get_or_insert((earlier, line));
+                    }
+                    _ => {}
+                }
                 if !groups.contains(F::group(&record)) {
                     groups.insert(F::group(&record).to_owned());
                 }
+                if sample.len() < SAMPLE_ROWS {
+                    sample.push(record);
+                }
             }
             None => {
-                bad_rows.insert(ordinal);
-                if scratch.is_empty() {
-                    scratch.push(FieldError::new("row", "could not be read"));
+                bad += 1;
+                for error in scratch.drain(..) {
+                    keep(LineError { line, error }, &mut errors);
                 }
-                errors.extend(scratch.drain(..).map(|error| LineError { line, error }));
             }
         }
     };
     if !format.has_header() {
-        handle(first_ordinal, first_line, Ok(first));
+        handle(first_line, Ok(first));
     }
-    let mut progress = Progress::new();
-    while let Some((ordinal, line, row)) = rows.next()? {
-        handle(ordinal, line, row);
-        progress.update(|| format!("checking {}: line {line}", path.display()));
+    let progress = Progress::new(None, "lines", format!("checking {}", path.display()));
+    while let Some((_, line, row)) = rows.next()? {
+        handle(line, row);
+        progress.inc(1);
     }
-    progress.clear();
+    drop(progress);
+    let times = format.times().describe();
+    format.times().reset();
     let checked = Checked {
         format,
         path: path.to_owned(),
@@ -354,7 +505,13 @@ fn scan<F: RecordFormat>(
         good,
         distinct: keys.len(),
         groups: groups.len(),
-        bad_rows,
+        bad,
+        unshown,
+        conflicts,
+        conflict_example,
+        not_after,
+        sample,
+        times,
     };
     Ok((checked, errors))
 }
@@ -384,7 +541,7 @@ enum Parsed<R> {
 fn read_batches<F: RecordFormat>(
     format: &F,
     path: &Path,
-    bad_rows: &HashSet<u64>,
+    (bad, not_after): (u64, DateTime<Utc>),
     batch_size: usize,
     capacity: usize,
     out: &tokio::sync::mpsc::Sender<Parsed<F::Record>>,
@@ -404,22 +561,32 @@ fn read_batches<F: RecordFormat>(
         let (first, last) = span.take().unwrap_or_default();
         out.blocking_send(Parsed::Batch(batch, first, last)).is_ok()
     };
+    let mut failed = 0u64;
     loop {
-        let (ordinal, row) = match rows.next() {
-            Ok(Some((ordinal, _line, row))) => (ordinal, row),
+        let row = match rows.next() {
+            Ok(Some((_, _line, row))) => row,
             Ok(None) => break,
             Err(e) => {
                 let _ = out.blocking_send(Parsed::Failed(e));
                 return;
             }
         };
-        if std::mem::take(&mut skip_header) || bad_rows.contains(&ordinal) {
+        if std::mem::take(&mut skip_header) {
             continue;
         }
         scratch.clear();
-        let Some(record) = row.ok().and_then(|row| format.parse(row, &mut scratch)) else {
-            let _ = out.blocking_send(Parsed::Changed);
-            return;
+        let Some(record) = row
+            .ok()
+            .and_then(|row| accept(format, row, not_after, &mut scratch))
+        else {
+            // The rows the first pass found bad fail again and are skipped; one more
+            // means the file changed in between.
+            failed += 1;
+            if failed > bad {
+                let _ = out.blocking_send(Parsed::Changed);
+                return;
+            }
+            continue;
         };
         let t = F::time(&record);
         span = Some(span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
@@ -430,6 +597,10 @@ fn read_batches<F: RecordFormat>(
                 return;
             }
         }
+    }
+    if failed != bad {
+        let _ = out.blocking_send(Parsed::Changed);
+        return;
     }
     if !batch.is_empty() {
         send(batch, &mut span);
@@ -452,7 +623,7 @@ pub async fn store<F>(
 ) -> CliResult<Stored>
 where
     F: RecordFormat + Send + 'static,
-    F::Record: Send + 'static,
+    F::Record: Send + Clone + 'static,
 {
     let max = store.capabilities().max_batch_size;
     let batch_size = match batch_size {
@@ -464,6 +635,7 @@ where
         Some(n) => n,
         None => max,
     };
+    let findings = checked.findings();
     let Checked {
         format,
         path,
@@ -471,7 +643,9 @@ where
         good,
         distinct,
         groups,
-        bad_rows,
+        bad,
+        not_after,
+        ..
     } = checked;
     let changed = |stored: u64| {
         CliError::invalid(format!(
@@ -486,12 +660,12 @@ where
     let reader = {
         let path = path.clone();
         std::thread::spawn(move || {
-            read_batches(&format, &path, &bad_rows, batch_size, capacity, &tx);
+            read_batches(&format, &path, (bad, not_after), batch_size, capacity, &tx);
         })
     };
     let mut stored = 0u64;
     let mut span: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
-    let mut progress = Progress::new();
+    let progress = Progress::new(Some(good), F::NOUN.1, format!("storing {}", path.display()));
     let mut outcome = Ok(());
     while let Some(parsed) = rx.recv().await {
         match parsed {
@@ -504,7 +678,7 @@ where
                     }
                 }
                 span = Some(span.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
-                progress.update(|| format!("stored {stored} of {good} {}", F::NOUN.1));
+                progress.set(stored, None);
             }
             Parsed::Changed => {
                 outcome = Err(changed(stored));
@@ -518,7 +692,7 @@ where
     }
     // Dropping the receiver stops the reader at its next send.
     drop(rx);
-    progress.clear();
+    drop(progress);
     if reader.join().is_err() {
         return Err(CliError::failed(format!(
             "reading {} failed unexpectedly",
@@ -531,7 +705,7 @@ where
     }
     Ok(Stored {
         summary: format!(
-            "imported {} ({distinct} distinct) for {} in {:.2} s",
+            "imported {} ({distinct} distinct) for {} in {:.2} s; {findings}",
             plural(stored, F::NOUN.0, F::NOUN.1),
             plural(groups, F::GROUP_NOUN.0, F::GROUP_NOUN.1),
             started.elapsed().as_secs_f64(),
@@ -608,8 +782,7 @@ mod tests {
             ]
         );
         assert_eq!((checked.good, checked.distinct, checked.groups), (3, 3, 1));
-        // Rows are numbered from line 1's row: the header is 0, the blank line is skipped.
-        assert_eq!(checked.bad_rows, HashSet::from([3, 4]));
+        assert_eq!(checked.bad, 2);
     }
 
     #[test]
@@ -619,5 +792,43 @@ mod tests {
         let (checked, errors) = scan_text("dup.csv", &text);
         assert!(errors.is_empty());
         assert_eq!((checked.good, checked.distinct), (2, 1));
+        assert_eq!(checked.conflicts, 0, "a plain repeat is no conflict");
+        let other = "2024-03-01T00:00:00Z,BTCUSDT,1m,1,2,1,1,5\n";
+        let text = format!("time,symbol,interval,open,high,low,close,volume\n{row}{row}{other}");
+        let (checked, _) = scan_text("conflict.csv", &text);
+        assert_eq!(
+            (checked.conflicts, checked.conflict_example),
+            (1, Some((3, 4)))
+        );
+        assert!(
+            checked.findings().contains("line 4 replaces line 3"),
+            "{}",
+            checked.findings()
+        );
+    }
+
+    #[test]
+    fn errors_are_capped_and_long_lines_refused() {
+        let mut text = String::from("time,symbol,interval,open,high,low,close,volume\n");
+        for _ in 0..250 {
+            text.push_str("2024-03-01T00:00:00Z,BTCUSDT,1m,NaN,2,1,1,1\n");
+        }
+        let (checked, errors) = scan_text("many.csv", &text);
+        assert_eq!(errors.len(), MAX_ERRORS);
+        assert_eq!((checked.bad, checked.unshown), (250, 150));
+        let long = format!(
+            "time,symbol,interval,open,high,low,close,volume\n{}\n",
+            "x".repeat(MAX_LINE_BYTES + 10)
+        );
+        let path =
+            std::env::temp_dir().join(format!("marketseries-cli-{}-long.csv", std::process::id()));
+        std::fs::write(&path, long).unwrap();
+        let e = scan(&path, |first| {
+            CandleFormat::new(first, &path, None, None).map(|(f, _)| f)
+        })
+        .err()
+        .expect("refused");
+        std::fs::remove_file(&path).unwrap();
+        assert!(e.to_string().contains("longer than"), "{e}");
     }
 }

@@ -6,9 +6,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use csv::StringRecord;
 use marketseries_core::validate::validate_sentiment;
-use marketseries_core::{Dataset, SentimentLabel, SentimentReading, TimeSeriesStore};
+use marketseries_core::{Dataset, Records, SentimentLabel, SentimentReading, TimeSeriesStore};
 
 use super::detect::Header;
+use super::times::TimeReader;
 use super::{check_width, take, RecordFormat, WriteFuture};
 use crate::error::{CliError, CliResult};
 use crate::parse::{self, FieldError};
@@ -26,6 +27,7 @@ pub struct SentimentFormat {
     label: Option<usize>,
     mention_volume: Option<usize>,
     engagement: Option<usize>,
+    times: TimeReader,
 }
 
 impl SentimentFormat {
@@ -46,6 +48,7 @@ impl SentimentFormat {
                 ))
             })?;
         Ok(Self {
+            times: TimeReader::default(),
             width: header.width,
             required,
             label: header.get("label"),
@@ -61,6 +64,14 @@ fn optional(row: &StringRecord, column: Option<usize>) -> &str {
 }
 
 impl RecordFormat for SentimentFormat {
+    fn times(&self) -> &TimeReader {
+        &self.times
+    }
+
+    fn times_mut(&mut self) -> &mut TimeReader {
+        &mut self.times
+    }
+
     type Record = SentimentReading;
     const NOUN: (&'static str, &'static str) = ("sentiment reading", "sentiment readings");
     const GROUP_NOUN: (&'static str, &'static str) = ("asset", "assets");
@@ -74,7 +85,8 @@ impl RecordFormat for SentimentFormat {
         let field = |i: usize| row.get(i).unwrap_or("");
         let [t, a, s, sc] = self.required;
         let time = take(
-            parse::timestamp(field(t))
+            self.times
+                .read(field(t))
                 .map(|p| p.time)
                 .map_err(|r| FieldError::new("time", r)),
             errors,
@@ -133,6 +145,20 @@ impl RecordFormat for SentimentFormat {
 
     fn group(record: &SentimentReading) -> &str {
         &record.asset
+    }
+
+    fn hash_value(record: &SentimentReading, state: &mut DefaultHasher) {
+        (
+            record.score.to_bits(),
+            record.label,
+            record.mention_volume,
+            record.engagement.to_bits(),
+        )
+            .hash(state);
+    }
+
+    fn records(batch: Vec<SentimentReading>) -> Records {
+        Records::Sentiment(batch)
     }
 
     fn hash_key(record: &SentimentReading, state: &mut DefaultHasher) {

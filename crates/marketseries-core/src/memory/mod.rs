@@ -7,6 +7,7 @@
 mod flow;
 mod indicator;
 mod price;
+mod scan;
 mod sentiment;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +28,7 @@ use crate::maintenance::{
     AggregateStats, Dataset, Policies, RefreshProgress, RetentionAction, RetentionReport,
     StoreStats, TableStats,
 };
+use crate::scan::{ScanPage, ScanQuery};
 use crate::sentiment::SentimentReading;
 use crate::store::{RefreshObserver, TimeSeriesStore};
 use crate::time::{Clock, SystemClock, TimeRange};
@@ -348,6 +350,15 @@ impl TimeSeriesStore for MemoryStore {
         }
         state.refresh_dirty();
         Ok(report)
+    }
+
+    async fn scan(&self, query: &ScanQuery) -> Result<ScanPage> {
+        query.check()?;
+        Ok(self.read().scan(query))
+    }
+
+    async fn count(&self, query: &ScanQuery) -> Result<u64> {
+        Ok(self.read().count(query))
     }
 
     async fn stats(&self) -> Result<StoreStats> {

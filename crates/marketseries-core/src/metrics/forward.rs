@@ -21,6 +21,7 @@ use crate::flow::{ExchangeFlow, Flow, FlowAggregate, FlowType, FlowVelocity, Net
 use crate::indicator::{IndicatorQuery, IndicatorSeries, IndicatorValue};
 use crate::interval::Interval;
 use crate::maintenance::{Policies, RefreshProgress, RetentionReport, StoreStats, WriteSummary};
+use crate::scan::{ScanPage, ScanQuery};
 use crate::sentiment::{
     AggregateBucket, SentimentAggregate, SentimentDistribution, SentimentReading, SentimentSummary,
     SentimentTrend, SourceSentiment,
@@ -433,6 +434,22 @@ impl<S: TimeSeriesStore + ?Sized> TimeSeriesStore for MetricsStore<S> {
         let call = self.inner.apply_retention();
         self.observe(MAINTENANCE, "apply_retention", call, None)
             .await
+    }
+
+    async fn scan(&self, query: &ScanQuery) -> Result<ScanPage> {
+        let call = self.inner.scan(query);
+        self.observe(
+            MAINTENANCE,
+            "scan",
+            call,
+            Some(|p: &ScanPage| p.records.len()),
+        )
+        .await
+    }
+
+    async fn count(&self, query: &ScanQuery) -> Result<u64> {
+        let call = self.inner.count(query);
+        self.observe(MAINTENANCE, "count", call, None).await
     }
 
     async fn stats(&self) -> Result<StoreStats> {

@@ -80,7 +80,7 @@ fn generated(
 /// differently by byte value than by locale (`MACD` before `ema-20`), a 64-byte name, a
 /// Monday-aligned interval, an off-grid microsecond timestamp and exact decimals with many
 /// digits (the newest BTC `1h/ema-20` value is [`EXACT`]).
-fn market_indicators() -> Vec<IndicatorValue> {
+pub(super) fn market_indicators() -> Vec<IndicatorValue> {
     let long_name = "a".repeat(64);
     let mut all = Vec::new();
     for (symbol, interval, name, count, seed) in [

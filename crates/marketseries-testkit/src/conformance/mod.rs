@@ -23,6 +23,7 @@ mod maintenance;
 mod policies;
 mod price;
 mod price_edges;
+mod scan;
 mod sentiment;
 
 use std::sync::Arc;
@@ -89,6 +90,7 @@ macro_rules! conformance_checks {
             indicator::indicator_queries_match_reference,
             indicator::indicator_reingest_is_idempotent,
             indicator::indicator_bad_batch_is_atomic,
+            scan::scans_match_reference,
             maintenance::retention_keeps_rows_inside_window,
             indicator::indicator_retention_keeps_rows_inside_window,
             maintenance::stats_count_rows,
