@@ -4,7 +4,10 @@
 //! into each through the library, and prints them side by side: routed OHLCV (with the
 //! route each backend took), the market overview, a sentiment trend, net flows, storage and
 //! compression. Every answer of both backends is compared with the in-memory reference
-//! store fed the same data; a disagreement fails the demo.
+//! store fed the same data; a disagreement fails the demo. It ends with a few of the same
+//! questions asked through the `marketseries` command (`change`, `volume-profile`,
+//! `sentiment summary`, `flows net`, as of the pinned clock with `--at`) and a `copy` of
+//! the sentiment and flows into a fresh database.
 
 use std::error::Error;
 use std::fmt::Debug;
@@ -384,7 +387,67 @@ async fn demo() -> Result<(), Box<dyn Error>> {
 
     println!("\n== Errors are typed ==");
     typed_errors(&pg, &candles, range).await?;
+
+    println!("\n== The same questions through the `marketseries` command (plain PostgreSQL) ==");
+    command_line(pg_db.url(), focus, asset, now).await?;
     println!("\ndemo finished in {:.1} s", t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A few of the `marketseries` commands on the demo's plain PostgreSQL database, as of
+/// the demo's pinned clock (`--at`), then a `copy` of its sentiment and flows into a fresh
+/// database. The TimescaleDB server is left alone: the embedded one serves one client at a
+/// time and the demo holds it.
+async fn command_line(
+    url: &str,
+    focus: &str,
+    asset: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Box<dyn Error>> {
+    let at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let copy_db = fresh_database(ServerKind::Postgres).await?;
+    let cli = |args: &[&str], target: &str| {
+        let mut c = crate::cmd::cargo();
+        c.args(["run", "-q", "-p", "marketseries-cli", "--"])
+            .args(args)
+            .env("MARKETSERIES_URL", target);
+        c
+    };
+    for args in [
+        vec!["change", "--symbol", focus, "--last", "24h", "--at", &at],
+        vec![
+            "volume-profile",
+            "--symbol",
+            focus,
+            "--step",
+            "1000",
+            "--last",
+            "24h",
+            "--at",
+            &at,
+        ],
+        vec!["sentiment", "summary", "--last", "24h", "--at", &at],
+        vec![
+            "flows", "net", "--asset", asset, "--last", "7d", "--at", &at, "--format", "csv",
+        ],
+    ] {
+        tokio::task::block_in_place(|| crate::cmd::run(cli(&args, url)))?;
+    }
+    let mut copy = cli(
+        &[
+            "copy",
+            "--from",
+            url,
+            "--to",
+            copy_db.url(),
+            "--datasets",
+            "sentiment,flows",
+        ],
+        "",
+    );
+    // The URLs are the demo's throwaway databases, so the echoed command may show them.
+    copy.env_remove("MARKETSERIES_URL");
+    tokio::task::block_in_place(|| crate::cmd::run(copy))?;
     Ok(())
 }
 
