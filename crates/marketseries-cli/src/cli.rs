@@ -61,6 +61,8 @@ pub struct Cli {
 pub enum Command {
     /// Create or upgrade the database schema (idempotent); with `--roles`, also the
     /// least-privilege reader and writer roles.
+    ///
+    /// Example: `marketseries migrate --roles`.
     Migrate(MigrateArgs),
     /// Import a CSV file (the whole file is checked before anything is stored).
     #[command(subcommand)]
@@ -110,6 +112,8 @@ pub enum Command {
     Stats(ReportArgs),
     /// Apply the stored policies, refresh aggregates and (with --retention) drop what the
     /// stored retention horizons expire.
+    ///
+    /// Example: `marketseries maintain --retention --jobs 2`.
     Maintain(MaintainArgs),
     /// Show or change the stored policies (retention, compression, refresh). A new store
     /// keeps everything; retention drops data only where a horizon was set here.
@@ -145,11 +149,15 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// The stored policies and the jobs the server runs for them.
+    ///
+    /// Example: `marketseries policy show --format json`.
     Show(PolicyShowArgs),
     /// Change one stored policy, e.g. `policy set retention price 400d`,
     /// `policy set retention all forever`, `policy set compression sentiment off`,
     /// `policy set refresh schedule 10m`. A horizon that would make stored rows expire is
     /// refused with a report of what it would drop, unless `--yes` is given.
+    ///
+    /// Example: `marketseries policy set retention price 400d`.
     #[command(subcommand)]
     Set(PolicySet),
 }
@@ -276,11 +284,17 @@ pub enum ImportCommand {
     Candles(CandleImportArgs),
     /// Sentiment: `time,asset,source,score,label,mention_volume,engagement` (label,
     /// mention_volume and engagement optional).
+    ///
+    /// Example: `marketseries import sentiment sentiment.csv --timezone +00:00`.
     Sentiment(ImportArgs),
     /// Flows: `time,asset,flow_type,amount,usd_value,source,reference` (reference optional).
+    ///
+    /// Example: `marketseries import flows flows.csv --skip-invalid`.
     Flows(ImportArgs),
     /// Indicator values: `time,symbol,interval,name,value` (any order; `indicator` may name
     /// the `name` column, `timestamp` the `time` column).
+    ///
+    /// Example: `marketseries import indicators rsi.csv --dry-run`.
     Indicators(ImportArgs),
 }
 
@@ -405,12 +419,22 @@ pub enum ValueFormat {
 #[derive(Debug, Subcommand)]
 pub enum IndicatorsCommand {
     /// Values of one series (symbol, native interval, name) with time in [--from, --to).
+    ///
+    /// Example: `marketseries indicators series --symbol BTCUSDT --interval 1h --name rsi_14
+    /// --last 7d`.
     Series(IndicatorSeriesArgs),
     /// The newest value of every series of a symbol.
+    ///
+    /// Example: `marketseries indicators latest --symbol BTCUSDT --format csv`.
     Latest(IndicatorSymbolArgs),
     /// The series (interval and name) stored for a symbol.
+    ///
+    /// Example: `marketseries indicators list --symbol BTCUSDT`.
     List(IndicatorSymbolArgs),
     /// As-of lookup: the value of one series in force at --at (the newest at or before it).
+    ///
+    /// Example: `marketseries indicators at --symbol BTCUSDT --interval 1h --name rsi_14
+    /// --at 2024-03-01T11:30:00Z`.
     At(IndicatorAtArgs),
 }
 

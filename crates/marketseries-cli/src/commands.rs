@@ -569,7 +569,9 @@ async fn compress(store: &TimescaleStore, policies: &Policies, report: &mut Stri
             continue;
         };
         let older_than = store.now() - after;
+        let bar = crate::progress::Progress::new(None, "chunks", format!("compressing {dataset}"));
         let n = store.compress_chunks(dataset, Some(older_than)).await?;
+        drop(bar);
         report.push_str(&format!(
             "compression: {dataset}: compressed {} (ending before {})\n",
             plural(n, "chunk", "chunks"),
