@@ -174,6 +174,13 @@ impl Records {
         }
     }
 
+    /// Times of the first and last record (in their stored order), if there are any: what a
+    /// page covers once [`Records::sort`] has ordered it.
+    pub fn span(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let last = self.len().checked_sub(1)?;
+        Some((self.time(0)?, self.time(last)?))
+    }
+
     /// Keeps the first `n` records.
     pub(crate) fn truncate(&mut self, n: usize) {
         match self {

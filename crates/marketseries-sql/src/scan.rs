@@ -5,6 +5,8 @@
 //! partitions and chunks before the page are pruned); ties are put in key order in Rust,
 //! which keeps the answer independent of the database's collation.
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, BigInt, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
@@ -105,6 +107,29 @@ fn quoted_table(table: &str) -> Result<String> {
         .join("."))
 }
 
+/// One page of `query` from `read(from, to, limit)`, which returns the first `limit`
+/// records with `time` in `[from, to)` in time order: `limit + 1` records tell whether
+/// the page is full; when they all share one instant, that instant is read whole (no
+/// limit), since a page never splits an instant.
+async fn page<Fut>(
+    query: &ScanQuery,
+    read: impl Fn(DateTime<Utc>, DateTime<Utc>, i64) -> Fut,
+) -> Result<ScanPage>
+where
+    Fut: Future<Output = Result<Records>>,
+{
+    let (from, to) = (query.range.from(), query.range.to());
+    let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
+    match ScanPage::cut(read(from, to, limit).await?, query.limit) {
+        Ok(page) => Ok(page),
+        Err(instant) => {
+            let end = instant + chrono::TimeDelta::microseconds(1);
+            let rows = read(instant, end, i64::MAX).await?;
+            Ok(ScanPage::instant(rows, instant, to))
+        }
+    }
+}
+
 impl<F: Flavor> SqlStore<F> {
     /// One page of candles from `table`, a table of the seed's shape (`time, symbol,
     /// interval, open, high, low, close, volume`, of any types that cast to
@@ -125,19 +150,10 @@ impl<F: Flavor> SqlStore<F> {
             ));
         }
         let table = quoted_table(table)?;
-        let (from, to) = (query.range.from(), query.range.to());
-        let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let rows = self.seed_rows(&table, query, from, to, limit).await?;
-        match ScanPage::cut(rows, query.limit) {
-            Ok(page) => Ok(page),
-            Err(instant) => {
-                let end = instant + chrono::TimeDelta::microseconds(1);
-                let rows = self
-                    .seed_rows(&table, query, instant, end, i64::MAX)
-                    .await?;
-                Ok(ScanPage::instant(rows, instant, to))
-            }
-        }
+        page(query, |from, to, limit| {
+            self.seed_rows(&table, query, from, to, limit)
+        })
+        .await
     }
 
     async fn seed_rows(
@@ -176,18 +192,10 @@ impl<F: Flavor> SqlStore<F> {
     /// One page of `query` (see the module documentation).
     pub(crate) async fn scan_page(&self, query: &ScanQuery) -> Result<ScanPage> {
         query.check()?;
-        let (from, to) = (query.range.from(), query.range.to());
-        let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let rows = self.scan_rows(query, from, to, limit).await?;
-        match ScanPage::cut(rows, query.limit) {
-            Ok(page) => Ok(page),
-            Err(instant) => {
-                // Every record of the instant: `[instant, instant + 1 µs)`, no limit.
-                let end = instant + chrono::TimeDelta::microseconds(1);
-                let rows = self.scan_rows(query, instant, end, i64::MAX).await?;
-                Ok(ScanPage::instant(rows, instant, to))
-            }
-        }
+        page(query, |from, to, limit| {
+            self.scan_rows(query, from, to, limit)
+        })
+        .await
     }
 
     /// How many rows `query` selects.

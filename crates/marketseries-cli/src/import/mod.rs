@@ -180,18 +180,14 @@ impl Hasher for DigestHasher {
 /// Distinct key digests, each with the digest of its last row's values and that row's line.
 type DigestMap = HashMap<u128, (u64, u64), BuildHasherDefault<DigestHasher>>;
 
-/// One row as read: its ordinal among the file's rows (0 = line 1's row), its line
-/// number, and the record or the reason it is not text.
-type Row<'r> = (u64, u64, Result<&'r StringRecord, FieldError>);
+/// One row as read: its line number and the record or the reason it is not text.
+type Row<'r> = (u64, Result<&'r StringRecord, FieldError>);
 
 /// Rows of a CSV file with their line numbers. Blank lines are skipped.
 struct Rows {
     reader: csv::Reader<BoundedLines<File>>,
     record: StringRecord,
     path: PathBuf,
-    /// Rows returned so far. The second pass skips bad rows by this ordinal rather than
-    /// by line number, which stays right even if line counting ever went wrong.
-    count: u64,
 }
 
 impl Rows {
@@ -216,7 +212,6 @@ impl Rows {
             reader,
             record: StringRecord::new(),
             path: path.to_owned(),
-            count: 0,
         })
     }
 
@@ -246,9 +241,7 @@ impl Rows {
                     }
                 },
             };
-            let ordinal = self.count;
-            self.count += 1;
-            return Ok(Some((ordinal, line, result.map(|()| &self.record))));
+            return Ok(Some((line, result.map(|()| &self.record))));
         }
     }
 }
@@ -419,7 +412,7 @@ where
 {
     let started = Instant::now();
     let mut rows = Rows::open(path)?;
-    let Some((_, first_line, first)) = rows.next()? else {
+    let Some((first_line, first)) = rows.next()? else {
         return Err(CliError::invalid(format!("{} is empty", path.display())));
     };
     let first = first.map_err(|e| {
@@ -491,7 +484,7 @@ where
         handle(first_line, Ok(first));
     }
     let progress = Progress::new(None, "lines", format!("checking {}", path.display()));
-    while let Some((_, line, row)) = rows.next()? {
+    while let Some((line, row)) = rows.next()? {
         handle(line, row);
         progress.inc(1);
     }
@@ -564,7 +557,7 @@ fn read_batches<F: RecordFormat>(
     let mut failed = 0u64;
     loop {
         let row = match rows.next() {
-            Ok(Some((_, _line, row))) => row,
+            Ok(Some((_line, row))) => row,
             Ok(None) => break,
             Err(e) => {
                 let _ = out.blocking_send(Parsed::Failed(e));

@@ -20,7 +20,7 @@ use marketseries_core::{
     TimeSeriesStore,
 };
 
-use super::{span, store_all, DatasetName, Selection};
+use super::{store_all, DatasetName, Selection};
 use crate::commands::{print, Target};
 use crate::connect::{connect, BackendChoice, ConnectOptions, DbUrl};
 use crate::error::{CliError, CliResult};
@@ -199,7 +199,7 @@ async fn copy_dataset(
     while let Some(q) = query {
         let page = source.scan(&q).await?;
         query = q.after(&page);
-        let Some((from, to)) = span(&page.records) else {
+        let Some((from, to)) = page.records.span() else {
             continue;
         };
         let n = u64::try_from(page.records.len()).unwrap_or(u64::MAX);

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::{headers, progress, rows, span, DatasetName, Selection};
+use super::{headers, progress, rows, DatasetName, Selection};
 use crate::commands::{note, Target};
 use crate::error::{CliError, CliResult};
 use crate::output::plural;
@@ -76,7 +76,7 @@ pub async fn run(args: ExportArgs, target: &Target) -> CliResult {
             writer.write_record(&row).map_err(write_error)?;
         }
         n += u64::try_from(page.records.len()).unwrap_or(u64::MAX);
-        if let Some((a, b)) = span(&page.records) {
+        if let Some((a, b)) = page.records.span() {
             first = first.or(Some(a));
             last = Some(b);
         }

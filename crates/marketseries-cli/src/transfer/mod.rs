@@ -160,19 +160,6 @@ pub fn rows(records: &Records) -> Vec<Vec<String>> {
     }
 }
 
-/// Time of the first and last record of a page, if any.
-pub fn span(records: &Records) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    fn ends<T>(v: &[T], t: impl Fn(&T) -> DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        Some((t(v.first()?), t(v.last()?)))
-    }
-    match records {
-        Records::Candles(v) => ends(v, |r| r.time),
-        Records::Sentiment(v) => ends(v, |r| r.time),
-        Records::Flows(v) => ends(v, |r| r.time),
-        Records::Indicators(v) => ends(v, |r| r.time),
-    }
-}
-
 /// Writes `records` into `store`, in batches it accepts.
 ///
 /// # Errors
