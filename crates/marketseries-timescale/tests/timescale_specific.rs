@@ -1052,6 +1052,19 @@ async fn a_full_refresh_in_windows_reaches_every_aggregate_with_late_data() {
         .expect("unanalyzed chunks");
         assert_eq!(left.n, 0, "aggregate chunks without statistics");
     }
+    // And on the raw chunks the API's batches wrote (no import analyzed them).
+    let raw: Unanalyzed = diesel::sql_query(
+        "SELECT count(*) AS n FROM timescaledb_information.chunks ch \
+         JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', ch.chunk_schema, ch.chunk_name)) \
+         WHERE ch.hypertable_name = 'candles' AND NOT ch.is_compressed AND c.reltuples < 0",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("unanalyzed raw chunks");
+    assert_eq!(
+        raw.n, 0,
+        "raw chunks without statistics after a full refresh"
+    );
     #[derive(QueryableByName)]
     struct Setting {
         #[diesel(sql_type = Text)]
