@@ -405,8 +405,8 @@ pub(crate) async fn refresh_aggregates(
 /// leaves the count of changed rows alone, so a rule on that count would analyze every
 /// freshly loaded chunk a second time, in full (about 75 ms per day of ten symbols).
 /// Compressed chunks keep their rows in their compressed relations, which compression
-/// analyzes. Returns how many chunks it analyzed.
-async fn analyze_raw_chunks(conn: &mut AsyncPgConnection, dataset: Dataset) -> Result<usize> {
+/// analyzes.
+async fn analyze_raw_chunks(conn: &mut AsyncPgConnection, dataset: Dataset) -> Result<()> {
     let chunks: Vec<RelName> = diesel::sql_query(
         "SELECT format('%I.%I', ch.chunk_schema, ch.chunk_name) AS name \
          FROM timescaledb_information.chunks ch \
@@ -420,7 +420,7 @@ async fn analyze_raw_chunks(conn: &mut AsyncPgConnection, dataset: Dataset) -> R
     .await
     .map_err(database_error)?;
     if chunks.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let list: Vec<&str> = chunks.iter().map(|c| c.name.as_str()).collect();
     // The names come from the catalog, quoted by format('%I').
@@ -428,7 +428,7 @@ async fn analyze_raw_chunks(conn: &mut AsyncPgConnection, dataset: Dataset) -> R
         .execute(conn)
         .await
         .map_err(database_error)?;
-    Ok(chunks.len())
+    Ok(())
 }
 
 /// The calls that refresh every aggregate of `group` (one dataset's, in hierarchy order)
