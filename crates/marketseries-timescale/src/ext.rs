@@ -10,6 +10,7 @@ use marketseries_core::{Dataset, Error, Result};
 use marketseries_sql::schema::raw_table;
 use marketseries_sql::{count, database_error, pg_error};
 
+use crate::analyze::{analyze, RelName};
 use crate::flavor::JOB_CONFLICT;
 
 use crate::TimescaleStore;
@@ -45,12 +46,6 @@ const COMPRESS: &str = "SELECT count(*) FROM ( \
              AND NOT is_compressed \
              AND ($2::timestamptz IS NULL OR range_end <= $2::timestamptz)) c) done";
 
-#[derive(QueryableByName)]
-struct RelName {
-    #[diesel(sql_type = Text)]
-    name: String,
-}
-
 /// `ANALYZE`s the compressed relations of `table`'s chunks that have no statistics yet (a
 /// chunk compressed a moment ago): without them the planner takes each for empty
 /// (`reltuples = -1`, `relpages = 0` after compression on 2.28).
@@ -67,16 +62,7 @@ async fn analyze_compressed(conn: &mut diesel_async::AsyncPgConnection, table: &
     .load(conn)
     .await
     .map_err(database_error)?;
-    if rels.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<&str> = rels.iter().map(|r| r.name.as_str()).collect();
-    // The names come from the catalog, quoted by format('%I').
-    diesel::sql_query(format!("ANALYZE {}", list.join(", ")))
-        .execute(conn)
-        .await
-        .map_err(database_error)?;
-    Ok(())
+    analyze(conn, &rels).await
 }
 
 #[derive(QueryableByName)]

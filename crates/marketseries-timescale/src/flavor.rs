@@ -20,6 +20,7 @@ use marketseries_sql::{
 };
 
 use crate::aggregates::{ohlcv_capabilities, Aggregate, AGGREGATES};
+use crate::analyze::{analyze, RelName};
 use crate::edition::Edition;
 
 /// PostgreSQL's largest `work_mem` (2147483647 kB) in whole MiB.
@@ -136,12 +137,6 @@ struct Span {
     lo: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     hi: Option<DateTime<Utc>>,
-}
-
-#[derive(QueryableByName)]
-struct RelName {
-    #[diesel(sql_type = Text)]
-    name: String,
 }
 
 /// The refresh window of `agg` in a group whose finest aggregate has buckets of `finest`.
@@ -419,16 +414,7 @@ async fn analyze_raw_chunks(conn: &mut AsyncPgConnection, dataset: Dataset) -> R
     .load(conn)
     .await
     .map_err(database_error)?;
-    if chunks.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<&str> = chunks.iter().map(|c| c.name.as_str()).collect();
-    // The names come from the catalog, quoted by format('%I').
-    diesel::sql_query(format!("ANALYZE {}", list.join(", ")))
-        .execute(conn)
-        .await
-        .map_err(database_error)?;
-    Ok(())
+    analyze(conn, &chunks).await
 }
 
 /// The calls that refresh every aggregate of `group` (one dataset's, in hierarchy order)
@@ -490,16 +476,7 @@ async fn analyze_new_chunks(conn: &mut AsyncPgConnection, aggs: &[&Aggregate]) -
     .load(conn)
     .await
     .map_err(database_error)?;
-    if chunks.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<&str> = chunks.iter().map(|c| c.name.as_str()).collect();
-    // The names come from the catalog, quoted by format('%I').
-    diesel::sql_query(format!("ANALYZE {}", list.join(", ")))
-        .execute(conn)
-        .await
-        .map_err(database_error)?;
-    Ok(())
+    analyze(conn, &chunks).await
 }
 
 /// How long maintenance waits, repeating, while a server job holds the same locks (the

@@ -35,6 +35,7 @@
 //! ```
 
 mod aggregates;
+mod analyze;
 mod edition;
 mod ext;
 mod flavor;
