@@ -22,16 +22,17 @@ pub enum Policy {
     Refresh,
     /// Compression.
     Compression,
-    /// Retention.
+    /// Retention, and the jobs that trim the aggregates to the raw rows retention left
+    /// (run after the retention jobs).
     Retention,
 }
 
 impl Policy {
-    fn proc_name(self) -> &'static str {
+    fn proc_names(self) -> &'static [&'static str] {
         match self {
-            Self::Refresh => "policy_refresh_continuous_aggregate",
-            Self::Compression => "policy_compression",
-            Self::Retention => "policy_retention",
+            Self::Refresh => &["policy_refresh_continuous_aggregate"],
+            Self::Compression => &["policy_compression"],
+            Self::Retention => &["policy_retention", "marketseries_trim_aggregates_job"],
         }
     }
 }
@@ -135,7 +136,7 @@ impl TimescaleExt for TimescaleStore {
             return Ok(Vec::new());
         }
         let mut conn = self.conn().await?;
-        let names: Vec<&str> = kinds.iter().map(|k| k.proc_name()).collect();
+        let names: Vec<&str> = kinds.iter().flat_map(|k| k.proc_names()).copied().collect();
         let ids: Vec<JobId> = diesel::sql_query(
             "SELECT job_id::bigint AS id FROM timescaledb_information.jobs \
              WHERE proc_name = ANY($1::text[]) AND job_id >= 1000 ORDER BY job_id",

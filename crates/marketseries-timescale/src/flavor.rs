@@ -19,7 +19,7 @@ use marketseries_sql::{
     MIN_COPY_ROWS,
 };
 
-use crate::aggregates::{ohlcv_capabilities, Aggregate, AGGREGATES};
+use crate::aggregates::{ohlcv_capabilities, Aggregate, AGGREGATES, AGGREGATE_CHUNK_PARTITIONS};
 use crate::analyze::{analyze, RelName};
 use crate::edition::Edition;
 
@@ -488,6 +488,32 @@ pub(crate) const JOB_CONFLICT: RetryPolicy = RetryPolicy {
     max_delay: std::time::Duration::from_secs(2),
 };
 
+/// Deletes the aggregate rows that the whole-chunk drops left behind: the buckets, in the
+/// aggregate chunk that straddles the bound, older than the oldest raw chunk (or the
+/// cutoff, if earlier). Repeated like [`drop_chunks`] while it conflicts with a server job.
+async fn trim_aggregates(
+    store: &SqlStore<Timescale>,
+    raw: &str,
+    aggregates: &[&str],
+    cutoff: DateTime<Utc>,
+) -> Result<i64> {
+    let aggregates: Vec<String> = aggregates.iter().map(|a| (*a).to_owned()).collect();
+    store
+        .retrying_with(JOB_CONFLICT, || async {
+            let client = store.client().await?;
+            let row = client
+                .query_one(
+                    "SELECT marketseries_trim_aggregates(current_schema()::text, $1::text, \
+                     $2::text[], $3::timestamptz)",
+                    &[&raw, &aggregates, &cutoff],
+                )
+                .await
+                .map_err(|e| marketseries_sql::pg_error(&e))?;
+            Ok(row.get::<_, i64>(0))
+        })
+        .await
+}
+
 /// `drop_chunks(relation, older_than => cutoff)`, repeated while it deadlocks or waits on a
 /// lock with a server job (the compression job locks the same chunks in another order):
 /// each attempt is one atomic statement, so a repeat drops what the failed one did not.
@@ -646,18 +672,32 @@ impl Flavor for Timescale {
         store.append_candles(rows).await
     }
 
-    /// Runs the migrations, then sets the chunk width of every hypertable (raw tables and,
-    /// on the community edition, the aggregates' materializations) to the configured
-    /// width, so that retention trims aggregates exactly where it trims raw data.
+    /// Runs the migrations, then sets the chunk width of every hypertable: the raw tables'
+    /// to the configured partition width and, on the community edition, the aggregates'
+    /// materializations' to [`AGGREGATE_CHUNK_PARTITIONS`] times it (retention trims the
+    /// straddling aggregate chunk row by row, see [`Flavor::apply_retention`]). Chunks that
+    /// exist keep their width.
     async fn migrate(&self, store: &SqlStore<Self>) -> Result<()> {
         store.run_migrations(MIGRATIONS).await?;
-        let width = pg_interval(store.config().partition_width);
+        let partition = store.config().partition_width;
+        let aggregate = partition
+            .checked_mul(AGGREGATE_CHUNK_PARTITIONS)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "partition_width {partition} is too wide: {AGGREGATE_CHUNK_PARTITIONS} \
+                     partitions of it overflow"
+                ))
+            })?;
+        let raw = marketseries_sql::schema::raw_tables().map(|name| (name, partition));
+        let aggregates = AGGREGATES
+            .iter()
+            .filter(|_| self.edition.has_tsl())
+            .map(|a| (a.name, aggregate));
         let mut conn = store.conn().await?;
-        let aggregates = AGGREGATES.iter().filter(|_| self.edition.has_tsl());
-        for name in marketseries_sql::schema::raw_tables().chain(aggregates.map(|a| a.name)) {
+        for (name, width) in raw.chain(aggregates) {
             diesel::sql_query("SELECT set_chunk_time_interval($1::text::regclass, $2::interval)")
                 .bind::<Text, _>(name)
-                .bind::<Text, _>(&width)
+                .bind::<Text, _>(pg_interval(width))
                 .execute(&mut conn)
                 .await
                 .map_err(database_error)?;
@@ -728,11 +768,13 @@ impl Flavor for Timescale {
     }
 
     /// Drops every raw chunk that ends at or before the cutoff (never one holding a row
-    /// inside the window), then the aggregate chunks older than the oldest raw chunk left,
-    /// so aggregates never outlive the rows they summarise.
-    /// Drops the chunks the stored horizons expire. The `drop_chunks` calls run on the
-    /// store's client, each while no pooled connection is held (a server that serves one
-    /// client per database could not serve both).
+    /// inside the window), then the aggregate chunks older than the oldest raw chunk left
+    /// (or the cutoff, if earlier), then deletes the buckets older than that bound from the
+    /// aggregate chunk that straddles it (aggregate chunks are
+    /// [`AGGREGATE_CHUNK_PARTITIONS`] raw partitions wide): aggregates never outlive the
+    /// rows they summarise. The statements run on the store's client, each while no pooled
+    /// connection is held (a server that serves one client per database could not serve
+    /// both).
     async fn apply_retention(&self, store: &SqlStore<Self>) -> Result<RetentionReport> {
         let cutoffs = store.retention_cutoffs(&mut *store.conn().await?).await?;
         let mut report = RetentionReport::default();
@@ -745,13 +787,12 @@ impl Flavor for Timescale {
                 removed: count(dropped),
                 unit: "chunks",
             });
-            if dropped == 0 {
-                continue;
-            }
             let mut conn = store.conn().await?;
-            if dataset == Dataset::Price {
+            if dropped > 0 && dataset == Dataset::Price {
                 forget_dead_series(&mut conn).await?;
             }
+            // The aggregates are trimmed even when no raw chunk went now: a server
+            // retention job may have dropped raw chunks since the last trim.
             if !self.edition.has_tsl() {
                 continue;
             }
@@ -764,10 +805,21 @@ impl Flavor for Timescale {
             .await
             .map_err(database_error)?;
             drop(conn);
-            let bound = oldest.start.unwrap_or(cutoff);
-            for agg in AGGREGATES.iter().filter(|a| a.dataset == dataset) {
-                drop_chunks(store, agg.name, bound).await?;
+            // Never past the cutoff: an aggregate inside the window stays, even where its
+            // raw rows went by other means.
+            let bound = oldest.start.map_or(cutoff, |start| start.min(cutoff));
+            let aggregates: Vec<&str> = AGGREGATES
+                .iter()
+                .filter(|a| a.dataset == dataset)
+                .map(|a| a.name)
+                .collect();
+            if aggregates.is_empty() {
+                continue;
             }
+            for agg in &aggregates {
+                drop_chunks(store, agg, bound).await?;
+            }
+            trim_aggregates(store, table, &aggregates, cutoff).await?;
         }
         Ok(report)
     }

@@ -11,8 +11,9 @@
 //!   by symbol and native interval; sentiment and flow aggregates likewise (hourly, daily,
 //!   and hourly net flow);
 //! - **compression** segmented by series and ordered by time descending, **retention** by
-//!   dropping whole chunks, and refresh/compression/retention **policies** as TimescaleDB
-//!   jobs ([`TimeSeriesStore::apply_policies`](marketseries_core::TimeSeriesStore::apply_policies));
+//!   dropping whole chunks (the aggregates' chunks, 30 raw partitions wide, then trimmed row
+//!   by row to the raw rows left), and refresh/compression/retention **policies** as
+//!   TimescaleDB jobs ([`TimeSeriesStore::apply_policies`](marketseries_core::TimeSeriesStore::apply_policies));
 //! - the **edition** is detected (`timescaledb.license`): on an Apache-only server there are
 //!   no continuous aggregates or compression, the aggregates are plain views, routing reads
 //!   raw data, and [`Capabilities`](marketseries_core::Capabilities) say so.
@@ -44,7 +45,7 @@ mod real_time;
 pub mod statements;
 mod stats;
 
-pub use aggregates::{Aggregate, AGGREGATES};
+pub use aggregates::{Aggregate, AGGREGATES, AGGREGATE_CHUNK_PARTITIONS};
 pub use edition::{prefers_timescale, Edition};
 pub use ext::{Policy, TimescaleExt};
 pub use flavor::Timescale;

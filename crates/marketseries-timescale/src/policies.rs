@@ -1,5 +1,6 @@
 //! Policies as TimescaleDB jobs (retention on every hypertable and aggregate, compression
-//! on the hypertables, refresh on the aggregates), applied idempotently: each policy is removed and added
+//! on the hypertables, refresh on the aggregates, and beside each retention job a job that
+//! trims its aggregates to the raw rows left), applied idempotently: each policy is removed and added
 //! again with the configured values in one transaction, so re-applying other values alters
 //! them and a failure leaves the previous set in place.
 
@@ -91,8 +92,9 @@ pub(crate) async fn apply(
         for agg in &AGGREGATES {
             // Aggregates keep the horizon of the rows they summarise, so that no answer
             // depends on whether it was routed to an aggregate or to the raw rows. Their
-            // chunks are as wide as the raw ones (see `Timescale::migrate`), so both jobs
-            // drop the same spans.
+            // chunks are wider than the raw ones (see `Timescale::migrate`): their retention
+            // job drops the whole chunks past the horizon, and the trim job below deletes
+            // the rest of what the raw job dropped.
             select(conn, "SELECT remove_retention_policy($1::text::regclass, if_exists => true)", &[agg.name]).await?;
             if let Some(h) = policies.retention.horizon(agg.dataset).filter(|_| retention_jobs) {
                 select(
@@ -122,11 +124,41 @@ pub(crate) async fn apply(
             )
             .await?;
         }
+        select(conn, REMOVE_TRIM_JOBS, &[]).await?;
+        for dataset in Dataset::ALL {
+            let aggregates: Vec<&str> = AGGREGATES
+                .iter()
+                .filter(|a| a.dataset == dataset)
+                .map(|a| a.name)
+                .collect();
+            let horizon = policies.retention.horizon(dataset).filter(|_| retention_jobs);
+            if let (Some(h), false) = (horizon, aggregates.is_empty()) {
+                let aggregates = format!("{{{}}}", aggregates.join(","));
+                select(conn, ADD_TRIM_JOB, &[raw_table(dataset), &aggregates, &pg_interval(h)]).await?;
+            }
+        }
         Ok(())
     })
     .await
     .map_err(database_error)
 }
+
+/// Removes this schema's trim jobs (`marketseries_trim_aggregates_job`, migration
+/// `00000000000013_aggregate_chunks_trimmed`).
+const REMOVE_TRIM_JOBS: &str = "SELECT delete_job(job_id) FROM timescaledb_information.jobs \
+     WHERE proc_schema = current_schema() AND proc_name = 'marketseries_trim_aggregates_job'";
+
+/// Adds the job that deletes the aggregate rows (`$2`, a text array of view names) older
+/// than the oldest chunk of the raw table `$1` left by its retention job (`drop_after` `$3`),
+/// on that job's schedule.
+const ADD_TRIM_JOB: &str = "SELECT add_job( \
+     format('%I.marketseries_trim_aggregates_job', current_schema())::regproc, \
+     (SELECT j.schedule_interval FROM timescaledb_information.jobs j \
+       WHERE j.proc_name = 'policy_retention' AND j.hypertable_schema = current_schema() \
+         AND j.hypertable_name = $1::text), \
+     config => jsonb_build_object('schema', current_schema()::text, 'raw_table', $1::text, \
+                                  'aggregates', to_jsonb($2::text[]), \
+                                  'drop_after', $3::text))";
 
 #[cfg(test)]
 mod tests {

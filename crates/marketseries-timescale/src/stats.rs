@@ -65,7 +65,10 @@ pub(crate) async fn jobs(conn: &mut AsyncPgConnection, edition: Edition) -> Resu
     }
     let rows: Vec<Job> = diesel::sql_query(
         "SELECT j.job_id::bigint AS id, \
-         j.application_name || coalesce(' on ' || coalesce(ca.view_name, j.hypertable_name), '') \
+         CASE WHEN j.proc_name = 'marketseries_trim_aggregates_job' \
+              THEN 'Trim aggregates [' || j.job_id || '] to ' || (j.config->>'raw_table') \
+              ELSE j.application_name \
+                   || coalesce(' on ' || coalesce(ca.view_name, j.hypertable_name), '') END \
          AS name, \
          CASE WHEN isfinite(s.last_run_started_at) THEN s.last_run_started_at END AS last_run, \
          CASE WHEN s.last_run_status IS NULL THEN NULL ELSE s.last_run_status = 'Success' END \

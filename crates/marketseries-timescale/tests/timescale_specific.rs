@@ -337,6 +337,20 @@ async fn chunks(store: &TimescaleStore, table: &str) -> Vec<Chunk> {
     v
 }
 
+/// A BTCUSDT candle at 10 with the given high.
+fn flat_candle(interval: Interval, time: DateTime<Utc>, high: i64) -> Candle {
+    Candle {
+        symbol: "BTCUSDT".into(),
+        interval,
+        time,
+        open: Decimal::from(10),
+        high: Decimal::from(high),
+        low: Decimal::from(9),
+        close: Decimal::from(10),
+        volume: Decimal::ONE,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_the_retention_job_drops_exactly_the_expired_chunks() {
     // Jobs measure age from the server's clock, so this test lives in real time.
@@ -344,16 +358,7 @@ async fn running_the_retention_job_drops_exactly_the_expired_chunks() {
     let now = Utc::now();
     let start = Interval::D1.floor(now) - TimeDelta::days(400);
     let candles: Vec<Candle> = (0..=400)
-        .map(|d| Candle {
-            symbol: "BTCUSDT".into(),
-            interval: Interval::D1,
-            time: start + TimeDelta::days(d),
-            open: Decimal::from(10),
-            high: Decimal::from(11),
-            low: Decimal::from(9),
-            close: Decimal::from(10),
-            volume: Decimal::ONE,
-        })
+        .map(|d| flat_candle(Interval::D1, start + TimeDelta::days(d), 11))
         .collect();
     store.store_candles(&candles).await.expect("candles");
     store.refresh(None).await.expect("refresh");
@@ -370,8 +375,9 @@ async fn running_the_retention_job_drops_exactly_the_expired_chunks() {
         .expect("run retention jobs");
     assert_eq!(
         ran.len(),
-        14,
-        "one retention job per hypertable (4) and aggregate (10): {ran:?}"
+        17,
+        "one retention job per hypertable (4) and aggregate (10), one trim job per raw \
+         table with aggregates (3): {ran:?}"
     );
     let after = chunks(&store, "candles").await;
     let horizon = Utc::now() - TimeDelta::days(365);
@@ -385,11 +391,18 @@ async fn running_the_retention_job_drops_exactly_the_expired_chunks() {
         kept,
         "chunks after the job"
     );
-    // The aggregates lose the same span: none outlives the rows it summarises.
+    // The aggregates lose the same span: their whole chunks past the horizon go with the
+    // retention job, the rest of the expired buckets with the trim job; none outlives the
+    // rows it summarises.
     let daily_after = aggregate_chunks(&store, "ohlcv_1d").await;
     assert!(daily_before.iter().any(|c| c.end <= horizon));
     let daily_kept: Vec<&Chunk> = daily_before.iter().filter(|c| c.end > horizon).collect();
     assert_eq!(daily_after.iter().collect::<Vec<_>>(), daily_kept);
+    assert_eq!(
+        earliest(&store, "ohlcv_1d_materialized").await,
+        earliest(&store, "candles").await,
+        "the daily aggregate starts where the raw rows do"
+    );
     let q = OhlcvQuery::new(
         "BTCUSDT",
         Interval::D1,
@@ -397,6 +410,123 @@ async fn running_the_retention_job_drops_exactly_the_expired_chunks() {
     );
     let bars = store.ohlcv(&q).await.expect("ohlcv").bars;
     assert_eq!(bars.len(), kept.len(), "one daily bar per kept chunk");
+}
+
+#[derive(QueryableByName)]
+struct Earliest {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    at: Option<DateTime<Utc>>,
+}
+
+/// The earliest `time` of a relation (a constant name).
+async fn earliest(store: &TimescaleStore, relation: &str) -> Option<DateTime<Utc>> {
+    let mut conn = store.conn().await.expect("conn");
+    diesel::sql_query(format!("SELECT min(time) AS at FROM {relation}"))
+        .get_result::<Earliest>(&mut conn)
+        .await
+        .expect("earliest")
+        .at
+}
+
+#[derive(QueryableByName)]
+struct Width {
+    #[diesel(sql_type = BigInt)]
+    seconds: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_trims_the_aggregate_chunk_that_straddles_the_horizon() {
+    // On the store's clock (no server jobs): at 2024-06-15 12:00 a 365-day horizon keeps the
+    // raw chunk of 2023-06-16 onwards, and the 30-day aggregate chunk holding that day
+    // starts on 2023-05-23 (chunks align to the epoch), so it straddles the bound.
+    let now = DateTime::parse_from_rfc3339("2024-06-15T12:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    let store = store(Arc::new(FixedClock::new(now))).await;
+    let mut conn = store.conn().await.expect("conn");
+    let widths: Vec<Width> = diesel::sql_query(
+        "SELECT extract(epoch FROM d.time_interval)::bigint AS seconds \
+         FROM timescaledb_information.continuous_aggregates ca \
+         JOIN timescaledb_information.dimensions d \
+           ON d.hypertable_schema = ca.materialization_hypertable_schema \
+          AND d.hypertable_name = ca.materialization_hypertable_name",
+    )
+    .load(&mut conn)
+    .await
+    .expect("widths");
+    drop(conn);
+    assert_eq!(widths.len(), AGGREGATES.len());
+    assert!(
+        widths.iter().all(|w| w.seconds == 30 * DAY),
+        "every aggregate chunk 30 daily partitions wide"
+    );
+    let start = Interval::H1.floor(now) - TimeDelta::days(400);
+    let candles: Vec<Candle> = (0..400 * 24)
+        .map(|h| flat_candle(Interval::H1, start + TimeDelta::hours(h), 11 + h % 7))
+        .collect();
+    store.store_candles(&candles).await.expect("candles");
+    store.refresh(None).await.expect("refresh");
+    let bound = DateTime::parse_from_rfc3339("2023-06-16T00:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    let daily = "ohlcv_1d_materialized";
+    assert!(earliest(&store, daily).await < Some(bound));
+    let before = aggregate_chunks(&store, "ohlcv_1d").await;
+    let seed = Policies {
+        retention: RetentionPolicy {
+            price: Some(TimeDelta::days(365)),
+            ..RetentionPolicy::default()
+        },
+        ..Policies::default()
+    };
+    store
+        .apply_policies(&seed, Expiry::Confirmed)
+        .await
+        .expect("policies");
+    store.apply_retention().await.expect("retention");
+    assert_eq!(earliest(&store, "candles").await, Some(bound));
+    for view in ["ohlcv_1h_materialized", "ohlcv_4h_materialized", daily] {
+        assert_eq!(earliest(&store, view).await, Some(bound), "{view}");
+    }
+    // The straddling chunk is kept, trimmed: not dropped whole.
+    let after = aggregate_chunks(&store, "ohlcv_1d").await;
+    assert!(after.len() < before.len(), "{after:?}");
+    assert!(
+        after.iter().all(|c| before.contains(c)),
+        "no aggregate chunk replaced"
+    );
+    // Every routed answer is that of the raw rows kept (the reference holds only those).
+    let reference = MemoryStore::with_clock(Arc::new(FixedClock::new(now)));
+    let kept: Vec<Candle> = candles.into_iter().filter(|c| c.time >= bound).collect();
+    reference.store_candles(&kept).await.expect("reference");
+    let range = TimeRange::new(start, now).expect("range");
+    for width in [Interval::H4, Interval::D1, iv("3d")] {
+        let q =
+            OhlcvQuery::new("BTCUSDT", width, range).with_freshness(Freshness::MaterializedOnly);
+        let routed = store.ohlcv(&q).await.expect("routed");
+        assert!(
+            !matches!(routed.route, Route::Raw { .. }),
+            "{width}: {:?}",
+            routed.route
+        );
+        let expected = reference
+            .ohlcv(&OhlcvQuery::new("BTCUSDT", width, range))
+            .await
+            .expect("reference")
+            .bars;
+        assert!(
+            routed.bars == expected,
+            "{width}: {} bars from {:?}, expected {} from {:?}",
+            routed.bars.len(),
+            <[_]>::first(&routed.bars),
+            expected.len(),
+            <[_]>::first(&expected)
+        );
+        assert_eq!(
+            <[_]>::first(&routed.bars).map(|b| b.time),
+            Some(width.floor(bound))
+        );
+    }
 }
 
 /// Chunks of a continuous aggregate's materialization hypertable.
@@ -436,7 +566,7 @@ struct JobRow {
 async fn jobs(store: &TimescaleStore) -> Vec<JobRow> {
     let mut conn = store.conn().await.expect("conn");
     diesel::sql_query(
-        "SELECT proc_name::text, hypertable_name::text AS relation, \
+        "SELECT proc_name::text, coalesce(hypertable_name, config->>'raw_table')::text AS relation, \
          coalesce(config->>'drop_after', config->>'compress_after', config->>'start_offset') \
          AS setting, extract(epoch FROM coalesce(config->>'drop_after', \
          config->>'compress_after', config->>'start_offset')::interval)::bigint AS seconds, \
@@ -501,6 +631,20 @@ async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() 
         seconds(&j, "policy_retention", "indicators"),
         Some(365 * DAY)
     );
+    // Beside each retention job of a raw table with aggregates, a trim job on its schedule
+    // with its horizon.
+    let trim = "marketseries_trim_aggregates_job";
+    assert_eq!(j.iter().filter(|r| r.proc_name == trim).count(), 3, "{j:?}");
+    for (table, horizon) in [("candles", 365), ("sentiment", 180), ("flows", 180)] {
+        assert_eq!(seconds(&j, trim, table), Some(horizon * DAY), "{table}");
+        let schedule = |p: &str| j.iter().find(|r| r.proc_name == p && r.relation == table);
+        assert_eq!(
+            schedule(trim).map(|r| r.schedule),
+            schedule("policy_retention").map(|r| r.schedule),
+            "{table}"
+        );
+    }
+    assert_eq!(seconds(&j, trim, "indicators"), None);
     assert_eq!(
         seconds(&j, "policy_compression", "indicators"),
         Some(7 * DAY)
