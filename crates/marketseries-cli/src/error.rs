@@ -71,10 +71,18 @@ impl From<marketseries_core::Error> for CliError {
     fn from(e: marketseries_core::Error) -> Self {
         let mut message = e.to_string();
         // The one mistake every new user makes; the server's wording alone does not say
-        // what to do about it.
-        if e.kind() == ErrorKind::Database
-            && message.contains("relation")
-            && message.contains("does not exist")
+        // what to do about it. A write into a database nobody migrated meets a missing
+        // function first (undefined_function), a read a missing table (undefined_table).
+        let unmigrated = match &e {
+            marketseries_core::Error::Database {
+                code: Some(code), ..
+            } => code == "42P01" || code == "42883",
+            _ => false,
+        };
+        if unmigrated
+            || e.kind() == ErrorKind::Database
+                && message.contains("relation")
+                && message.contains("does not exist")
         {
             message.push_str(" (has `marketseries migrate` been run on this database?)");
         }

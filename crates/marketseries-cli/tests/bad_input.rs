@@ -5,6 +5,7 @@
 mod common;
 
 use common::{migrated_database, run, scratch_dir, table_rows, write};
+use marketseries_testkit::launcher::{fresh_database, ServerKind};
 
 /// Lines 3 (NaN open) and 5 (high below low) are bad.
 const NAN_AND_HIGH_BELOW_LOW: &str = "\
@@ -88,6 +89,36 @@ fn unknown_header_is_a_clear_error() {
         "{stderr}"
     );
     assert!(stderr.contains("time,symbol,interval,open,high,low,close,volume"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_nobody_migrated_says_to_run_migrate() {
+    // On both servers: an import meets a missing function first, a read a missing table;
+    // either way the error says what to do, and nothing is created.
+    for kind in [ServerKind::Postgres, ServerKind::Timescale] {
+        let db = fresh_database(kind).await.expect("test database");
+        let url = db.url().to_owned();
+        let dir = scratch_dir("unmigrated");
+        let file = write(&dir, "eth.csv", NAN_AND_HIGH_BELOW_LOW);
+        for args in [
+            &["import", "candles", &file, "--skip-invalid"][..],
+            &["latest", "--symbol", "ETHUSDT"][..],
+            &["maintain"][..],
+        ] {
+            let stderr = run(Some(&url), args).fails(4).to_owned();
+            assert!(
+                stderr.contains("(has `marketseries migrate` been run on this database?)"),
+                "{kind:?} {args:?}: {stderr}"
+            );
+        }
+        let out = run(Some(&url), &["migrate"]);
+        assert!(out.ok().starts_with("migrated"), "{out:#?}");
+        assert_eq!(
+            table_rows(&url, "candles"),
+            0,
+            "{kind:?}: nothing was stored"
+        );
+    }
 }
 
 #[test]
