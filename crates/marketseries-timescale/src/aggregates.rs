@@ -29,7 +29,7 @@ const fn agg(name: &'static str, dataset: Dataset, width: Interval) -> Aggregate
 /// aggregate chunks past the horizon and deletes the rows of the one that straddles it
 /// (migration `00000000000013_aggregate_chunks_trimmed`), so aggregates still end where the
 /// raw rows do.
-pub const AGGREGATE_CHUNK_PARTITIONS: i32 = 30;
+pub(crate) const AGGREGATE_CHUNK_PARTITIONS: i32 = 30;
 
 /// Every aggregate, each after the one it is built from, so refreshing in this order
 /// brings a hierarchy up to date in one pass.

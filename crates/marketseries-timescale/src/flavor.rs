@@ -674,7 +674,7 @@ impl Flavor for Timescale {
 
     /// Runs the migrations, then sets the chunk width of every hypertable: the raw tables'
     /// to the configured partition width and, on the community edition, the aggregates'
-    /// materializations' to [`AGGREGATE_CHUNK_PARTITIONS`] times it (retention trims the
+    /// materializations' to 30 (`AGGREGATE_CHUNK_PARTITIONS`) times it (retention trims the
     /// straddling aggregate chunk row by row, see [`Flavor::apply_retention`]). Chunks that
     /// exist keep their width.
     async fn migrate(&self, store: &SqlStore<Self>) -> Result<()> {
@@ -770,11 +770,10 @@ impl Flavor for Timescale {
     /// Drops every raw chunk that ends at or before the cutoff (never one holding a row
     /// inside the window), then the aggregate chunks older than the oldest raw chunk left
     /// (or the cutoff, if earlier), then deletes the buckets older than that bound from the
-    /// aggregate chunk that straddles it (aggregate chunks are
-    /// [`AGGREGATE_CHUNK_PARTITIONS`] raw partitions wide): aggregates never outlive the
-    /// rows they summarise. The statements run on the store's client, each while no pooled
-    /// connection is held (a server that serves one client per database could not serve
-    /// both).
+    /// aggregate chunk that straddles it (aggregate chunks are 30 raw partitions wide):
+    /// aggregates never outlive the rows they summarise. The statements run on the store's
+    /// client, each while no pooled connection is held (a server that serves one client per
+    /// database could not serve both).
     async fn apply_retention(&self, store: &SqlStore<Self>) -> Result<RetentionReport> {
         let cutoffs = store.retention_cutoffs(&mut *store.conn().await?).await?;
         let mut report = RetentionReport::default();

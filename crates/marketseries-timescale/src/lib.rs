@@ -45,7 +45,7 @@ mod real_time;
 pub mod statements;
 mod stats;
 
-pub use aggregates::{Aggregate, AGGREGATES, AGGREGATE_CHUNK_PARTITIONS};
+pub use aggregates::{Aggregate, AGGREGATES};
 pub use edition::{prefers_timescale, Edition};
 pub use ext::{Policy, TimescaleExt};
 pub use flavor::Timescale;
