@@ -579,6 +579,24 @@ async fn jobs(store: &TimescaleStore) -> Vec<JobRow> {
     .expect("jobs")
 }
 
+#[derive(QueryableByName, Debug, PartialEq, Eq)]
+struct JobId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// The ids of every policy job, in order.
+async fn job_ids(store: &TimescaleStore) -> Vec<JobId> {
+    let mut conn = store.conn().await.expect("conn");
+    diesel::sql_query(
+        "SELECT job_id::bigint AS id FROM timescaledb_information.jobs \
+         WHERE job_id >= 1000 ORDER BY job_id",
+    )
+    .load(&mut conn)
+    .await
+    .expect("job ids")
+}
+
 fn seconds(jobs: &[JobRow], proc_name: &str, relation: &str) -> Option<i64> {
     let matching: Vec<&JobRow> = jobs
         .iter()
@@ -673,6 +691,19 @@ async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() 
     let total = j.len();
     assert!(j.iter().all(|r| r.setting.is_some()));
 
+    // The same policies again leave every job as it is (a re-created job starts at once,
+    // beside whatever maintenance is running); other ones re-create them.
+    let ids = job_ids(&store).await;
+    store
+        .apply_policies(&policies, Expiry::Refuse)
+        .await
+        .expect("same again");
+    assert_eq!(
+        job_ids(&store).await,
+        ids,
+        "unchanged policies keep their jobs"
+    );
+
     policies.retention.price = Some(TimeDelta::days(400));
     policies.compression.sentiment_after = None;
     policies.refresh.schedule = TimeDelta::minutes(10);
@@ -680,6 +711,11 @@ async fn policies_exist_with_the_configured_values_and_reapplying_alters_them() 
         .apply_policies(&policies, Expiry::Refuse)
         .await
         .expect("re-apply");
+    assert_ne!(
+        job_ids(&store).await,
+        ids,
+        "changed policies re-create the jobs"
+    );
     let j = jobs(&store).await;
     assert_eq!(seconds(&j, "policy_retention", "candles"), Some(400 * DAY));
     assert_eq!(seconds(&j, "policy_retention", "ohlcv_1d"), Some(400 * DAY));
