@@ -1,8 +1,9 @@
 //! Policies as TimescaleDB jobs (retention on every hypertable and aggregate, compression
 //! on the hypertables, refresh on the aggregates, and beside each retention job a job that
-//! trims its aggregates to the raw rows left), applied idempotently: each policy is removed and added
-//! again with the configured values in one transaction, so re-applying other values alters
-//! them and a failure leaves the previous set in place.
+//! trims its aggregates to the raw rows left), applied idempotently: when the jobs in place
+//! differ from what the policies ask, each policy is removed and added again with the
+//! configured values in one transaction, so re-applying other values alters them and a
+//! failure leaves the previous set in place; when they are the same, nothing is touched.
 
 use chrono::TimeDelta;
 use diesel::sql_types::{BigInt, Nullable, Text};
